@@ -1,0 +1,32 @@
+// cmd/adapt.cpp: `acmetool adapt` prints the typed configuration a Caddyfile turns into, as JSON.
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "common.h"
+
+namespace acmetool::cmd {
+namespace {
+
+struct AdaptArgs {
+  std::string config = "Caddyfile";
+  std::string envfile;
+  bool pretty = false;
+  bool validate = false;
+};
+
+int run_adapt(const AdaptArgs&, Context&) { throw NotImplementedError("adapt"); }
+
+}  // namespace
+
+void add_adapt(CLI::App& root, Context& ctx) {
+  auto args = std::make_shared<AdaptArgs>();
+  CLI::App* sub = root.add_subcommand("adapt", "Print the configuration a Caddyfile adapts to, as JSON");
+  sub->add_option("-c,--config", args->config, "Caddyfile to adapt")->capture_default_str()->type_name("FILE");
+  sub->add_option("--envfile", args->envfile, "Load environment variables from FILE first")->type_name("FILE");
+  sub->add_flag("--pretty", args->pretty, "Indent the JSON");
+  sub->add_flag("--validate", args->validate, "Also validate the result");
+  sub->callback([args, &ctx] { ctx.exit_code = run_adapt(*args, ctx); });
+}
+
+}  // namespace acmetool::cmd

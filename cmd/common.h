@@ -1,0 +1,62 @@
+// State shared by every subcommand: the global flags and the exit code the command chose.
+#pragma once
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+#include "exit_codes.h"
+
+namespace CLI {
+class App;
+}
+
+namespace acmetool::cmd {
+
+/// Flags accepted before or after any subcommand.
+struct GlobalOptions {
+  std::filesystem::path storage;  ///< --storage; empty means pki::default_storage_root()
+  bool json = false;              ///< --json: one JSON document on stdout
+  int verbosity = 0;              ///< -v, repeatable
+  bool quiet = false;             ///< -q: errors only
+};
+
+struct Context {
+  GlobalOptions global;
+  int exit_code = kExitOk;
+
+  /// The storage root to use: --storage when given, else the default location.
+  std::filesystem::path storage_root() const;
+};
+
+/// Thrown by a subcommand whose issue has not landed yet; main maps it to kExitFailed.
+class NotImplementedError : public std::runtime_error {
+ public:
+  explicit NotImplementedError(const std::string& command)
+      : std::runtime_error(command + " is not implemented yet") {}
+};
+
+/// Thrown for usage errors found after parsing (a flag combination CLI11 cannot express);
+/// main maps it to kExitUsage.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// One registration function per subcommand file, in the order `acmetool --help` lists them.
+void add_obtain(CLI::App& root, Context& ctx);
+void add_renew(CLI::App& root, Context& ctx);
+void add_revoke(CLI::App& root, Context& ctx);
+void add_account(CLI::App& root, Context& ctx);
+void add_certs(CLI::App& root, Context& ctx);
+void add_ca(CLI::App& root, Context& ctx);
+void add_trust(CLI::App& root, Context& ctx);
+void add_untrust(CLI::App& root, Context& ctx);
+void add_qualify(CLI::App& root, Context& ctx);
+void add_fmt(CLI::App& root, Context& ctx);
+void add_validate(CLI::App& root, Context& ctx);
+void add_adapt(CLI::App& root, Context& ctx);
+void add_serve(CLI::App& root, Context& ctx);
+void add_version(CLI::App& root, Context& ctx);
+
+}  // namespace acmetool::cmd
