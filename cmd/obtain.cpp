@@ -33,6 +33,7 @@ void add_obtain(CLI::App& root, Context& ctx) {
   sub->add_option("--server", args->server, "ACME directory URL")->capture_default_str()->type_name("URL");
   sub->add_option("--email", args->email, "Account contact email")->type_name("EMAIL");
   sub->add_option("--key-type", args->key_type, "Certificate key type")
+      ->type_name("TYPE")
       ->check(CLI::IsMember({"p256", "p384", "rsa2048", "rsa3072", "rsa4096", "ed25519"}))
       ->capture_default_str();
   sub->add_option("--challenge", args->challenges, "Challenge types to try, in order")

@@ -27,6 +27,7 @@ void add_revoke(CLI::App& root, Context& ctx) {
   sub->add_option("name", args->name, "Stored certificate to revoke")->type_name("NAME");
   sub->add_option("--cert", args->cert_file, "Certificate file (PEM) to revoke")->type_name("FILE");
   sub->add_option("--reason", args->reason, "RFC 5280 revocation reason")
+      ->type_name("REASON")
       ->check(CLI::IsMember({"unspecified", "keyCompromise", "superseded", "cessationOfOperation"}))
       ->capture_default_str();
   sub->callback([args, &ctx] { ctx.exit_code = run_revoke(*args, ctx); });

@@ -10,8 +10,9 @@
 namespace acmetool::cmd {
 
 void add_trust_flags(CLI::App& sub, TrustArgs& args) {
-  sub.add_option("--ca", args.ca_name, "Local CA whose root to use")->capture_default_str();
+  sub.add_option("--ca", args.ca_name, "Local CA whose root to use")->type_name("NAME")->capture_default_str();
   sub.add_option("--store", args.stores, "Trust stores to change")
+      ->type_name("STORE")
       ->check(CLI::IsMember({"system", "nss", "java"}))
       ->delimiter(',')
       ->capture_default_str();

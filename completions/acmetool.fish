@@ -1,0 +1,135 @@
+# fish completion for acmetool. Install as ~/.config/fish/completions/acmetool.fish
+# (or in a vendor_completions.d directory).
+
+set -l commands obtain renew revoke account certs ca trust untrust qualify fmt validate adapt serve version
+set -l ca_commands init status issue rotate export
+set -l account_commands register show deactivate
+
+# True when the command line so far holds acmetool's command $argv[1] and, if given, the
+# nested subcommand $argv[2].
+function __acmetool_using
+    __fish_seen_subcommand_from $argv[1]; or return 1
+    set -q argv[2]; or return 0
+    __fish_seen_subcommand_from $argv[2]
+end
+
+# Names of the stored certificates, from `acmetool certs` (honouring --storage on the line).
+function __acmetool_stored_names
+    set -l tokens (commandline -opc)
+    set -l storage
+    for i in (seq (count $tokens))
+        switch $tokens[$i]
+            case '--storage=*'
+                set storage --storage (string replace -- '--storage=' '' $tokens[$i])
+            case --storage
+                set -q tokens[(math $i + 1)]; and set storage --storage $tokens[(math $i + 1)]
+        end
+    end
+    command acmetool $storage certs 2>/dev/null | string split -f1 \t
+end
+
+# Completes a comma-separated list of $argv (each value once), after the last comma.
+function __acmetool_list
+    set -l token (commandline -ct | string replace -r -- '^--[^=]*=' '')
+    set -l prefix (string match -r -- '.*,' $token)
+    set -l chosen (string split , -- $prefix)
+    for value in $argv
+        contains -- $value $chosen; or printf '%s%s\n' "$prefix" $value
+    end
+end
+
+function __acmetool_servers
+    printf '%s\t%s\n' \
+        https://acme-v02.api.letsencrypt.org/directory "Let's Encrypt" \
+        https://acme-staging-v02.api.letsencrypt.org/directory "Let's Encrypt staging" \
+        https://acme.zerossl.com/v2/DV90 ZeroSSL \
+        https://dv.acme-v02.api.pki.goog/directory "Google Trust Services"
+end
+
+complete -c acmetool -f
+
+# Global options, accepted before or after any command.
+complete -c acmetool -s h -l help -d 'Print help and exit'
+complete -c acmetool -l version -d 'Print the version and exit'
+complete -c acmetool -l storage -x -a '(__fish_complete_directories)' -d 'Storage directory'
+complete -c acmetool -l json -d 'Print results as one JSON document'
+complete -c acmetool -s v -l verbose -d 'More diagnostics on stderr (repeatable)'
+complete -c acmetool -s q -l quiet -d 'Print errors only'
+
+# Commands.
+complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a obtain -d 'Obtain a certificate for NAME... from an ACME CA'
+complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a renew -d 'Renew stored certificates that are due'
+complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a revoke -d 'Revoke a stored certificate or a certificate file'
+complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a account -d 'Manage ACME accounts'
+complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a certs -d 'List the certificates in storage'
+complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a ca -d 'Manage the local certificate authority'
+complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a trust -d "Install the local CA's root into trust stores"
+complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a untrust -d "Remove the local CA's root from trust stores"
+complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a qualify -d 'Classify names: public, internal, ip or invalid'
+complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a fmt -d 'Format a Caddyfile'
+complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a validate -d 'Check a Caddyfile for errors'
+complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a adapt -d 'Print the configuration a Caddyfile adapts to, as JSON'
+complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a serve -d 'Serve the sites of a Caddyfile over automatic HTTPS'
+complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a version -d 'Print the version'
+
+# obtain
+complete -c acmetool -n '__acmetool_using obtain' -l server -x -a '(__acmetool_servers)' -d 'ACME directory URL'
+complete -c acmetool -n '__acmetool_using obtain' -l email -x -d 'Account contact email'
+complete -c acmetool -n '__acmetool_using obtain' -l key-type -x -a 'p256 p384 rsa2048 rsa3072 rsa4096 ed25519' -d 'Certificate key type'
+complete -c acmetool -n '__acmetool_using obtain' -l challenge -x -a '(__acmetool_list http-01 tls-alpn-01 dns-01)' -d 'Challenge types to try, in order'
+complete -c acmetool -n '__acmetool_using obtain' -l ca-bundle -r -F -d "PEM roots to trust for the ACME server's TLS"
+complete -c acmetool -n '__acmetool_using obtain' -l agree-tos -d "Agree to the CA's terms of service"
+complete -c acmetool -n '__acmetool_using obtain' -l out -x -a '(__fish_complete_directories)' -d 'Also copy the certificate, chain and key into DIR'
+
+# renew
+complete -c acmetool -n '__acmetool_using renew' -l all -d 'Renew every stored certificate that is due'
+complete -c acmetool -n '__acmetool_using renew' -l force -d 'Renew even when the certificate is not due yet'
+complete -c acmetool -n '__acmetool_using renew' -a '(__acmetool_stored_names)' -d 'Stored certificate'
+
+# revoke
+complete -c acmetool -n '__acmetool_using revoke' -l cert -r -F -d 'Certificate file (PEM) to revoke'
+complete -c acmetool -n '__acmetool_using revoke' -l reason -x -a 'unspecified keyCompromise superseded cessationOfOperation' -d 'RFC 5280 revocation reason'
+complete -c acmetool -n '__acmetool_using revoke' -a '(__acmetool_stored_names)' -d 'Stored certificate'
+
+# account {register,show,deactivate}
+complete -c acmetool -n "__acmetool_using account; and not __fish_seen_subcommand_from $account_commands" -a register -d 'Register an account (or find the existing one)'
+complete -c acmetool -n "__acmetool_using account; and not __fish_seen_subcommand_from $account_commands" -a show -d 'Show the stored account'
+complete -c acmetool -n "__acmetool_using account; and not __fish_seen_subcommand_from $account_commands" -a deactivate -d 'Deactivate the account at the CA'
+complete -c acmetool -n '__acmetool_using account' -l server -x -a '(__acmetool_servers)' -d 'ACME directory URL'
+complete -c acmetool -n '__acmetool_using account' -l email -x -d 'Account contact email'
+complete -c acmetool -n '__acmetool_using account' -l agree-tos -d "Agree to the CA's terms of service"
+complete -c acmetool -n '__acmetool_using account' -l eab-kid -x -d 'External Account Binding key identifier'
+complete -c acmetool -n '__acmetool_using account' -l eab-hmac -x -d 'External Account Binding HMAC key (base64url)'
+
+# certs
+complete -c acmetool -n '__acmetool_using certs' -a '(__acmetool_stored_names)' -d 'Stored certificate'
+
+# ca {init,status,issue,rotate,export}
+complete -c acmetool -n "__acmetool_using ca; and not __fish_seen_subcommand_from $ca_commands" -a init -d 'Create the root and intermediate (never overwrites a root)'
+complete -c acmetool -n "__acmetool_using ca; and not __fish_seen_subcommand_from $ca_commands" -a status -d 'Show fingerprints, validity and where the root is trusted'
+complete -c acmetool -n "__acmetool_using ca; and not __fish_seen_subcommand_from $ca_commands" -a issue -d 'Issue a leaf certificate for NAME...'
+complete -c acmetool -n "__acmetool_using ca; and not __fish_seen_subcommand_from $ca_commands" -a rotate -d 'Renew the intermediate now'
+complete -c acmetool -n "__acmetool_using ca; and not __fish_seen_subcommand_from $ca_commands" -a export -d 'Write the root certificate'
+complete -c acmetool -n '__acmetool_using ca' -l name -x -d 'Local CA to use (default: local)'
+complete -c acmetool -n '__acmetool_using ca init' -l cn -x -d 'Root common name'
+complete -c acmetool -n '__acmetool_using ca issue' -l lifetime -x -a '12h 24h 90m 168h' -d 'Leaf lifetime (Go duration)'
+complete -c acmetool -n '__acmetool_using ca issue' -l out -x -a '(__fish_complete_directories)' -d 'Directory for the certificate, chain and key'
+complete -c acmetool -n '__acmetool_using ca rotate' -l root -d 'Also replace the root'
+complete -c acmetool -n '__acmetool_using ca export' -l format -x -a 'pem der p12' -d 'Output format'
+complete -c acmetool -n '__acmetool_using ca export' -l out -r -F -d 'Output file (default: stdout)'
+
+# trust, untrust
+complete -c acmetool -n "__fish_seen_subcommand_from trust untrust" -l ca -x -d 'Local CA whose root to use'
+complete -c acmetool -n "__fish_seen_subcommand_from trust untrust" -l store -x -a '(__acmetool_list system nss java)' -d 'Trust stores to change'
+complete -c acmetool -n "__fish_seen_subcommand_from trust untrust" -l dry-run -d 'Print what would change and change nothing'
+
+# fmt
+complete -c acmetool -n '__acmetool_using fmt' -F -d 'Caddyfile (- for stdin)'
+complete -c acmetool -n '__acmetool_using fmt' -l overwrite -d 'Write the result back to FILE'
+complete -c acmetool -n '__acmetool_using fmt' -l diff -d 'Print a diff instead of the formatted file'
+
+# validate, adapt, serve
+complete -c acmetool -n "__fish_seen_subcommand_from validate adapt serve" -s c -l config -r -F -d 'Caddyfile'
+complete -c acmetool -n "__fish_seen_subcommand_from validate adapt serve" -l envfile -r -F -d 'Load environment variables from FILE first'
+complete -c acmetool -n '__acmetool_using adapt' -l pretty -d 'Indent the JSON'
+complete -c acmetool -n '__acmetool_using adapt' -l validate -d 'Also validate the result'
