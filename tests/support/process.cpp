@@ -49,6 +49,7 @@ struct ExecArrays {
 [[noreturn]] void exec_child(const ExecArrays& arrays, pid_t parent, int report_fd) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+  ::signal(SIGPIPE, SIG_DFL);  // run_command ignores SIGPIPE in the test; children get the default back
   ::execvpe(arrays.argv[0], arrays.argv.data(), arrays.envp.data());
   const int e = errno;
   (void)!::write(report_fd, &e, sizeof e);
@@ -102,6 +103,10 @@ ChildProcess ChildProcess::start(const std::vector<std::string>& argv, const fs:
   const int log_fd = ::open(target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0) throw std::runtime_error("opening log " + std::string(target) + ": " + std::strerror(errno));
   const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd < 0) {
+    ::close(log_fd);
+    throw std::runtime_error("opening /dev/null: " + std::string(std::strerror(errno)));
+  }
   try {
     const pid_t pid = spawn(argv, env, null_fd, log_fd, log_fd);
     ::close(log_fd);
@@ -196,7 +201,7 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
     pollfd fds[3] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}, {in_fd, POLLOUT, 0}};
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 && !killed) {
-      ::kill(pid, SIGKILL);
+      ::kill(-pid, SIGKILL);  // the whole group: a grandchild may hold the pipes open
       killed = true;
     }
     ::poll(fds, 3, killed ? 1000 : static_cast<int>(std::min<long long>(left.count(), 1000)));
