@@ -6,15 +6,9 @@
 
 namespace acmetool::cmd {
 
-namespace {
-int run_untrust(const TrustArgs&, Context&) { throw NotImplementedError("untrust"); }
-}  // namespace
-
 void add_untrust(CLI::App& root, Context& ctx) {
-  auto args = std::make_shared<TrustArgs>();
-  CLI::App* sub = root.add_subcommand("untrust", "Remove the local CA's root from trust stores");
-  add_trust_flags(*sub, *args);
-  sub->callback([args, &ctx] { ctx.exit_code = run_untrust(*args, ctx); });
+  add_trust_command(root, ctx, "untrust", "Remove the local CA's root from trust stores",
+                    pki::TrustAction::Remove);
 }
 
 }  // namespace acmetool::cmd
