@@ -1,5 +1,6 @@
 #include "acmetool/pki/storage_keys.h"
 
+#include <algorithm>
 #include <cctype>
 
 namespace acmetool::pki::keys {
@@ -74,6 +75,18 @@ std::string acme_issuer_key(std::string_view directory_url) {
     key += '-';
     key += hyphenated.substr(first, last - first + 1);
   }
+  return key;
+}
+
+std::string names_key(std::vector<std::string> sans) {
+  std::sort(sans.begin(), sans.end());
+  std::string key;
+  for (const std::string& san : sans) {
+    if (!key.empty()) key += ',';
+    key += san;
+  }
+  constexpr std::string_view kTruncated = "_trunc";
+  if (key.size() > 1024) key = key.substr(0, 1024 - kTruncated.size()) + std::string(kTruncated);
   return key;
 }
 

@@ -7,21 +7,18 @@
 #include <sstream>
 
 #include "process.h"
+#include "run_acmetool.h"
 
 namespace fs = std::filesystem;
 using acmetool::test::CommandResult;
 using acmetool::test::read_text;
+using acmetool::test::run_acmetool;
 using acmetool::test::run_command;
 using acmetool::test::TempDir;
 
 namespace {
 
 const fs::path kSource = ACMETOOL_SOURCE_DIR;
-
-CommandResult run_acmetool(std::vector<std::string> args, const std::map<std::string, std::string>& env = {}) {
-  args.insert(args.begin(), ACMETOOL_BINARY);
-  return run_command(args, "", env);
-}
 
 // Command path ("" for the root, "ca issue") -> its flags, from the hidden `__interface` command.
 std::map<std::string, std::vector<std::string>> interface() {

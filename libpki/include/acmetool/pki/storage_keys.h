@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace acmetool::pki::keys {
 
@@ -16,6 +17,10 @@ std::string safe(std::string_view component);
 /// into '-': "https://acme-v02.api.letsencrypt.org/directory" → "acme-v02.api.letsencrypt.org-directory".
 /// Not yet made safe(); the functions below do that.
 std::string acme_issuer_key(std::string_view directory_url);
+
+/// CertMagic's NamesKey: the certificate's SANs sorted and joined with ',' (cut to 1,024 bytes).
+/// A one-name certificate is stored under its name; safe() later drops the commas of longer keys.
+std::string names_key(std::vector<std::string> sans);
 
 /// "certificates/<safe(issuer)>"
 std::string certs_prefix(std::string_view issuer_key);
