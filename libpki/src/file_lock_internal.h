@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <optional>
 
-#include "unique_fd.h"
+#include "acmetool/pki/unique_fd.h"
 
 namespace acmetool::pki {
 

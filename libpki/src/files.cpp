@@ -8,7 +8,7 @@
 #include <random>
 
 #include "acmetool/pki/error.h"
-#include "unique_fd.h"
+#include "acmetool/pki/unique_fd.h"
 
 namespace fs = std::filesystem;
 

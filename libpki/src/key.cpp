@@ -58,6 +58,12 @@ PkeyPtr generate_key(KeyType type) {
   throw Error("generating a key: unknown key type");
 }
 
+PkeyPtr share_key(const EVP_PKEY& key) {
+  EVP_PKEY* mutable_key = const_cast<EVP_PKEY*>(&key);  // up_ref changes only the reference count
+  if (!EVP_PKEY_up_ref(mutable_key)) throw CryptoError("sharing a key");
+  return PkeyPtr(mutable_key);
+}
+
 std::optional<KeyType> key_type_of(const EVP_PKEY& key) {
   switch (EVP_PKEY_get_base_id(&key)) {
     case EVP_PKEY_ED25519: return KeyType::Ed25519;

@@ -15,7 +15,7 @@
 
 #include "acmetool/pki/error.h"
 #include "trust_internal.h"
-#include "unique_fd.h"
+#include "acmetool/pki/unique_fd.h"
 
 extern char** environ;
 

@@ -4,16 +4,12 @@
 
 #include <memory>
 
+#include "acmetool/pki/ossl.h"
+
 namespace acmetool::test {
 namespace {
 
-template <auto Free>
-struct CFree {
-  template <class T>
-  void operator()(T* p) const noexcept {
-    Free(p);
-  }
-};
+using acmetool::pki::CFree;
 using CurlPtr = std::unique_ptr<CURL, CFree<&curl_easy_cleanup>>;
 using CurlSlistPtr = std::unique_ptr<curl_slist, CFree<&curl_slist_free_all>>;
 

@@ -21,6 +21,9 @@ std::optional<KeyType> parse_key_type(std::string_view name);
 /// A fresh key from the OS's CSPRNG. Throws CryptoError.
 PkeyPtr generate_key(KeyType type);
 
+/// A new reference to the same key (EVP_PKEY_up_ref).
+PkeyPtr share_key(const EVP_PKEY& key);
+
 /// The key type of `key`, or nullopt for a kind acmetool does not generate (an RSA 1024 key, say).
 std::optional<KeyType> key_type_of(const EVP_PKEY& key);
 

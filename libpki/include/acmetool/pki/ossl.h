@@ -38,6 +38,16 @@ struct OsslFree {
 template <class T>
 using OsslPtr = std::unique_ptr<T, OsslFree>;
 
+/// A deleter calling `Free`, for C objects OsslFree does not cover (STYLE.md §5):
+/// `std::unique_ptr<SSL_CTX, CFree<&SSL_CTX_free>>` is as small as a raw pointer.
+template <auto Free>
+struct CFree {
+  template <class T>
+  void operator()(T* p) const noexcept {
+    Free(p);
+  }
+};
+
 using PkeyPtr = OsslPtr<EVP_PKEY>;
 using X509Ptr = OsslPtr<X509>;
 
