@@ -9,8 +9,9 @@ _acmetool() {
     local commands="obtain renew revoke account certs ca trust untrust qualify fmt validate adapt serve version"
     local global_opts="-h --help --version --storage --json -v --verbose -q --quiet"
     # Options that take a value (the same in every command that has them).
-    local value_opts=" --storage --server --email --key-type --challenge --ca-bundle --out --cert --reason"
-    value_opts+=" --eab-kid --eab-hmac --name --cn --lifetime --format --ca --store -c --config --envfile "
+    local value_opts=" --storage --server --email --key-type --challenge --out --cert --reason"
+    value_opts+=" --eab-kid --eab-hmac --name --cn --lifetime --format --ca --store -c --config --envfile"
+    value_opts+=" --ca-root --http-port --tls-port --webroot --preferred-chain "
 
     # Find the command and nested subcommand, skipping options and their values.
     local cmd= sub= word skip=0 end_of_opts=0 i
@@ -50,13 +51,19 @@ _acmetool() {
             --key-type) COMPREPLY=($(compgen -W "p256 p384 rsa2048 rsa3072 rsa4096 ed25519" -- "$cur")) ;;
             --reason) COMPREPLY=($(compgen -W "unspecified keyCompromise superseded cessationOfOperation" -- "$cur")) ;;
             --format) COMPREPLY=($(compgen -W "pem der p12" -- "$cur")) ;;
-            --challenge) _acmetool_list "http-01 tls-alpn-01 dns-01" ;;
+            --challenge) _acmetool_list "http-01 tls-alpn-01" ;;   # dns-01: refused until a DNS provider exists
+            --ca)   # obtain: an ACME CA (or an https:// URL); trust, untrust: a local CA's name
+                if [[ $cmd == obtain ]]; then
+                    COMPREPLY=($(compgen -W "letsencrypt letsencrypt-staging zerossl" -- "$cur"))
+                else
+                    COMPREPLY=()
+                fi ;;
             --store) _acmetool_list "system nss java" ;;
-            --storage) _acmetool_dirs ;;
+            --storage | --webroot) _acmetool_dirs ;;
             --out)
                 if [[ $cmd == ca && $sub == export ]]; then _acmetool_files; else _acmetool_dirs; fi ;;
-            --ca-bundle | --cert | -c | --config | --envfile) _acmetool_files ;;
-            *) COMPREPLY=() ;;   # free text: URL, email, names, keys, durations
+            --ca-root | --cert | -c | --config | --envfile) _acmetool_files ;;
+            *) COMPREPLY=() ;;   # free text: URL, email, names, keys, durations, ports, CNs
         esac
         return 0
     fi
@@ -64,7 +71,9 @@ _acmetool() {
     if [[ $cur == -* ]] && ((!end_of_opts)); then
         local opts=$global_opts
         case $cmd in
-            obtain) opts+=" --server --email --key-type --challenge --ca-bundle --agree-tos --out" ;;
+            obtain)
+                opts+=" --ca --ca-root --email --eab-kid --eab-hmac --challenge --http-port --tls-port"
+                opts+=" --webroot --key-type --preferred-chain --out --force" ;;
             renew) opts+=" --all --force" ;;
             revoke) opts+=" --cert --reason" ;;
             account) opts+=" --server --email --agree-tos --eab-kid --eab-hmac" ;;

@@ -46,6 +46,14 @@ function __acmetool_servers
         https://dv.acme-v02.api.pki.goog/directory "Google Trust Services"
 end
 
+# The named ACME CAs of `obtain --ca` (an https:// directory URL is accepted too).
+function __acmetool_acme_cas
+    printf '%s\t%s\n' \
+        letsencrypt "Let's Encrypt" \
+        letsencrypt-staging "Let's Encrypt staging" \
+        zerossl 'ZeroSSL (needs External Account Binding)'
+end
+
 complete -c acmetool -f
 
 # Global options, accepted before or after any command.
@@ -57,7 +65,7 @@ complete -c acmetool -s v -l verbose -d 'More diagnostics on stderr (repeatable)
 complete -c acmetool -s q -l quiet -d 'Print errors only'
 
 # Commands.
-complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a obtain -d 'Obtain a certificate for NAME... from an ACME CA'
+complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a obtain -d 'Obtain certificates from ACME CAs, one per NAME (a,b for one)'
 complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a renew -d 'Renew stored certificates that are due'
 complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a revoke -d 'Revoke a stored certificate or a certificate file'
 complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a account -d 'Manage ACME accounts'
@@ -73,13 +81,19 @@ complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a serve -d 
 complete -c acmetool -n "not __fish_seen_subcommand_from $commands" -a version -d 'Print the version'
 
 # obtain
-complete -c acmetool -n '__acmetool_using obtain' -l server -x -a '(__acmetool_servers)' -d 'ACME directory URL'
+complete -c acmetool -n '__acmetool_using obtain' -l ca -x -a '(__acmetool_acme_cas)' -d 'ACME CA to use, repeatable for fallback'
+complete -c acmetool -n '__acmetool_using obtain' -l ca-root -r -F -d "PEM roots to trust for the CA's own HTTPS"
 complete -c acmetool -n '__acmetool_using obtain' -l email -x -d 'Account contact email'
+complete -c acmetool -n '__acmetool_using obtain' -l eab-kid -x -d 'External Account Binding key identifier'
+complete -c acmetool -n '__acmetool_using obtain' -l eab-hmac -x -d 'External Account Binding HMAC key (base64url)'
+complete -c acmetool -n '__acmetool_using obtain' -l challenge -x -a '(__acmetool_list http-01 tls-alpn-01)' -d 'Challenge types to use'
+complete -c acmetool -n '__acmetool_using obtain' -l http-port -x -d 'Port of the http-01 listener (default 80)'
+complete -c acmetool -n '__acmetool_using obtain' -l tls-port -x -d 'Port of the tls-alpn-01 listener (default 443)'
+complete -c acmetool -n '__acmetool_using obtain' -l webroot -x -a '(__fish_complete_directories)' -d 'Answer http-01 by writing into DIR/.well-known/acme-challenge/'
 complete -c acmetool -n '__acmetool_using obtain' -l key-type -x -a 'p256 p384 rsa2048 rsa3072 rsa4096 ed25519' -d 'Certificate key type'
-complete -c acmetool -n '__acmetool_using obtain' -l challenge -x -a '(__acmetool_list http-01 tls-alpn-01 dns-01)' -d 'Challenge types to try, in order'
-complete -c acmetool -n '__acmetool_using obtain' -l ca-bundle -r -F -d "PEM roots to trust for the ACME server's TLS"
-complete -c acmetool -n '__acmetool_using obtain' -l agree-tos -d "Agree to the CA's terms of service"
-complete -c acmetool -n '__acmetool_using obtain' -l out -x -a '(__fish_complete_directories)' -d 'Also copy the certificate, chain and key into DIR'
+complete -c acmetool -n '__acmetool_using obtain' -l preferred-chain -x -d 'Chain whose top certificate has this issuer or subject CN'
+complete -c acmetool -n '__acmetool_using obtain' -l out -x -a '(__fish_complete_directories)' -d 'Also write NAME.crt, NAME.key and NAME.json into DIR'
+complete -c acmetool -n '__acmetool_using obtain' -l force -d 'Obtain even when a stored certificate is still good'
 
 # renew
 complete -c acmetool -n '__acmetool_using renew' -l all -d 'Renew every stored certificate that is due'

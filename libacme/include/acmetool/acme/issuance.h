@@ -1,0 +1,71 @@
+// Getting a certificate from an ACME CA end to end: the account (stored as CertMagic stores it),
+// the order, the challenges, the CSR and the download.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "acmetool/acme/client.h"
+#include "acmetool/acme/solver.h"
+#include "acmetool/pki/key.h"
+#include "acmetool/pki/storage.h"
+
+namespace acmetool::acme {
+
+/// Named CAs: "letsencrypt", "letsencrypt-staging", "zerossl"; anything else is returned as given
+/// (a directory URL).
+std::string directory_url_for(std::string_view ca);
+
+struct AccountSettings {
+  std::string email;             ///< contact; empty for none (storage folder "default")
+  std::string eab_kid;           ///< External Account Binding, when the CA requires it
+  std::string eab_hmac_key;
+  pki::KeyType key_type = pki::KeyType::P256;
+};
+
+/// Storage keys of an account, as CertMagic lays them out:
+/// acme/<issuer>/users/<email or "default">/<local part of the email, or "default">.{json,key}.
+struct AccountKeys {
+  std::string registration;
+  std::string private_key;
+};
+AccountKeys account_keys(std::string_view issuer_key, std::string_view email);
+
+/// Makes `client` act as the stored account for (CA, email), registering one (and storing it)
+/// when none is stored. Agrees to the CA's terms, as Caddy does. No network call when an
+/// account is stored. Returns the account URL.
+std::string ensure_account(AcmeClient& client, pki::Storage& storage, std::string_view issuer_key,
+                           const AccountSettings& settings);
+
+/// Registers the stored (or a new) key again, for a CA that answered accountDoesNotExist: a
+/// restarted test CA, or an account deleted at the CA. Stores the new registration.
+std::string register_account(AcmeClient& client, pki::Storage& storage, std::string_view issuer_key,
+                             const AccountSettings& settings);
+
+struct CertificateOrder {
+  std::vector<std::string> names;            ///< DNS names and IP addresses, as A-labels
+  pki::KeyType key_type = pki::KeyType::P256;
+  const EVP_PKEY* reuse_key = nullptr;       ///< keep this key instead of making a new one
+  /// Enabled solvers. Each attempt uses one challenge type for every authorization, chosen in
+  /// random order (so nobody comes to rely on one); a failed attempt moves on to the next.
+  std::vector<Solver*> solvers;
+  std::string preferred_chain;               ///< issuer/subject CN of the chain's top certificate
+  std::chrono::milliseconds validation_timeout{std::chrono::seconds(90)};
+  std::chrono::milliseconds finalize_timeout{std::chrono::seconds(90)};
+};
+
+struct IssuedCertificate {
+  pki::PkeyPtr key;
+  std::string chain_pem;        ///< leaf first
+  std::string certificate_url;
+  std::string order_url;
+  std::string challenge_type;   ///< the type that succeeded ("" when every authorization was already valid)
+};
+
+/// Runs one order to a certificate. Throws ProblemError (with the CA's subproblems) or Error when
+/// every challenge type failed; solvers are always cleaned up.
+IssuedCertificate issue_certificate(AcmeClient& client, const CertificateOrder& order);
+
+}  // namespace acmetool::acme
