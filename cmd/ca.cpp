@@ -138,20 +138,11 @@ std::chrono::seconds parse_lifetime(const std::string& text) {
   return std::chrono::duration_cast<std::chrono::seconds>(*lifetime);
 }
 
-// The names as they go into the certificate (lower-case A-labels); an invalid one is a usage error.
-std::vector<std::string> certificate_names(const std::vector<std::string>& inputs) {
-  std::vector<std::string> names;
-  for (const std::string& input : inputs) {
-    const pki::NameQualification q = pki::qualify_name(input);
-    if (q.name_class == pki::NameClass::Invalid) throw UsageError("ca issue: " + q.name + ": " + q.reason);
-    names.push_back(q.name);
-  }
-  return names;
-}
-
 int run_issue(const CaArgs& args, Context& ctx) {
   pki::LeafRequest request;
-  request.names = certificate_names(args.names);
+  for (const std::string& name : args.names) {
+    for (std::string& normalised : certificate_names(name, "ca issue")) request.names.push_back(std::move(normalised));
+  }
   request.lifetime = parse_lifetime(args.lifetime);
   pki::FileStorage storage(ctx.storage_root());
   const pki::LocalCa ca = pki::LocalCa::open(storage, ca_options(args));

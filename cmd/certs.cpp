@@ -6,8 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "acmetool/acme/obtainer.h"
+#include "acmetool/pki/cert_storage.h"
+#include "acmetool/pki/error.h"
+#include "acmetool/pki/rfc3339.h"
 #include "acmetool/pki/storage.h"
 #include "acmetool/pki/storage_keys.h"
+#include "acmetool/pki/x509.h"
 #include "common.h"
 
 namespace acmetool::cmd {
@@ -21,18 +26,33 @@ struct StoredCert {
   std::string name;
   std::string issuer;
   std::string path;
+  std::string not_after = "-";  ///< RFC 3339, or "-" when the file cannot be read
+  std::string state = "damaged";  ///< valid, due (inside the renewal window), expired, damaged
 };
+
+// Fills in the expiry and the renewal state from the certificate file.
+void inspect(StoredCert& cert, const std::string& pem) {
+  try {
+    const pki::CertificateInfo info = pki::describe_certificate(*pki::certificates_from_pem(pem, cert.path).front());
+    const auto now = std::chrono::system_clock::now();
+    cert.not_after = pki::format_rfc3339(info.not_after).substr(0, 19) + "Z";
+    cert.state = info.not_after <= now ? "expired"
+                 : acme::renewal_due(info.not_before, info.not_after, now) ? "due"
+                                                                            : "valid";
+  } catch (const pki::Error&) {
+    // A damaged file is listed as such; it is replaced at the next obtain or renew.
+  }
+}
 
 // Walks certificates/<issuer>/<name>/<name>.crt. Directory names are already safe() forms, so a
 // wildcard certificate shows as "wildcard_.example.com", as in Caddy's storage.
 std::vector<StoredCert> find_certs(const pki::FileStorage& storage) {
   std::vector<StoredCert> out;
-  for (const std::string& issuer_prefix : storage.list("certificates", false)) {
-    const std::string issuer = issuer_prefix.substr(issuer_prefix.rfind('/') + 1);
-    for (const std::string& site_prefix : storage.list(issuer_prefix, false)) {
-      const std::string name = site_prefix.substr(site_prefix.rfind('/') + 1);
-      const std::string crt = site_prefix + "/" + name + ".crt";
-      if (storage.exists(crt)) out.push_back({name, issuer, storage.path_of(crt).string()});
+  for (const pki::CertificateLocation& where : pki::list_certificates(storage)) {
+    const std::string crt = pki::keys::cert_file(where.issuer_key, where.name);
+    if (const auto pem = storage.load(crt)) {
+      out.push_back({where.name, where.issuer_key, storage.path_of(crt).string()});
+      inspect(out.back(), *pem);
     }
   }
   return out;
@@ -52,9 +72,11 @@ int run_certs(const CertsArgs& args, Context& ctx) {
   for (const StoredCert& cert : find_certs(storage)) {
     if (!wanted(args, cert)) continue;
     if (ctx.global.json) {
-      json.push_back({{"name", cert.name}, {"issuer", cert.issuer}, {"certificate", cert.path}});
+      json.push_back({{"name", cert.name}, {"issuer", cert.issuer}, {"not_after", cert.not_after},
+                      {"state", cert.state}, {"certificate", cert.path}});
     } else {
-      std::cout << cert.name << '\t' << cert.issuer << '\t' << cert.path << '\n';
+      std::cout << cert.name << '\t' << cert.issuer << '\t' << cert.not_after << '\t' << cert.state << '\t'
+                << cert.path << '\n';
     }
   }
   if (ctx.global.json) std::cout << json.dump(2) << '\n';

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "exit_codes.h"
 
@@ -28,6 +30,10 @@ struct Context {
   /// The storage root to use: --storage when given, else the default location.
   std::filesystem::path storage_root() const;
 };
+
+/// The names of one certificate argument, "a.example,www.a.example" → {"a.example", "www.a.example"},
+/// normalised to lower-case A-labels; an invalid one throws UsageError("<command>: <name>: <reason>").
+std::vector<std::string> certificate_names(std::string_view argument, std::string_view command);
 
 /// Thrown by a subcommand whose issue has not landed yet; main maps it to kExitFailed.
 class NotImplementedError : public std::runtime_error {

@@ -9,10 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "acmetool/acme/client.h"
-#include "acmetool/acme/error.h"
-#include "acmetool/acme/issuance.h"
-#include "acmetool/acme/solver.h"
+#include "acmetool/acme/obtainer.h"
 #include "acmetool/pki/cert_storage.h"
 #include "acmetool/pki/files.h"
 #include "acmetool/pki/hostname.h"
@@ -27,8 +24,6 @@ using nlohmann::ordered_json;
 
 // Certificates ordered at once; the CA's own limiter paces new orders further.
 constexpr size_t kMaxConcurrentOrders = 16;
-// How long to wait for another process obtaining the same names.
-constexpr auto kIssueLockTimeout = std::chrono::minutes(5);
 
 struct ObtainArgs {
   std::vector<std::string> certificates;   ///< one per argument; commas join names
@@ -46,210 +41,66 @@ struct ObtainArgs {
   bool force = false;
 };
 
+// What a line of output says about one certificate.
 struct Outcome {
-  std::vector<std::string> names;
-  std::string status;   ///< obtained, reused, failed
-  std::string issuer;   ///< issuer key of the CA that issued it
-  std::string certificate, key;
-  std::string error;
+  acme::ObtainOutcome result;
+  std::string certificate, key;  ///< paths: in storage, or in --out
 };
 
-std::vector<std::string> split_names(const std::string& argument) {
-  std::vector<std::string> names;
-  size_t start = 0;
-  while (start <= argument.size()) {
-    const size_t comma = std::min(argument.find(',', start), argument.size());
-    const pki::NameQualification q = pki::qualify_name(argument.substr(start, comma - start));
-    if (q.name_class == pki::NameClass::Invalid) throw UsageError("obtain: " + q.name + ": " + q.reason);
-    names.push_back(q.name);
-    start = comma + 1;
-  }
-  return names;
+// The paths of a stored certificate; with --out, copies it there first: NAME.crt (full chain),
+// NAME.key (0600) and NAME.json, named after the first name.
+Outcome locate(const pki::FileStorage& storage, const acme::ObtainOutcome& result, const std::string& out_dir) {
+  Outcome outcome{result, "", ""};
+  if (result.status == acme::ObtainOutcome::Status::Failed) return outcome;
+  const std::string name = pki::keys::names_key(result.names);
+  outcome.certificate = storage.path_of(pki::keys::cert_file(result.issuer_key, name)).string();
+  outcome.key = storage.path_of(pki::keys::cert_key_file(result.issuer_key, name)).string();
+  if (out_dir.empty()) return outcome;
+  const auto stored = pki::load_certificate(storage, result.issuer_key, name);
+  const std::string base = pki::keys::safe(result.names.front());
+  const std::filesystem::path out(out_dir);
+  pki::make_dirs(out);
+  ordered_json meta = {{"sans", result.names}};
+  if (!stored->issuer_data_json.empty()) meta["issuer_data"] = ordered_json::parse(stored->issuer_data_json);
+  pki::write_file_atomic(out / (base + ".key"), stored->private_key_pem.str(), 0600);
+  pki::write_file_atomic(out / (base + ".json"), meta.dump(1, '\t'), 0644);
+  pki::write_file_atomic(out / (base + ".crt"), stored->chain_pem, 0644);
+  outcome.certificate = (out / (base + ".crt")).string();
+  outcome.key = (out / (base + ".key")).string();
+  return outcome;
 }
 
-// A stored certificate for exactly `names` with more than a third of its life left, if any.
-std::optional<Outcome> reusable(const pki::FileStorage& storage, const std::string& issuer,
-                                const std::vector<std::string>& names) {
-  const auto stored = pki::load_certificate(storage, issuer, pki::keys::names_key(names));
-  if (!stored) return std::nullopt;
-  std::vector<std::string> want = names, have = stored->sans;
-  std::sort(want.begin(), want.end());
-  std::sort(have.begin(), have.end());
-  if (want != have) return std::nullopt;
-  const pki::CertificateInfo info = pki::describe_certificate(*pki::certificates_from_pem(stored->chain_pem, "stored").front());
-  const auto now = std::chrono::system_clock::now();
-  if (info.not_after - now <= (info.not_after - info.not_before) / 3) return std::nullopt;
-  return Outcome{names, "reused", issuer, storage.path_of(pki::keys::cert_file(issuer, pki::keys::names_key(names))).string(),
-                 storage.path_of(pki::keys::cert_key_file(issuer, pki::keys::names_key(names))).string(), ""};
+acme::ObtainSettings obtain_settings(const ObtainArgs& args, Context& ctx, std::mutex& output_mu) {
+  acme::ObtainSettings settings;
+  for (const std::string& ca : args.cas) settings.directory_urls.push_back(acme::directory_url_for(ca));
+  settings.ca_root = args.ca_root;
+  settings.account = {args.email, args.eab_kid, args.eab_hmac, pki::KeyType::P256};
+  settings.challenges = args.challenges;
+  settings.http_port = args.http_port;
+  settings.tls_port = args.tls_port;
+  settings.webroot = args.webroot;
+  settings.key_type = *pki::parse_key_type(args.key_type);
+  settings.preferred_chain = args.preferred_chain;
+  settings.force = args.force;
+  settings.user_agent = "acmetool/" ACMETOOL_VERSION;
+  if (!ctx.global.quiet) {
+    settings.progress = [&output_mu](std::string_view line) {
+      std::lock_guard lock(output_mu);
+      std::cerr << "acmetool: " << line << '\n';
+    };
+  }
+  return settings;
 }
-
-// One CA: its client, logged in, shared by the certificates ordered concurrently.
-struct Issuer {
-  std::string directory_url;
-  std::string key;   ///< storage issuer key
-  std::unique_ptr<acme::AcmeClient> client;
-  std::once_flag login;
-};
-
-class Obtainer {
- public:
-  Obtainer(const ObtainArgs& args, Context& ctx) : args_(args), ctx_(ctx), storage_(ctx.storage_root()) {
-    for (const std::string& ca : args.cas) {
-      auto issuer = std::make_unique<Issuer>();
-      issuer->directory_url = acme::directory_url_for(ca);
-      issuer->key = pki::keys::acme_issuer_key(issuer->directory_url);
-      acme::ClientOptions options;
-      options.directory_url = issuer->directory_url;
-      options.http.ca_file = args.ca_root;
-      options.http.user_agent = "acmetool/" ACMETOOL_VERSION;
-      if (!ctx.global.quiet) {
-        options.progress = [this](std::string_view line) { say(line); };
-      }
-      issuer->client = std::make_unique<acme::AcmeClient>(options);
-      issuers_.push_back(std::move(issuer));
-    }
-  }
-
-  Outcome obtain(const std::vector<std::string>& names) {
-    if (auto reused = find_reusable(names)) return *reused;
-    // One issuance per name set at a time, across processes sharing the storage (DESIGN.md §3);
-    // whoever waited looks again, since the holder may have obtained it meanwhile.
-    pki::StorageLock lock(storage_, pki::keys::issue_lock_name(pki::keys::names_key(names)), kIssueLockTimeout);
-    if (auto reused = find_reusable(names)) return *reused;
-    Outcome outcome{names, "failed", "", "", "", ""};
-    for (const auto& issuer : issuers_) {
-      try {
-        return issue(*issuer, names);
-      } catch (const std::exception& e) {
-        outcome.error = issuer->directory_url + ": " + e.what();
-        say("obtain " + names.front() + ": " + outcome.error);
-      }
-    }
-    return outcome;
-  }
-
- private:
-  void say(std::string_view line) {
-    std::lock_guard lock(output_mu_);
-    std::cerr << "acmetool: " << line << '\n';
-  }
-
-  std::optional<Outcome> find_reusable(const std::vector<std::string>& names) {
-    if (args_.force) return std::nullopt;
-    for (const auto& issuer : issuers_) {
-      if (auto reused = reusable(storage_, issuer->key, names)) {
-        if (!args_.out.empty()) {
-          const auto stored = pki::load_certificate(storage_, issuer->key, pki::keys::names_key(names));
-          write_out(names, stored->chain_pem, stored->private_key_pem, stored->issuer_data_json, *reused);
-        }
-        return reused;
-      }
-    }
-    return std::nullopt;
-  }
-
-  // The listeners open when the first order needs them, so that reusing stored certificates
-  // needs neither port 80 nor 443.
-  const std::vector<std::unique_ptr<acme::Solver>>& solvers() {
-    std::call_once(solvers_once_, [this] { make_solvers(); });
-    return solvers_;
-  }
-
-  void make_solvers() {
-    for (const std::string& type : args_.challenges) {
-      if (type == "http-01") {
-        solvers_.push_back(args_.webroot.empty() ? acme::make_http01_standalone("", args_.http_port)
-                                                 : acme::make_http01_webroot(args_.webroot));
-      } else if (type == "tls-alpn-01") {
-        solvers_.push_back(acme::make_tlsalpn01_standalone("", args_.tls_port));
-      } else {
-        throw UsageError("obtain: --challenge dns-01 needs a DNS provider, which this version does not have yet");
-      }
-    }
-  }
-
-  acme::AccountSettings account_settings() const {
-    acme::AccountSettings settings;
-    settings.email = args_.email;
-    settings.eab_kid = args_.eab_kid;
-    settings.eab_hmac_key = args_.eab_hmac;
-    return settings;
-  }
-
-  Outcome issue(Issuer& issuer, const std::vector<std::string>& names) {
-    std::call_once(issuer.login,
-                   [&] { acme::ensure_account(*issuer.client, storage_, issuer.key, account_settings()); });
-    acme::CertificateOrder order;
-    order.names = names;
-    order.key_type = *pki::parse_key_type(args_.key_type);
-    order.preferred_chain = args_.preferred_chain;
-    for (const auto& solver : solvers()) order.solvers.push_back(solver.get());
-
-    acme::IssuedCertificate issued;
-    try {
-      issued = acme::issue_certificate(*issuer.client, order);
-    } catch (const acme::ProblemError& e) {
-      // The CA forgot the account (a restarted test CA, a deleted account): register again, once.
-      if (e.type() != "urn:ietf:params:acme:error:accountDoesNotExist") throw;
-      say("the CA does not know the stored account; registering again");
-      {
-        std::lock_guard lock(relogin_mu_);
-        acme::register_account(*issuer.client, storage_, issuer.key, account_settings());
-      }
-      issued = acme::issue_certificate(*issuer.client, order);
-    }
-    return store(issuer, names, issued);
-  }
-
-  Outcome store(const Issuer& issuer, const std::vector<std::string>& names, const acme::IssuedCertificate& issued) {
-    const ordered_json issuer_data = {{"url", issued.certificate_url},
-                                      {"ca", issuer.directory_url},
-                                      {"account", issuer.client->account_url()},
-                                      {"challenge", issued.challenge_type},
-                                      {"key_type", args_.key_type}};
-    pki::StoredCertificate stored{names, issued.chain_pem, pki::private_key_to_pem(*issued.key), issuer_data.dump()};
-    pki::store_certificate(storage_, issuer.key, stored);
-    const std::string name = pki::keys::names_key(names);
-    Outcome outcome{names, "obtained", issuer.key, storage_.path_of(pki::keys::cert_file(issuer.key, name)).string(),
-                    storage_.path_of(pki::keys::cert_key_file(issuer.key, name)).string(), ""};
-    if (!args_.out.empty()) write_out(names, issued.chain_pem, stored.private_key_pem, issuer_data.dump(), outcome);
-    return outcome;
-  }
-
-  // --out DIR: NAME.crt (full chain), NAME.key (0600) and NAME.json, named after the first name.
-  void write_out(const std::vector<std::string>& names, const std::string& chain_pem, const pki::SecretString& key_pem,
-                 const std::string& issuer_data_json, Outcome& outcome) {
-    const std::string base = pki::keys::safe(names.front());
-    const std::filesystem::path out(args_.out);
-    pki::make_dirs(out);
-    ordered_json meta = {{"sans", names}};
-    if (!issuer_data_json.empty()) meta["issuer_data"] = ordered_json::parse(issuer_data_json);
-    pki::write_file_atomic(out / (base + ".key"), key_pem.str(), 0600);
-    pki::write_file_atomic(out / (base + ".json"), meta.dump(1, '\t'), 0644);
-    pki::write_file_atomic(out / (base + ".crt"), chain_pem, 0644);
-    outcome.certificate = (out / (base + ".crt")).string();
-    outcome.key = (out / (base + ".key")).string();
-  }
-
-  const ObtainArgs& args_;
-  Context& ctx_;
-  pki::FileStorage storage_;
-  std::vector<std::unique_ptr<Issuer>> issuers_;
-  std::once_flag solvers_once_;
-  std::vector<std::unique_ptr<acme::Solver>> solvers_;
-  std::mutex output_mu_;
-  std::mutex relogin_mu_;
-};
 
 void print(const std::vector<Outcome>& outcomes, bool json) {
   if (json) {
     ordered_json out = ordered_json::array();
     for (const Outcome& o : outcomes) {
-      ordered_json row = {{"names", o.names}, {"status", o.status}};
-      if (o.status == "failed") {
-        row["error"] = o.error;
+      ordered_json row = {{"names", o.result.names}, {"status", acme::to_string(o.result.status)}};
+      if (o.result.status == acme::ObtainOutcome::Status::Failed) {
+        row["error"] = o.result.error;
       } else {
-        row["issuer"] = o.issuer;
+        row["issuer"] = o.result.issuer_key;
         row["certificate"] = o.certificate;
         row["key"] = o.key;
       }
@@ -260,8 +111,10 @@ void print(const std::vector<Outcome>& outcomes, bool json) {
   }
   for (const Outcome& o : outcomes) {
     std::string names;
-    for (const std::string& n : o.names) names += (names.empty() ? "" : ",") + n;
-    std::cout << o.status << '\t' << names << '\t' << (o.status == "failed" ? o.error : o.certificate) << '\n';
+    for (const std::string& n : o.result.names) names += (names.empty() ? "" : ",") + n;
+    const bool failed = o.result.status == acme::ObtainOutcome::Status::Failed;
+    std::cout << acme::to_string(o.result.status) << '\t' << names << '\t' << (failed ? o.result.error : o.certificate)
+              << '\n';
   }
 }
 
@@ -269,7 +122,7 @@ int run_obtain(const ObtainArgs& args, Context& ctx) {
   std::vector<std::vector<std::string>> certificates;
   const bool dns01 = std::find(args.challenges.begin(), args.challenges.end(), "dns-01") != args.challenges.end();
   for (const std::string& argument : args.certificates) {
-    certificates.push_back(split_names(argument));
+    certificates.push_back(certificate_names(argument, "obtain"));
     for (const std::string& name : certificates.back()) {
       // RFC 8555 §8.3, §8.4: only dns-01 can prove control of a whole zone.
       if (name.starts_with("*.") && !dns01) throw UsageError("obtain: " + name + ": a wildcard needs --challenge dns-01");
@@ -280,7 +133,10 @@ int run_obtain(const ObtainArgs& args, Context& ctx) {
       throw UsageError("obtain: --ca " + ca + ": expected letsencrypt, letsencrypt-staging, zerossl or an https:// URL");
     }
   }
-  Obtainer obtainer(args, ctx);
+  if (dns01) throw UsageError("obtain: --challenge dns-01 needs a DNS provider, which this version does not have yet");
+  std::mutex output_mu;
+  pki::FileStorage storage(ctx.storage_root());
+  acme::Obtainer obtainer(storage, obtain_settings(args, ctx, output_mu));
   std::vector<Outcome> outcomes(certificates.size());
   std::atomic<size_t> next{0};
   {
@@ -288,12 +144,21 @@ int run_obtain(const ObtainArgs& args, Context& ctx) {
     const size_t count = std::min<size_t>(kMaxConcurrentOrders, certificates.size());
     for (size_t w = 0; w < count; ++w) {
       workers.emplace_back([&] {
-        for (size_t i; (i = next++) < certificates.size();) outcomes[i] = obtainer.obtain(certificates[i]);
+        for (size_t i; (i = next++) < certificates.size();) {
+          const acme::ObtainOutcome result = obtainer.obtain(certificates[i]);
+          try {
+            outcomes[i] = locate(storage, result, args.out);
+          } catch (const std::exception& e) {  // writing --out failed: say so for this one
+            outcomes[i] = {{result.names, acme::ObtainOutcome::Status::Failed, result.issuer_key, e.what()}, "", ""};
+          }
+        }
       });
     }
   }  // joins
   print(outcomes, ctx.global.json);
-  const auto failed = std::count_if(outcomes.begin(), outcomes.end(), [](const Outcome& o) { return o.status == "failed"; });
+  const auto failed = std::count_if(outcomes.begin(), outcomes.end(), [](const Outcome& o) {
+    return o.result.status == acme::ObtainOutcome::Status::Failed;
+  });
   if (failed == 0) return kExitOk;
   return failed == static_cast<long>(outcomes.size()) ? kExitFailed : kExitPartial;
 }

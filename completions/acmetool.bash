@@ -9,9 +9,9 @@ _acmetool() {
     local commands="obtain renew revoke account certs ca trust untrust qualify fmt validate adapt serve version"
     local global_opts="-h --help --version --storage --json -v --verbose -q --quiet"
     # Options that take a value (the same in every command that has them).
-    local value_opts=" --storage --server --email --key-type --challenge --out --cert --reason"
+    local value_opts=" --storage --email --key-type --challenge --out --cert --key --reason --contact"
     value_opts+=" --eab-kid --eab-hmac --name --cn --lifetime --format --ca --store -c --config --envfile"
-    value_opts+=" --ca-root --http-port --tls-port --webroot --preferred-chain "
+    value_opts+=" --ca-root --http-port --tls-port --webroot --preferred-chain --days "
 
     # Find the command and nested subcommand, skipping options and their values.
     local cmd= sub= word skip=0 end_of_opts=0 i
@@ -52,8 +52,8 @@ _acmetool() {
             --reason) COMPREPLY=($(compgen -W "unspecified keyCompromise superseded cessationOfOperation" -- "$cur")) ;;
             --format) COMPREPLY=($(compgen -W "pem der p12" -- "$cur")) ;;
             --challenge) _acmetool_list "http-01 tls-alpn-01" ;;   # dns-01: refused until a DNS provider exists
-            --ca)   # obtain: an ACME CA (or an https:// URL); trust, untrust: a local CA's name
-                if [[ $cmd == obtain ]]; then
+            --ca)   # obtain, renew, revoke, account: an ACME CA (or an https:// URL); trust, untrust: a local CA's name
+                if [[ $cmd == obtain || $cmd == renew || $cmd == revoke || $cmd == account ]]; then
                     COMPREPLY=($(compgen -W "letsencrypt letsencrypt-staging zerossl" -- "$cur"))
                 else
                     COMPREPLY=()
@@ -62,7 +62,7 @@ _acmetool() {
             --storage | --webroot) _acmetool_dirs ;;
             --out)
                 if [[ $cmd == ca && $sub == export ]]; then _acmetool_files; else _acmetool_dirs; fi ;;
-            --ca-root | --cert | -c | --config | --envfile) _acmetool_files ;;
+            --ca-root | --cert | --key | -c | --config | --envfile) _acmetool_files ;;
             *) COMPREPLY=() ;;   # free text: URL, email, names, keys, durations, ports, CNs
         esac
         return 0
@@ -74,9 +74,16 @@ _acmetool() {
             obtain)
                 opts+=" --ca --ca-root --email --eab-kid --eab-hmac --challenge --http-port --tls-port"
                 opts+=" --webroot --key-type --preferred-chain --out --force" ;;
-            renew) opts+=" --all --force" ;;
-            revoke) opts+=" --cert --reason" ;;
-            account) opts+=" --server --email --agree-tos --eab-kid --eab-hmac" ;;
+            renew)
+                opts+=" --all --force --days --ca --ca-root --challenge --http-port --tls-port --webroot" ;;
+            revoke) opts+=" --cert --key --reason --ca --ca-root --email" ;;
+            account)
+                opts+=" --ca --ca-root --email"
+                case $sub in
+                    register) opts+=" --eab-kid --eab-hmac --key-type" ;;
+                    update) opts+=" --contact" ;;
+                    rollover) opts+=" --key-type" ;;
+                esac ;;
             ca)
                 opts+=" --name"
                 case $sub in
@@ -98,7 +105,7 @@ _acmetool() {
     case $cmd in
         "") COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;
         ca) [[ -z $sub ]] && COMPREPLY=($(compgen -W "init status issue rotate export" -- "$cur")) ;;
-        account) [[ -z $sub ]] && COMPREPLY=($(compgen -W "register show deactivate" -- "$cur")) ;;
+        account) [[ -z $sub ]] && COMPREPLY=($(compgen -W "register show update rollover deactivate" -- "$cur")) ;;
         fmt) _acmetool_files ;;
         renew | revoke | certs) _acmetool_stored_names ;;
         *) COMPREPLY=() ;;   # NAME arguments: nothing to offer

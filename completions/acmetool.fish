@@ -3,7 +3,7 @@
 
 set -l commands obtain renew revoke account certs ca trust untrust qualify fmt validate adapt serve version
 set -l ca_commands init status issue rotate export
-set -l account_commands register show deactivate
+set -l account_commands register show update rollover deactivate
 
 # True when the command line so far holds acmetool's command $argv[1] and, if given, the
 # nested subcommand $argv[2].
@@ -36,14 +36,6 @@ function __acmetool_list
     for value in $argv
         contains -- $value $chosen; or printf '%s%s\n' "$prefix" $value
     end
-end
-
-function __acmetool_servers
-    printf '%s\t%s\n' \
-        https://acme-v02.api.letsencrypt.org/directory "Let's Encrypt" \
-        https://acme-staging-v02.api.letsencrypt.org/directory "Let's Encrypt staging" \
-        https://acme.zerossl.com/v2/DV90 ZeroSSL \
-        https://dv.acme-v02.api.pki.goog/directory "Google Trust Services"
 end
 
 # The named ACME CAs of `obtain --ca` (an https:// directory URL is accepted too).
@@ -98,22 +90,37 @@ complete -c acmetool -n '__acmetool_using obtain' -l force -d 'Obtain even when 
 # renew
 complete -c acmetool -n '__acmetool_using renew' -l all -d 'Renew every stored certificate that is due'
 complete -c acmetool -n '__acmetool_using renew' -l force -d 'Renew even when the certificate is not due yet'
+complete -c acmetool -n '__acmetool_using renew' -l days -x -d 'Renew when fewer than N days are left'
+complete -c acmetool -n '__acmetool_using renew' -l ca -x -a '(__acmetool_acme_cas)' -d 'CA instead of the recorded one'
+complete -c acmetool -n '__acmetool_using renew' -l ca-root -r -F -d "PEM roots to trust for the CA's own TLS"
+complete -c acmetool -n '__acmetool_using renew' -l challenge -x -a '(__acmetool_list http-01 tls-alpn-01)' -d 'Challenge types instead of the recorded one'
+complete -c acmetool -n '__acmetool_using renew' -l http-port -x -d 'Port of the http-01 listener (default 80)'
+complete -c acmetool -n '__acmetool_using renew' -l tls-port -x -d 'Port of the tls-alpn-01 listener (default 443)'
+complete -c acmetool -n '__acmetool_using renew' -l webroot -x -a '(__fish_complete_directories)' -d 'Answer http-01 by writing into DIR/.well-known/acme-challenge/'
 complete -c acmetool -n '__acmetool_using renew' -a '(__acmetool_stored_names)' -d 'Stored certificate'
 
 # revoke
 complete -c acmetool -n '__acmetool_using revoke' -l cert -r -F -d 'Certificate file (PEM) to revoke'
+complete -c acmetool -n '__acmetool_using revoke' -l key -r -F -d "The certificate's private key, to sign with"
+complete -c acmetool -n '__acmetool_using revoke' -l ca -x -a '(__acmetool_acme_cas)' -d 'CA of the certificate'
+complete -c acmetool -n '__acmetool_using revoke' -l ca-root -r -F -d "PEM roots to trust for the CA's own HTTPS"
+complete -c acmetool -n '__acmetool_using revoke' -l email -x -d 'Sign with the stored account of this email'
 complete -c acmetool -n '__acmetool_using revoke' -l reason -x -a 'unspecified keyCompromise superseded cessationOfOperation' -d 'RFC 5280 revocation reason'
 complete -c acmetool -n '__acmetool_using revoke' -a '(__acmetool_stored_names)' -d 'Stored certificate'
 
-# account {register,show,deactivate}
+# account {register,show,update,rollover,deactivate}
 complete -c acmetool -n "__acmetool_using account; and not __fish_seen_subcommand_from $account_commands" -a register -d 'Register an account (or find the existing one)'
-complete -c acmetool -n "__acmetool_using account; and not __fish_seen_subcommand_from $account_commands" -a show -d 'Show the stored account'
-complete -c acmetool -n "__acmetool_using account; and not __fish_seen_subcommand_from $account_commands" -a deactivate -d 'Deactivate the account at the CA'
-complete -c acmetool -n '__acmetool_using account' -l server -x -a '(__acmetool_servers)' -d 'ACME directory URL'
-complete -c acmetool -n '__acmetool_using account' -l email -x -d 'Account contact email'
-complete -c acmetool -n '__acmetool_using account' -l agree-tos -d "Agree to the CA's terms of service"
-complete -c acmetool -n '__acmetool_using account' -l eab-kid -x -d 'External Account Binding key identifier'
-complete -c acmetool -n '__acmetool_using account' -l eab-hmac -x -d 'External Account Binding HMAC key (base64url)'
+complete -c acmetool -n "__acmetool_using account; and not __fish_seen_subcommand_from $account_commands" -a show -d 'Show the account as the CA has it'
+complete -c acmetool -n "__acmetool_using account; and not __fish_seen_subcommand_from $account_commands" -a update -d "Replace the account's contacts at the CA"
+complete -c acmetool -n "__acmetool_using account; and not __fish_seen_subcommand_from $account_commands" -a rollover -d 'Replace the account key'
+complete -c acmetool -n "__acmetool_using account; and not __fish_seen_subcommand_from $account_commands" -a deactivate -d 'Deactivate the account at the CA, for good'
+complete -c acmetool -n '__acmetool_using account' -l ca -x -a '(__acmetool_acme_cas)' -d 'CA of the account'
+complete -c acmetool -n '__acmetool_using account' -l ca-root -r -F -d "PEM roots to trust for the CA's own HTTPS"
+complete -c acmetool -n '__acmetool_using account' -l email -x -d 'Email of the stored account'
+complete -c acmetool -n '__acmetool_using account register' -l eab-kid -x -d 'External Account Binding key identifier'
+complete -c acmetool -n '__acmetool_using account register' -l eab-hmac -x -d 'External Account Binding HMAC key (base64url)'
+complete -c acmetool -n "__acmetool_using account; and __fish_seen_subcommand_from register rollover" -l key-type -x -a 'p256 p384 rsa2048 rsa3072 rsa4096 ed25519' -d 'Type of a new account key'
+complete -c acmetool -n '__acmetool_using account update' -l contact -x -d 'New contact, repeatable'
 
 # certs
 complete -c acmetool -n '__acmetool_using certs' -a '(__acmetool_stored_names)' -d 'Stored certificate'

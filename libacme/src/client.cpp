@@ -135,7 +135,9 @@ struct AcmeClient::Impl {
     }
   }
 
-  std::string take_nonce() {
+  // A nonce from the pool, else from newNonce. When newNonce answers an error status, returns
+  // nullopt with that answer in `failure`, for post() to retry as it retries its own answers.
+  std::optional<std::string> take_nonce(HttpResponse& failure) {
     {
       std::lock_guard lock(mu);
       if (!nonces.empty()) {
@@ -145,7 +147,11 @@ struct AcmeClient::Impl {
       }
     }
     const std::string& url = directory_ref().new_nonce;
-    const HttpResponse response = send({"HEAD", url, {}, {}});
+    HttpResponse response = send({"HEAD", url, {}, {}});
+    if (response.status >= 400) {
+      failure = std::move(response);
+      return std::nullopt;
+    }
     auto nonce = response.header("replay-nonce");
     if (!nonce || !is_base64url(*nonce)) throw Error("HEAD " + url + ": no Replay-Nonce in the answer");
     return *nonce;
@@ -208,13 +214,18 @@ HttpResponse AcmeClient::Impl::post(const std::string& url, const std::string& p
       key = share_key(jwk_key ? *jwk_key : static_cast<const EVP_PKEY&>(*account_key));
       if (!jwk_key) kid = account_url;
     }
-    const std::string body = sign_jws(*key, payload, url, take_nonce(), kid);
+    // The newNonce request this may need is retried like the POST itself: it is the first request
+    // of a fresh client, so an overloaded CA answers it first.
     HttpResponse response;
+    bool posted = false;  // else `response`, or the HttpError, is newNonce's
     try {
-      response = send({"POST", url, headers, body});
+      if (const std::optional<std::string> nonce = take_nonce(response)) {
+        posted = true;
+        response = send({"POST", url, headers, sign_jws(*key, payload, url, *nonce, kid)});
+      }
     } catch (const HttpError& e) {
       if (attempt >= options.max_attempts) throw;
-      note("retrying POST " + url + " after: " + e.what());
+      note("retrying " + (posted ? "POST " + url : "HEAD " + directory_ref().new_nonce) + " after: " + e.what());
       std::this_thread::sleep_for(backoff(attempt));
       continue;
     }
@@ -235,8 +246,8 @@ HttpResponse AcmeClient::Impl::post(const std::string& url, const std::string& p
     const auto wait = problem.retry_after() ? std::chrono::duration_cast<milliseconds>(*problem.retry_after())
                                             : backoff(attempt);
     if (wait > std::chrono::seconds(60)) throw problem;
-    note("CA answered " + std::to_string(response.status) + " to " + url + "; retrying in " +
-         std::to_string(wait.count()) + " ms");
+    note("CA answered " + std::to_string(response.status) + " to " + (posted ? url : directory_ref().new_nonce) +
+         "; retrying in " + std::to_string(wait.count()) + " ms");
     std::this_thread::sleep_for(wait);
   }
 }

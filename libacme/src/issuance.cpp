@@ -22,18 +22,50 @@ std::string directory_url_for(std::string_view ca) {
   return std::string(ca);
 }
 
+namespace {
+
+// "acme/<issuer>/users": a CA's accounts, one folder per email.
+std::string users_prefix(std::string_view issuer_key) {
+  return "acme/" + pki::keys::safe(issuer_key) + "/users";
+}
+
+}  // namespace
+
 AccountKeys account_keys(std::string_view issuer_key, std::string_view email) {
   const std::string folder = email.empty() ? "default" : std::string(email);
   std::string file = folder.substr(0, folder.find('@'));
   if (file.empty()) file = folder.substr(1);  // "@example.com": CertMagic drops the "@"
-  const std::string prefix = "acme/" + pki::keys::safe(issuer_key) + "/users/" + pki::keys::safe(folder) + "/";
+  const std::string prefix = users_prefix(issuer_key) + "/" + pki::keys::safe(folder) + "/";
   return {prefix + pki::keys::safe(file) + ".json", prefix + pki::keys::safe(file) + ".key"};
 }
 
 namespace {
 
-pki::PkeyPtr load_or_make_key(pki::Storage& storage, const AccountKeys& keys, const AccountSettings& settings) {
-  if (auto pem = storage.load(keys.private_key)) {
+std::string string_field(const json& doc, const char* name) {
+  const auto it = doc.find(name);
+  return it != doc.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// The registration stored under `key`, or nullopt when it is absent, damaged or names no
+// https:// account URL (then the account is registered again).
+std::optional<Account> load_registration(const pki::Storage& storage, const std::string& key) {
+  const auto text = storage.load(key);
+  if (!text) return std::nullopt;
+  const json doc = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object()) return std::nullopt;
+  Account account{string_field(doc, "location"), string_field(doc, "status"), {}};
+  if (!account.url.starts_with("https://")) return std::nullopt;
+  if (const auto contact = doc.find("contact"); contact != doc.end() && contact->is_array()) {
+    for (const json& c : *contact) {
+      if (c.is_string()) account.contact.push_back(c.get<std::string>());
+    }
+  }
+  return account;
+}
+
+pki::PkeyPtr load_or_make_key(pki::Storage& storage, const AccountKeys& keys,
+                              const AccountSettings& settings, bool fresh) {
+  if (auto pem = fresh ? std::nullopt : storage.load(keys.private_key)) {
     const pki::SecretString secret(std::move(*pem));
     return pki::private_key_from_pem(secret.str(), "reading " + storage.describe() + "/" + keys.private_key);
   }
@@ -44,41 +76,71 @@ pki::PkeyPtr load_or_make_key(pki::Storage& storage, const AccountKeys& keys, co
 
 }  // namespace
 
+std::optional<StoredAccount> load_account(const pki::Storage& storage, std::string_view issuer_key,
+                                          std::string_view email) {
+  AccountKeys keys = account_keys(issuer_key, email);
+  auto registration = load_registration(storage, keys.registration);
+  auto key_pem = storage.load(keys.private_key);
+  if (!registration || !key_pem) return std::nullopt;
+  const pki::SecretString secret(std::move(*key_pem));
+  pki::PkeyPtr key = pki::private_key_from_pem(
+      secret.str(), "reading " + storage.describe() + "/" + keys.private_key);
+  return StoredAccount{std::string(email), std::move(keys), std::move(*registration),
+                       std::move(key)};
+}
+
+std::optional<StoredAccount> find_account(const pki::Storage& storage, std::string_view issuer_key,
+                                          std::string_view account_url) {
+  const std::string prefix = users_prefix(issuer_key) + "/";
+  for (const std::string& folder : storage.list(users_prefix(issuer_key), /*recursive=*/false)) {
+    // A folder is named after its email (safe() leaves an ordinary address as it is), or "default".
+    std::string email = folder.substr(prefix.size());
+    if (email == "default") email.clear();
+    const auto registration =
+        load_registration(storage, account_keys(issuer_key, email).registration);
+    if (registration && registration->url == account_url) {
+      return load_account(storage, issuer_key, email);
+    }
+  }
+  return std::nullopt;
+}
+
+void store_registration(pki::Storage& storage, std::string_view issuer_key, std::string_view email,
+                        const Account& account) {
+  const json registration = {{"status", account.status},
+                             {"contact", account.contact},
+                             {"termsOfServiceAgreed", true},
+                             {"location", account.url}};
+  storage.store(account_keys(issuer_key, email).registration, registration.dump(1, '\t'));
+}
+
 std::string register_account(AcmeClient& client, pki::Storage& storage, std::string_view issuer_key,
                              const AccountSettings& settings) {
   const AccountKeys keys = account_keys(issuer_key, settings.email);
-  const pki::PkeyPtr key = load_or_make_key(storage, keys, settings);
+  // RFC 8555 §7.3.6: the CA refuses a deactivated account's key for good, so it gets a new one.
+  const auto stored = load_registration(storage, keys.registration);
+  const pki::PkeyPtr key =
+      load_or_make_key(storage, keys, settings, stored && stored->status == "deactivated");
   NewAccountRequest request;
   if (!settings.email.empty()) request.contact.push_back("mailto:" + settings.email);
   request.terms_agreed = true;
   request.eab_kid = settings.eab_kid;
   request.eab_hmac_key = settings.eab_hmac_key;
   const Account account = client.new_account(*key, request);
-  const json registration = {{"status", account.status},
-                             {"contact", account.contact},
-                             {"termsOfServiceAgreed", true},
-                             {"location", account.url}};
-  storage.store(keys.registration, registration.dump(1, '\t'));
+  store_registration(storage, issuer_key, settings.email, account);
   return account.url;
 }
 
 std::string ensure_account(AcmeClient& client, pki::Storage& storage, std::string_view issuer_key,
                            const AccountSettings& settings) {
-  const AccountKeys keys = account_keys(issuer_key, settings.email);
-  const auto registration = storage.load(keys.registration);
-  const auto key_pem = storage.load(keys.private_key);
-  if (registration && key_pem) {
-    const json doc = json::parse(*registration, nullptr, /*allow_exceptions=*/false);
-    const std::string url = doc.is_object() ? doc.value("location", "") : "";
-    if (url.starts_with("https://")) {
-      const pki::SecretString secret{std::string(*key_pem)};
-      client.use_account(*pki::private_key_from_pem(secret.str(), "reading " + storage.describe() + "/" +
-                                                                      keys.private_key),
-                         url);
-      return url;
-    }
+  const auto stored = load_account(storage, issuer_key, settings.email);
+  if (!stored) return register_account(client, storage, issuer_key, settings);
+  if (stored->registration.status == "deactivated") {
+    throw Error("the stored account " + stored->registration.url +
+                " is deactivated; register a new one");
   }
-  return register_account(client, storage, issuer_key, settings);
+  client.use_account(*stored->key, stored->registration.url);
+  return stored->registration.url;
 }
 
 namespace {

@@ -16,6 +16,18 @@ void store_certificate(Storage& storage, std::string_view issuer_key, const Stor
   storage.store(keys::cert_file(issuer_key, name), cert.chain_pem);
 }
 
+std::vector<CertificateLocation> list_certificates(const Storage& storage) {
+  std::vector<CertificateLocation> out;
+  for (const std::string& issuer_prefix : storage.list("certificates", false)) {
+    const std::string issuer = issuer_prefix.substr(issuer_prefix.rfind('/') + 1);
+    for (const std::string& site : storage.list(issuer_prefix, false)) {
+      const std::string name = site.substr(site.rfind('/') + 1);
+      if (storage.exists(site + "/" + name + ".crt")) out.push_back({issuer, name});
+    }
+  }
+  return out;
+}
+
 std::optional<StoredCertificate> load_certificate(const Storage& storage, std::string_view issuer_key,
                                                   std::string_view name) {
   auto chain = storage.load(keys::cert_file(issuer_key, name));

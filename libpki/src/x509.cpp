@@ -104,6 +104,8 @@ CertificateInfo describe_certificate(const X509& cert) {
   info.serial_hex = hex;
   OPENSSL_free(hex);
   for (char& c : info.serial_hex) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // BN_bn2hex writes whole bytes ("07ab"); the header promises no leading zeros, as CAs print it.
+  info.serial_hex.erase(0, std::min(info.serial_hex.find_first_not_of('0'), info.serial_hex.size() - 1));
 
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_length = 0;

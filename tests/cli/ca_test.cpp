@@ -104,6 +104,7 @@ TEST_CASE("ca issue without --out stores the certificate where Caddy keeps inter
   CHECK(dates.exit_code == 0);
   const auto listed = run_command({ACMETOOL_BINARY, "--storage", storage.path().string(), "certs"});
   CHECK(listed.out.starts_with("app.internal\tlocal\t"));
+  CHECK(listed.out.find("\tvalid\t" + (dir / "app.internal.crt").string()) != std::string::npos);
 }
 
 TEST_CASE("ca issue rejects a lifetime that is not a duration", "[cli][ca]") {

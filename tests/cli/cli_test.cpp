@@ -210,12 +210,13 @@ TEST_CASE("certs lists the certificates of a Caddy-layout storage, with global f
 
   CommandResult r = run_acmetool({"certs", "--storage", dir.path().string()});
   CHECK(r.exit_code == 0);
-  CHECK(r.out == "wildcard_.example.com\tacme-v02.api.letsencrypt.org-directory\t" +
+  CHECK(r.out == "wildcard_.example.com\tacme-v02.api.letsencrypt.org-directory\t-\tdamaged\t" +
                      (site / "wildcard_.example.com.crt").string() + "\n");
 
   r = run_acmetool({"certs", "--json"}, {{"ACMETOOL_STORAGE", dir.path().string()}});
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("\"name\": \"wildcard_.example.com\"") != std::string::npos);
+  CHECK(r.out.find("\"state\": \"damaged\"") != std::string::npos);
 
   r = run_acmetool({"--storage", dir.path().string(), "certs", "other.example"});
   CHECK(r.exit_code == 0);

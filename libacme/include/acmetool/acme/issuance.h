@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,14 +34,39 @@ struct AccountKeys {
 };
 AccountKeys account_keys(std::string_view issuer_key, std::string_view email);
 
+/// An account as last stored: CertMagic's registration document and the key.
+struct StoredAccount {
+  std::string email;  ///< the account folder's contact; "" for the default account
+  AccountKeys keys;
+  Account registration;  ///< URL ("location"), status and contact as last stored
+  pki::PkeyPtr key;
+};
+
+/// The stored account for (CA, email), or nullopt when its registration or key is missing or the
+/// registration holds no https:// account URL. Throws pki::CryptoError for a damaged key.
+std::optional<StoredAccount> load_account(const pki::Storage& storage, std::string_view issuer_key,
+                                          std::string_view email);
+
+/// The stored account of the CA whose URL is `account_url` (the account a certificate's metadata
+/// names), or nullopt when no stored account has that URL.
+std::optional<StoredAccount> find_account(const pki::Storage& storage, std::string_view issuer_key,
+                                          std::string_view account_url);
+
+/// Stores `account` (URL, status, contact) as the registration of (CA, email), in CertMagic's
+/// format; the key is left as it is.
+void store_registration(pki::Storage& storage, std::string_view issuer_key, std::string_view email,
+                        const Account& account);
+
 /// Makes `client` act as the stored account for (CA, email), registering one (and storing it)
 /// when none is stored. Agrees to the CA's terms, as Caddy does. No network call when an
-/// account is stored. Returns the account URL.
+/// account is stored. Returns the account URL. Throws Error when the stored account is
+/// deactivated (RFC 8555 §7.3.6: the CA refuses everything it signs).
 std::string ensure_account(AcmeClient& client, pki::Storage& storage, std::string_view issuer_key,
                            const AccountSettings& settings);
 
 /// Registers the stored (or a new) key again, for a CA that answered accountDoesNotExist: a
-/// restarted test CA, or an account deleted at the CA. Stores the new registration.
+/// restarted test CA, or an account deleted at the CA. Stores the new registration. A stored
+/// account that is deactivated gets a new key: the CA would refuse its old one.
 std::string register_account(AcmeClient& client, pki::Storage& storage, std::string_view issuer_key,
                              const AccountSettings& settings);
 

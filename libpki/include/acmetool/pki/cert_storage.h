@@ -19,6 +19,15 @@ struct StoredCertificate {
   std::string issuer_data_json;    ///< a JSON value the issuer keeps (ACME: order URL...); "" for none
 };
 
+/// Where a certificate is stored: certificates/<issuer_key>/<name>/<name>.crt.
+struct CertificateLocation {
+  std::string issuer_key;  ///< as stored (safe form)
+  std::string name;        ///< the names_key as stored (safe form: "wildcard_.example.com")
+};
+
+/// Every stored certificate (a folder holding its .crt), by issuer then name.
+std::vector<CertificateLocation> list_certificates(const Storage& storage);
+
 /// Stores the three files under names_key(sans) for `issuer_key`: the key first and the
 /// certificate last, each written atomically, so a reader that finds the .crt finds the rest.
 void store_certificate(Storage& storage, std::string_view issuer_key, const StoredCertificate& cert);
