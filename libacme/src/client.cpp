@@ -371,12 +371,24 @@ Order AcmeClient::new_order(const std::vector<Identifier>& identifiers, std::str
 
 Order AcmeClient::fetch_order(const std::string& url) { return order_from(parse_json(impl_->post(url, ""), url), url); }
 
-Authorization AcmeClient::fetch_authorization(const std::string& url) {
-  const json doc = parse_json(impl_->post(url, ""), url);
-  Authorization authz{url, identifier_from(doc.value("identifier", json::object())), doc.value("status", ""),
+namespace {
+
+Authorization authorization_from(const json& doc, std::string url) {
+  Authorization authz{std::move(url), identifier_from(doc.value("identifier", json::object())), doc.value("status", ""),
                       doc.value("wildcard", false), {}};
   for (const auto& challenge : doc.value("challenges", json::array())) authz.challenges.push_back(challenge_from(challenge));
   return authz;
+}
+
+std::optional<std::chrono::seconds> retry_after_of(const HttpResponse& response) {
+  const auto value = response.header("retry-after");
+  return value ? parse_retry_after(*value, std::chrono::system_clock::now()) : std::nullopt;
+}
+
+}  // namespace
+
+Authorization AcmeClient::fetch_authorization(const std::string& url) {
+  return authorization_from(parse_json(impl_->post(url, ""), url), url);
 }
 
 Authorization AcmeClient::deactivate_authorization(const std::string& url) {
@@ -390,18 +402,22 @@ Challenge AcmeClient::respond(const Challenge& challenge) {
 
 namespace {
 
-// Polls `fetch` until `done` holds, honouring Retry-After through `retry_after`.
+// Polls `fetch` until `done` holds. `fetch` returns the value and the answer's Retry-After, which
+// sets the next wait when present; otherwise waits start at 200 ms and double up to 2 s.
 template <class Fetch, class Done>
-auto poll(Fetch fetch, Done done, milliseconds timeout, const std::string& what) {
+auto poll(Fetch fetch, Done done, milliseconds timeout, const std::string& what,
+          const std::function<void(std::string_view)>& note) {
   const auto deadline = Clock::now() + timeout;
-  milliseconds delay(200);
+  milliseconds backoff(200);
   for (;;) {
-    auto value = fetch();
+    auto [value, retry_after] = fetch();
     if (done(value)) return value;
+    const milliseconds delay = next_poll_delay(retry_after, backoff);
     if (Clock::now() + delay > deadline) throw Error("timed out after " + std::to_string(timeout.count() / 1000) +
                                                      " s waiting for " + what);
+    if (retry_after && note) note("the CA asked to poll " + what + " again in " + std::to_string(delay.count()) + " ms");
     std::this_thread::sleep_for(delay);
-    delay = std::min(delay * 2, milliseconds(2000));
+    backoff = std::min(backoff * 2, milliseconds(2000));
   }
 }
 
@@ -409,21 +425,29 @@ auto poll(Fetch fetch, Done done, milliseconds timeout, const std::string& what)
 
 Authorization AcmeClient::wait_authorization(const std::string& url, milliseconds timeout) {
   impl_->note("waiting for validation of " + url);
-  return poll([&] { return fetch_authorization(url); },
-              [](const Authorization& a) { return a.status != "pending"; }, timeout, "authorization " + url);
+  return poll(
+      [&] {
+        const HttpResponse response = impl_->post(url, "");
+        return std::pair{authorization_from(parse_json(response, url), url), retry_after_of(response)};
+      },
+      [](const Authorization& a) { return a.status != "pending"; }, timeout, "authorization " + url,
+      impl_->options.progress);
 }
 
 Order AcmeClient::finalize(const Order& order, const std::string& csr_der, milliseconds timeout) {
   impl_->note("finalizing order " + order.url);
   const json payload = {{"csr", base64url_encode(csr_der)}};
-  Order current = order_from(parse_json(impl_->post(order.finalize, payload.dump()), order.finalize), order.url);
+  // The finalize answer is the first poll: "processing" with a Retry-After says when to look again.
+  std::optional<HttpResponse> response = impl_->post(order.finalize, payload.dump());
   return poll(
       [&] {
-        if (current.status == "valid" || current.status == "invalid") return current;
-        current = fetch_order(order.url);
-        return current;
+        if (!response) response = impl_->post(order.url, "");
+        std::pair result{order_from(parse_json(*response, order.url), order.url), retry_after_of(*response)};
+        response.reset();
+        return result;
       },
-      [](const Order& o) { return o.status == "valid" || o.status == "invalid"; }, timeout, "order " + order.url);
+      [](const Order& o) { return o.status == "valid" || o.status == "invalid"; }, timeout, "order " + order.url,
+      impl_->options.progress);
 }
 
 CertificateChains AcmeClient::download(const std::string& certificate_url) {

@@ -18,6 +18,11 @@ namespace acmetool::acme {
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
                                                       std::chrono::system_clock::time_point now);
 
+/// How long to wait before polling again (RFC 8555 §7.5.1, §7.4): the CA's Retry-After when it
+/// sent one, kept within [100 ms, 60 s], else `backoff`.
+std::chrono::milliseconds next_poll_delay(std::optional<std::chrono::seconds> retry_after,
+                                          std::chrono::milliseconds backoff);
+
 /// The (target, rel) pairs of Link header values (RFC 8288), several per value allowed.
 std::vector<std::pair<std::string, std::string>> parse_links(const std::vector<std::string>& values);
 

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -22,6 +23,13 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
   const auto at = std::chrono::system_clock::from_time_t(timegm(&parts));
   if (at <= now) return std::chrono::seconds(0);
   return std::chrono::ceil<std::chrono::seconds>(at - now);
+}
+
+std::chrono::milliseconds next_poll_delay(std::optional<std::chrono::seconds> retry_after,
+                                          std::chrono::milliseconds backoff) {
+  using std::chrono::milliseconds;
+  if (!retry_after) return backoff;
+  return std::clamp<milliseconds>(*retry_after, milliseconds(100), milliseconds(60'000));
 }
 
 std::vector<std::pair<std::string, std::string>> parse_links(const std::vector<std::string>& values) {
