@@ -39,6 +39,7 @@ struct ObtainArgs {
   std::string preferred_chain;
   std::string out;
   bool force = false;
+  bool reuse_key = false;
 };
 
 // What a line of output says about one certificate.
@@ -82,6 +83,7 @@ acme::ObtainSettings obtain_settings(const ObtainArgs& args, Context& ctx, std::
   settings.key_type = *pki::parse_key_type(args.key_type);
   settings.preferred_chain = args.preferred_chain;
   settings.force = args.force;
+  settings.reuse_key = args.reuse_key;
   settings.user_agent = "acmetool/" ACMETOOL_VERSION;
   if (!ctx.global.quiet) {
     settings.progress = [&output_mu](std::string_view line) {
@@ -203,6 +205,7 @@ void add_obtain(CLI::App& root, Context& ctx) {
   sub->add_option("--out", args->out, "Also write NAME.crt (full chain), NAME.key and NAME.json into DIR")
       ->type_name("DIR");
   sub->add_flag("--force", args->force, "Obtain even when a stored certificate is still good");
+  sub->add_flag("--reuse-key", args->reuse_key, "Keep the stored certificate's private key (default: a new key)");
   sub->callback([args, &ctx] { ctx.exit_code = run_obtain(*args, ctx); });
 }
 

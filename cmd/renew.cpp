@@ -122,6 +122,7 @@ std::string renew_acme(pki::FileStorage& storage, const Stored& cert, const Rene
   settings.webroot = args.webroot;
   settings.key_type = pki::parse_key_type(cert.issuer_data.value("key_type", "p256")).value_or(pki::KeyType::P256);
   settings.force = true;
+  settings.reuse_key = cert.issuer_data.value("reuse_key", false);
   settings.user_agent = "acmetool/" ACMETOOL_VERSION;
   if (!ctx.global.quiet) settings.progress = [](std::string_view line) { std::cerr << "acmetool: " << line << '\n'; };
   const acme::ObtainOutcome outcome = acme::Obtainer(storage, settings).obtain(cert.sans);

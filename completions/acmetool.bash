@@ -73,7 +73,7 @@ _acmetool() {
         case $cmd in
             obtain)
                 opts+=" --ca --ca-root --email --eab-kid --eab-hmac --challenge --http-port --tls-port"
-                opts+=" --webroot --key-type --preferred-chain --out --force" ;;
+                opts+=" --webroot --key-type --preferred-chain --out --force --reuse-key" ;;
             renew)
                 opts+=" --all --force --days --ca --ca-root --challenge --http-port --tls-port --webroot" ;;
             revoke) opts+=" --cert --key --reason --ca --ca-root --email" ;;

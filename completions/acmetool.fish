@@ -86,6 +86,7 @@ complete -c acmetool -n '__acmetool_using obtain' -l key-type -x -a 'p256 p384 r
 complete -c acmetool -n '__acmetool_using obtain' -l preferred-chain -x -d 'Chain whose top certificate has this issuer or subject CN'
 complete -c acmetool -n '__acmetool_using obtain' -l out -x -a '(__fish_complete_directories)' -d 'Also write NAME.crt, NAME.key and NAME.json into DIR'
 complete -c acmetool -n '__acmetool_using obtain' -l force -d 'Obtain even when a stored certificate is still good'
+complete -c acmetool -n '__acmetool_using obtain' -l reuse-key -d "Keep the stored certificate's private key"
 
 # renew
 complete -c acmetool -n '__acmetool_using renew' -l all -d 'Renew every stored certificate that is due'

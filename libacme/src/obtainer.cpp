@@ -104,6 +104,8 @@ struct Obtainer::Impl {
     CertificateOrder order;
     order.names = names;
     order.key_type = settings.key_type;
+    const pki::PkeyPtr kept = settings.reuse_key ? stored_key(issuer, names) : nullptr;
+    order.reuse_key = kept.get();
     order.preferred_chain = settings.preferred_chain;
     for (const auto& solver : solvers_in_use()) order.solvers.push_back(solver.get());
     try {
@@ -122,6 +124,18 @@ struct Obtainer::Impl {
 
   ObtainOutcome obtain_locked(const std::vector<std::string>& names);
 
+  // The private key stored with the certificate for `names`, for --reuse-key; null when none.
+  pki::PkeyPtr stored_key(const Issuer& issuer, const std::vector<std::string>& names) const {
+    try {
+      if (auto stored = pki::load_certificate(storage, issuer.key, pki::keys::names_key(names))) {
+        return pki::private_key_from_pem(stored->private_key_pem.str(), "the stored key of " + names.front());
+      }
+    } catch (const pki::Error& e) {
+      note("not reusing the stored key of " + names.front() + ": " + e.what());
+    }
+    return nullptr;
+  }
+
   void store(const Issuer& issuer, const std::vector<std::string>& names, const IssuedCertificate& issued) {
     // The type that worked; when every authorization was still valid none ran, so keep the
     // enabled ones for the next renewal.
@@ -134,7 +148,8 @@ struct Obtainer::Impl {
                                                 {"account", issuer.client->account_url()},
                                                 {"email", settings.account.email},
                                                 {"challenge", challenge},
-                                                {"key_type", std::string(pki::to_string(settings.key_type))}};
+                                                {"key_type", std::string(pki::to_string(settings.key_type))},
+                                                {"reuse_key", settings.reuse_key}};
     pki::store_certificate(storage, issuer.key,
                            {names, issued.chain_pem, pki::private_key_to_pem(*issued.key), issuer_data.dump()});
   }

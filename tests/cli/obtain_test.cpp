@@ -138,6 +138,19 @@ TEST_CASE("a stored certificate with life left is reused unless --force", "[acme
   CHECK(read_text(crt) != first);
 }
 
+TEST_CASE("--reuse-key keeps the stored key and renewal follows the recorded choice", "[acme][pebble]") {
+  PebbleServer& pebble = PebbleServer::shared();
+  TempDir storage;
+  REQUIRE(obtain(pebble, storage, {"keep.example.test"}).exit_code == 0);
+  const fs::path key = stored_cert(pebble, storage, "keep.example.test").parent_path() / "keep.example.test.key";
+  const std::string first = read_text(key);
+  REQUIRE(obtain(pebble, storage, {"--force", "--reuse-key", "keep.example.test"}).exit_code == 0);
+  CHECK(read_text(key) == first);
+  CHECK(verifies(pebble, stored_cert(pebble, storage, "keep.example.test")));
+  REQUIRE(obtain(pebble, storage, {"--force", "keep.example.test"}).exit_code == 0);
+  CHECK(read_text(key) != first);
+}
+
 TEST_CASE("obtain registers again when the CA no longer knows the stored account", "[acme][pebble]") {
   PebbleServer& pebble = PebbleServer::shared();
   TempDir storage;

@@ -27,6 +27,7 @@ struct ObtainSettings {
   pki::KeyType key_type = pki::KeyType::P256;
   std::string preferred_chain;
   bool force = false;                        ///< order even when a stored certificate is good
+  bool reuse_key = false;                    ///< keep the stored certificate's key, when there is one
   std::string user_agent = "acmetool";
   /// Progress and failure notes, one line each; called from several threads. May be empty.
   std::function<void(std::string_view)> progress;
@@ -54,7 +55,7 @@ class Obtainer {
   /// The certificate for exactly `names` (A-labels): the stored one when it has more than a third
   /// of its life left (unless force), else a new one from the first CA that issues it, stored
   /// under certificates/<issuer>/<names_key>/ with issuer_data {url, ca, account, email,
-  /// challenge, key_type}. Holds the storage lock issue_cert_<names_key> while ordering. Never throws for a
+  /// challenge, key_type, reuse_key}. Holds the storage lock issue_cert_<names_key> while ordering. Never throws for a
   /// CA's failure: that is a Failed outcome.
   ObtainOutcome obtain(const std::vector<std::string>& names);
 
