@@ -28,16 +28,10 @@ struct AccountArgs {
 
 acme::ClientOptions client_options(const AccountArgs& args, const Context& ctx) {
   acme::ClientOptions options;
-  options.directory_url = acme::directory_url_for(args.ca);
-  if (!options.directory_url.starts_with("https://")) {
-    throw UsageError("account: --ca " + args.ca +
-                     ": expected letsencrypt, letsencrypt-staging, zerossl or an https:// URL");
-  }
+  options.directory_url = ca_directory_url(args.ca, "account");
   options.http.ca_file = args.ca_root;
   options.http.user_agent = "acmetool/" ACMETOOL_VERSION;
-  if (!ctx.global.quiet) {
-    options.progress = [](std::string_view line) { std::cerr << "acmetool: " << line << '\n'; };
-  }
+  options.progress = progress_printer(ctx);
   return options;
 }
 

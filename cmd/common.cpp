@@ -1,5 +1,9 @@
 #include "common.h"
 
+#include <iostream>
+#include <mutex>
+
+#include "acmetool/acme/issuance.h"
 #include "acmetool/pki/hostname.h"
 #include "acmetool/pki/storage.h"
 
@@ -21,6 +25,24 @@ std::vector<std::string> certificate_names(std::string_view argument, std::strin
     start = comma + 1;
   }
   return names;
+}
+
+std::string ca_directory_url(const std::string& ca, std::string_view command) {
+  std::string url = acme::directory_url_for(ca);
+  if (!url.starts_with("https://")) {
+    throw UsageError(std::string(command) + ": --ca " + ca +
+                     ": expected letsencrypt, letsencrypt-staging, zerossl or an https:// URL");
+  }
+  return url;
+}
+
+std::function<void(std::string_view)> progress_printer(const Context& ctx) {
+  if (ctx.global.quiet) return {};
+  return [](std::string_view line) {
+    static std::mutex output_mu;
+    std::lock_guard lock(output_mu);
+    std::cerr << "acmetool: " << line << '\n';
+  };
 }
 
 }  // namespace acmetool::cmd

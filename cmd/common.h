@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -34,6 +35,14 @@ struct Context {
 /// The names of one certificate argument, "a.example,www.a.example" → {"a.example", "www.a.example"},
 /// normalised to lower-case A-labels; an invalid one throws UsageError("<command>: <name>: <reason>").
 std::vector<std::string> certificate_names(std::string_view argument, std::string_view command);
+
+/// The directory URL a --ca value names (letsencrypt, letsencrypt-staging, zerossl or a URL);
+/// anything but https:// throws UsageError("<command>: --ca <value>: expected ...").
+std::string ca_directory_url(const std::string& ca, std::string_view command);
+
+/// Prints a library's progress lines to stderr as "acmetool: <line>", one whole line at a time
+/// even from several threads; empty (nothing printed) with -q.
+std::function<void(std::string_view)> progress_printer(const Context& ctx);
 
 /// Thrown by a subcommand whose issue has not landed yet; main maps it to kExitFailed.
 class NotImplementedError : public std::runtime_error {

@@ -71,9 +71,9 @@ Outcome locate(const pki::FileStorage& storage, const acme::ObtainOutcome& resul
   return outcome;
 }
 
-acme::ObtainSettings obtain_settings(const ObtainArgs& args, Context& ctx, std::mutex& output_mu) {
+acme::ObtainSettings obtain_settings(const ObtainArgs& args, Context& ctx) {
   acme::ObtainSettings settings;
-  for (const std::string& ca : args.cas) settings.directory_urls.push_back(acme::directory_url_for(ca));
+  for (const std::string& ca : args.cas) settings.directory_urls.push_back(ca_directory_url(ca, "obtain"));
   settings.ca_root = args.ca_root;
   settings.account = {args.email, args.eab_kid, args.eab_hmac, pki::KeyType::P256};
   settings.challenges = args.challenges;
@@ -85,12 +85,7 @@ acme::ObtainSettings obtain_settings(const ObtainArgs& args, Context& ctx, std::
   settings.force = args.force;
   settings.reuse_key = args.reuse_key;
   settings.user_agent = "acmetool/" ACMETOOL_VERSION;
-  if (!ctx.global.quiet) {
-    settings.progress = [&output_mu](std::string_view line) {
-      std::lock_guard lock(output_mu);
-      std::cerr << "acmetool: " << line << '\n';
-    };
-  }
+  settings.progress = progress_printer(ctx);
   return settings;
 }
 
@@ -130,15 +125,10 @@ int run_obtain(const ObtainArgs& args, Context& ctx) {
       if (name.starts_with("*.") && !dns01) throw UsageError("obtain: " + name + ": a wildcard needs --challenge dns-01");
     }
   }
-  for (const std::string& ca : args.cas) {
-    if (!acme::directory_url_for(ca).starts_with("https://")) {
-      throw UsageError("obtain: --ca " + ca + ": expected letsencrypt, letsencrypt-staging, zerossl or an https:// URL");
-    }
-  }
+  for (const std::string& ca : args.cas) ca_directory_url(ca, "obtain");  // usage errors before any work
   if (dns01) throw UsageError("obtain: --challenge dns-01 needs a DNS provider, which this version does not have yet");
-  std::mutex output_mu;
   pki::FileStorage storage(ctx.storage_root());
-  acme::Obtainer obtainer(storage, obtain_settings(args, ctx, output_mu));
+  acme::Obtainer obtainer(storage, obtain_settings(args, ctx));
   std::vector<Outcome> outcomes(certificates.size());
   std::atomic<size_t> next{0};
   {

@@ -124,7 +124,7 @@ std::string renew_acme(pki::FileStorage& storage, const Stored& cert, const Rene
   settings.force = true;
   settings.reuse_key = cert.issuer_data.value("reuse_key", false);
   settings.user_agent = "acmetool/" ACMETOOL_VERSION;
-  if (!ctx.global.quiet) settings.progress = [](std::string_view line) { std::cerr << "acmetool: " << line << '\n'; };
+  settings.progress = progress_printer(ctx);
   const acme::ObtainOutcome outcome = acme::Obtainer(storage, settings).obtain(cert.sans);
   return outcome.status == acme::ObtainOutcome::Status::Failed ? outcome.error : "";
 }

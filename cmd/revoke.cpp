@@ -57,22 +57,13 @@ int reason_code(std::string_view name) {
   throw UsageError("revoke: unknown --reason " + std::string(name));
 }
 
-std::string checked_directory_url(const std::string& ca) {
-  const std::string url = acme::directory_url_for(ca);
-  if (!url.starts_with("https://")) {
-    throw UsageError("revoke: --ca " + ca +
-                     ": expected letsencrypt, letsencrypt-staging, zerossl or an https:// URL");
-  }
-  return url;
-}
-
 // The normalised names of a NAME argument ("a.example,b.example": one certificate for both).
 // The issuer keys under which `names_key` is stored: the --ca's, or every issuer's.
 std::vector<std::string> issuers_storing(const pki::Storage& storage, const RevokeArgs& args,
                                          const std::string& names_key) {
   std::vector<std::string> candidates, found;
   if (!args.ca.empty()) {
-    candidates.push_back(pki::keys::acme_issuer_key(checked_directory_url(args.ca)));
+    candidates.push_back(pki::keys::acme_issuer_key(ca_directory_url(args.ca, "revoke")));
   } else {
     for (const std::string& key : storage.list("certificates", /*recursive=*/false)) {
       candidates.push_back(key.substr(key.rfind('/') + 1));
@@ -143,7 +134,7 @@ Target stored_target(const pki::Storage& storage, const RevokeArgs& args,
 Target file_target(const pki::Storage& storage, const RevokeArgs& args) {
   Target target{args.cert_file,
                 nullptr,
-                checked_directory_url(args.ca.empty() ? "letsencrypt" : args.ca),
+                ca_directory_url(args.ca.empty() ? "letsencrypt" : args.ca, "revoke"),
                 std::nullopt,
                 nullptr,
                 "",
@@ -167,9 +158,7 @@ void revoke(Target& target, int reason, const RevokeArgs& args, const Context& c
   options.directory_url = target.directory_url;
   options.http.ca_file = args.ca_root;
   options.http.user_agent = "acmetool/" ACMETOOL_VERSION;
-  if (!ctx.global.quiet) {
-    options.progress = [](std::string_view line) { std::cerr << "acmetool: " << line << '\n'; };
-  }
+  options.progress = progress_printer(ctx);
   acme::AcmeClient client(options);
   if (target.account) client.use_account(*target.account->key, target.account->registration.url);
   client.revoke(pki::certificate_to_der(*target.certificate), reason, target.certificate_key.get());

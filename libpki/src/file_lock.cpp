@@ -19,11 +19,11 @@
 
 #include <cerrno>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "acmetool/pki/error.h"
 #include "acmetool/pki/files.h"
 #include "acmetool/pki/rfc3339.h"
+#include "files_internal.h"
 
 namespace fs = std::filesystem;
 using std::chrono::system_clock;
@@ -115,15 +115,10 @@ bool is_abandoned(int fd, std::chrono::milliseconds stale_after) {
   return now - mtime > stale_after;
 }
 
-std::string temp_name_suffix() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return std::to_string(rng());
-}
-
 // Publishes a complete, flocked lock file at `path`. Returns the held fd, or an empty one when the
 // path exists already.
 UniqueFd create_lock_file(const fs::path& path, system_clock::time_point now) {
-  const fs::path temp = path.parent_path() / (std::string(kTempFilePrefix) + "lock-" + temp_name_suffix());
+  const fs::path temp = path.parent_path() / (std::string(kTempFilePrefix) + "lock-" + random_suffix());
   UniqueFd fd(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd) throw IoError("creating lock file", temp, errno);
   struct TempRemover {

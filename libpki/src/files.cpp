@@ -9,11 +9,11 @@
 
 #include "acmetool/pki/error.h"
 #include "acmetool/pki/unique_fd.h"
+#include "files_internal.h"
 
 namespace fs = std::filesystem;
 
 namespace acmetool::pki {
-namespace {
 
 std::string random_suffix() {
   thread_local std::mt19937_64 rng{std::random_device{}() ^ static_cast<std::uint64_t>(::getpid())};
@@ -26,6 +26,8 @@ std::string random_suffix() {
   }
   return out;
 }
+
+namespace {
 
 void write_all(int fd, std::string_view bytes, const fs::path& path) {
   while (!bytes.empty()) {
