@@ -23,8 +23,8 @@ class Dispenser {
  public:
   explicit Dispenser(std::vector<Token> tokens);
 
-  /// Moves to the next token; false (cursor unchanged past the end) when there is none.
-  /// Entering `{` raises nesting, leaving `}` lowers it.
+  /// Moves to the next token; false (cursor unchanged) when there is none. Does not change
+  /// nesting(): only next_block() does, as in Caddy.
   bool next();
   /// Moves back one token; false at the start.
   bool prev();

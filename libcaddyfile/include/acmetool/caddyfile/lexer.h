@@ -45,6 +45,9 @@ struct Token {
 /// Throws ParseError ("<file>:<line>: <message>") for a malformed heredoc; the messages are
 /// upstream Caddy's, e.g. "incomplete heredoc <<EOF on line #3, expected ending marker EOF".
 /// Never throws for anything else: an unterminated quote ends at end of input, as in Caddy.
+/// Unlike Caddy, a heredoc closes only at a line holding its marker after optional space/tab
+/// padding (further tokens may follow it), never at a marker in the middle of a body line.
+/// Thread-safe; the returned tokens share one file-name string.
 std::vector<Token> tokenize(std::string_view input, const std::string& file);
 
 /// Looks up an environment variable; nullopt means "unset".
