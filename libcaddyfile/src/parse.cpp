@@ -25,8 +25,31 @@ bool is_word(const Token& token, std::string_view word) {
   return token.quote == Quote::None && token.text == word;
 }
 
+// Where a token ends, for telling whether the next one starts a new line.
+struct LineEnd {
+  std::shared_ptr<const std::string> file;
+  std::shared_ptr<const std::vector<std::string>> import_chain;
+  int line = 0;
+};
+
+LineEnd end_of(const Token& token) { return {token.file, token.import_chain, token.line + line_breaks(token)}; }
+
+// Same rule as is_next_on_new_line(), from the end of the previous token.
+bool starts_new_line(const LineEnd& previous, const Token& token) {
+  if (previous.file == nullptr) return true;
+  Token probe;
+  probe.file = previous.file;
+  probe.import_chain = previous.import_chain;
+  probe.line = previous.line;
+  if (previous.file != token.file || previous.import_chain != token.import_chain) {
+    return is_next_on_new_line(probe, token);
+  }
+  return previous.line < token.line;
+}
+
 // The tokens still to be read, kept in reverse so that reading one and splicing an import in
-// front of the rest are both cheap (Caddy splices into the middle of one slice instead).
+// front of the rest are both cheap (Caddy splices into the middle of one slice instead). Only the
+// end of the previous token is remembered, so the current one can be moved into a segment.
 class TokenStream {
  public:
   explicit TokenStream(std::vector<Token> tokens) : pending_(std::move(tokens)) {
@@ -35,39 +58,39 @@ class TokenStream {
 
   bool next() {
     if (pending_.empty()) return false;
-    previous_ = std::move(current_);
+    previous_end_ = std::move(current_end_);
     current_ = std::move(pending_.back());
     pending_.pop_back();
-    has_current_ = true;
+    current_end_ = end_of(current_);
     return true;
   }
   // Puts the current token back; the next next() returns it again.
   void unread() {
     pending_.push_back(std::move(current_));
-    current_ = std::move(previous_);
-    previous_ = Token{};
+    current_end_ = previous_end_;
   }
+  // Moves the current token out; next() must follow before current() is used again.
+  Token take() { return std::move(current_); }
   void push_front(std::vector<Token> tokens) {
     for (auto it = tokens.rbegin(); it != tokens.rend(); ++it) pending_.push_back(std::move(*it));
   }
-  // Makes `token` the current one without reading (after an import replaced the statement).
-  void set_current(Token token) { current_ = std::move(token); }
+  // After an import: line logic continues from `end`, as if the statement were not there.
+  void forget_current(LineEnd end) { current_end_ = std::move(end); }
 
   const Token& current() const { return current_; }
-  const Token& previous() const { return previous_; }
+  const LineEnd& previous_end() const { return previous_end_; }
   const Token* peek() const { return pending_.empty() ? nullptr : &pending_.back(); }
-  bool has_current() const { return has_current_; }
 
   // The current token is the first on its line.
-  bool at_line_start() const { return previous_.file == nullptr || is_next_on_new_line(previous_, current_); }
+  bool at_line_start() const { return starts_new_line(previous_end_, current_); }
   // The token after the current one starts a new line, or there is none.
-  bool next_on_new_line() const { return peek() == nullptr || is_next_on_new_line(current_, *peek()); }
+  bool next_on_new_line() const { return peek() == nullptr || starts_new_line(current_end_, *peek()); }
 
  private:
   std::vector<Token> pending_;
   Token current_;
-  Token previous_;
-  bool has_current_ = false;
+  LineEnd current_end_;
+  LineEnd previous_end_;
 };
 
 // Recognises `(name) { ... }` snippet definitions among tokens imported at the top level; their
@@ -154,9 +177,10 @@ class Parser {
 
  private:
   ParseError error(const std::string& message) const { return error_at(stream_.current(), message); }
-  ParseError syntax_error(const std::string& expected) const {
-    return error("syntax error: unexpected token '" + stream_.current().text + "', expecting '" + expected + "'");
+  static ParseError syntax_error_at(const Token& token, const std::string& expected) {
+    return error_at(token, "syntax error: unexpected token '" + token.text + "', expecting '" + expected + "'");
   }
+  ParseError syntax_error(const std::string& expected) const { return syntax_error_at(stream_.current(), expected); }
 
   void parse_one() {
     addresses();
@@ -225,7 +249,11 @@ class Parser {
     block_.has_braces = stream_.current().is_open_brace();
     if (!block_.has_braces) stream_.unread();  // a single site may go without braces
     directives();
-    if (block_.has_braces && !stream_.current().is_close_brace()) throw syntax_error("}");
+    if (block_.has_braces && !stream_.current().is_close_brace()) {
+      // The input ended inside the block; the last token read went into the last segment.
+      if (!block_.segments.empty()) throw syntax_error_at(block_.segments.back().back(), "}");
+      throw syntax_error("}");
+    }
   }
 
   // Directive lines until the block's closing brace (or the end of input for a brace-less site).
@@ -246,7 +274,7 @@ class Parser {
 
   // One segment: a directive, its arguments, and the block that opens at the end of its line.
   void directive() {
-    Segment segment{stream_.current()};
+    Segment segment{stream_.take()};
     int nesting = 0;
     while (stream_.next()) {
       const Token& token = stream_.current();
@@ -268,9 +296,9 @@ class Parser {
         do_import(nesting);
         continue;
       }
-      segment.push_back(stream_.current());
+      segment.push_back(stream_.take());
     }
-    if (nesting > 0) throw error("unexpected EOF");
+    if (nesting > 0) throw error_at(segment.back(), "unexpected EOF");
     block_.segments.push_back(std::move(segment));
   }
 
@@ -287,9 +315,9 @@ class Parser {
         return tokens;
       }
       if (token.is_open_brace()) ++nesting;
-      tokens.push_back(token);
+      tokens.push_back(stream_.take());
     }
-    throw syntax_error("}");
+    throw tokens.empty() ? syntax_error("}") : syntax_error_at(tokens.back(), "}");
   }
 
   void snippet() {
@@ -346,7 +374,7 @@ class Parser {
 // snippet's or files' tokens, so the next next() reads the first imported token.
 void Parser::do_import(int nesting) {
   const Token import_token = stream_.current();
-  const Token before = stream_.previous();
+  const LineEnd before = stream_.previous_end();
   const auto next_arg = [this] {
     const Token* following = stream_.peek();
     if (following == nullptr || stream_.next_on_new_line() || following->is_open_brace()) return false;
@@ -378,7 +406,7 @@ void Parser::do_import(int nesting) {
   }
   stream_.push_front(std::move(expanded));
   // Line logic after the import compares with what preceded the statement, as if it were gone.
-  stream_.set_current(before);
+  stream_.forget_current(before);
 }
 
 // The tokens of a block passed to an import (`import snippet { ... }`), without its braces.

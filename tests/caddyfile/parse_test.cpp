@@ -103,6 +103,8 @@ TEST_CASE("malformed structure is an error naming the file and line", "[caddyfil
       {"(s) {\n\tlog\n}\n(s) {\n\tlog\n}\n", "Caddyfile:4: redeclaration of previously declared snippet s"},
       {"(s)\nlog\n", "Caddyfile:2: syntax error: unexpected token 'log', expecting '{'"},
       {"(s) {\n\tlog\n", "Caddyfile:2: syntax error: unexpected token 'log', expecting '}'"},
+      {"(s) {\n", "Caddyfile:1: syntax error: unexpected token '{', expecting '}'"},
+      {"a.com {\n", "Caddyfile:1: syntax error: unexpected token '{', expecting '}'"},
       {"&(r) {\n}\n&(r) {\n}\n", "Caddyfile:3: redeclaration of previously declared named route r"},
       {"localhost\nrespond hi\n}\n", "Caddyfile:3: Unexpected '}' because no matching opening brace"},
   };
