@@ -1,8 +1,12 @@
 // cmd/adapt.cpp: `acmetool adapt` prints the typed configuration a Caddyfile turns into, as JSON.
 #include <CLI/CLI.hpp>
 
+#include <iostream>
 #include <string>
 
+#include "acmetool/caddyfile/adapt.h"
+#include "acmetool/caddyfile/config_json.h"
+#include "acmetool/caddyfile/env_file.h"
 #include "common.h"
 
 namespace acmetool::cmd {
@@ -12,10 +16,24 @@ struct AdaptArgs {
   std::string config = "Caddyfile";
   std::string envfile;
   bool pretty = false;
-  bool validate = false;
+  bool validate = false;  // adapting already runs every check `validate` does
 };
 
-int run_adapt(const AdaptArgs&, Context&) { throw NotImplementedError("adapt"); }
+// Prints the Config as one JSON document on stdout (schema in acmetool-adapt(1)); warnings go to
+// stderr. Errors as in run_validate.
+int run_adapt(const AdaptArgs& args, Context& ctx) {
+  caddyfile::ParseOptions options;
+  if (!args.envfile.empty()) {
+    options.env = caddyfile::env_lookup_with(caddyfile::read_env_file(args.envfile), caddyfile::process_environment());
+  }
+  std::vector<caddyfile::Warning> warnings;
+  const caddyfile::Config config = caddyfile::adapt_file(args.config, options, warnings);
+  if (!ctx.global.quiet) {
+    for (const caddyfile::Warning& w : warnings) std::cerr << "acmetool: warning: " << w.where << ": " << w.message << '\n';
+  }
+  std::cout << caddyfile::to_json(config).dump(args.pretty ? 2 : -1) << '\n';
+  return kExitOk;
+}
 
 }  // namespace
 
@@ -25,7 +43,7 @@ void add_adapt(CLI::App& root, Context& ctx) {
   sub->add_option("-c,--config", args->config, "Caddyfile to adapt")->capture_default_str()->type_name("FILE");
   sub->add_option("--envfile", args->envfile, "Load environment variables from FILE first")->type_name("FILE");
   sub->add_flag("--pretty", args->pretty, "Indent the JSON");
-  sub->add_flag("--validate", args->validate, "Also validate the result");
+  sub->add_flag("--validate", args->validate, "Also validate the result (always done; for caddy compatibility)");
   sub->callback([args, &ctx] { ctx.exit_code = run_adapt(*args, ctx); });
 }
 

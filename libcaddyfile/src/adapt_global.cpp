@@ -1,2 +1,288 @@
-// Placeholder: filled in by the libcaddyfile work of issue 3.
-namespace acmetool::caddyfile {}
+// The global options block (upstream httpcaddyfile/options.go). Each option reads its segment
+// with the cursor on the option name.
+#include <algorithm>
+
+#include "adapt_internal.h"
+
+namespace acmetool::caddyfile::detail {
+namespace {
+
+using OptionParser = void (*)(Dispenser&, GlobalOptions&, std::vector<Warning>&);
+
+std::string single_string(Dispenser& d) {
+  std::string value = require_arg(d);
+  expect_no_more_args(d);
+  return value;
+}
+
+void no_args(Dispenser& d) {
+  expect_no_more_args(d);
+  if (d.next_block(d.nesting())) throw d.error(d.tokens().front().text + ": takes no block");
+}
+
+int port_option(Dispenser& d) {
+  const std::string name = d.val();
+  require_arg(d);
+  const int port = int_value(d, name, 1, 65535);
+  expect_no_more_args(d);
+  return port;
+}
+
+std::chrono::nanoseconds duration_option(Dispenser& d) {
+  const std::string name = d.val();
+  require_arg(d);
+  const auto value = duration_value(d, name);
+  expect_no_more_args(d);
+  return value;
+}
+
+void opt_debug(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) {
+  no_args(d);
+  g.debug = true;
+}
+
+void opt_local_certs(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) {
+  no_args(d);
+  g.local_certs = true;
+}
+
+void opt_email(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) { g.email = single_string(d); }
+void opt_acme_ca(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) { g.acme_ca = single_string(d); }
+void opt_acme_ca_root(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) { g.acme_ca_root = single_string(d); }
+void opt_http_port(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) { g.http_port = port_option(d); }
+void opt_https_port(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) { g.https_port = port_option(d); }
+void opt_renew_interval(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) { g.renew_interval = duration_option(d); }
+void opt_grace_period(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) { g.grace_period = duration_option(d); }
+void opt_shutdown_delay(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) { g.shutdown_delay = duration_option(d); }
+
+void opt_key_type(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) {
+  static constexpr std::string_view kTypes[] = {"ed25519", "p256", "p384", "rsa2048", "rsa4096"};
+  std::string type = single_string(d);
+  if (std::find(std::begin(kTypes), std::end(kTypes), type) == std::end(kTypes)) {
+    throw d.error("key_type: unsupported key type '" + type + "' (expected ed25519, p256, p384, rsa2048 or rsa4096)");
+  }
+  g.key_type = std::move(type);
+}
+
+void opt_acme_eab(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) {
+  static constexpr std::string_view kKnown[] = {"key_id", "mac_key"};
+  expect_no_more_args(d);
+  Eab eab;
+  for (int nesting = d.nesting(); d.next_block(nesting);) {
+    if (d.val() == "key_id") {
+      eab.key_id = single_string(d);
+    } else if (d.val() == "mac_key") {
+      eab.mac_key = single_string(d);
+    } else {
+      throw unknown_subdirective(d, "acme_eab", kKnown);
+    }
+  }
+  if (eab.key_id.empty() || eab.mac_key.empty()) {
+    throw error_at(d.tokens().front(), "acme_eab: both key_id and mac_key are required");
+  }
+  g.acme_eab = std::move(eab);
+}
+
+void opt_acme_dns(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) { g.acme_dns = parse_dns_provider(d); }
+
+void opt_auto_https(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) {
+  const std::vector<std::string> values = d.remaining_args();
+  if (values.empty()) throw d.arg_error();
+  for (const std::string& v : values) {
+    if (v == "off") {
+      g.auto_https.off = true;
+    } else if (v == "disable_redirects") {
+      g.auto_https.disable_redirects = true;
+    } else if (v == "disable_certs") {
+      g.auto_https.disable_certs = true;
+    } else if (v == "ignore_loaded_certs") {
+      g.auto_https.ignore_loaded_certs = true;
+    } else if (v == "prefer_wildcard") {
+      g.auto_https.prefer_wildcard = true;
+    } else {
+      throw d.error("auto_https must be one of 'off', 'disable_redirects', 'disable_certs', 'ignore_loaded_certs', "
+                    "or 'prefer_wildcard'");
+    }
+  }
+}
+
+void opt_default_bind(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) {
+  static constexpr std::string_view kKnown[] = {"protocols"};
+  std::vector<std::string> hosts = d.remaining_args();
+  if (hosts.empty()) hosts.push_back("");
+  for (int nesting = d.nesting(); d.next_block(nesting);) {
+    if (d.val() != "protocols") throw unknown_subdirective(d, "default_bind", kKnown);
+    if (d.remaining_args().empty()) throw d.error("default_bind: protocols requires one or more arguments");
+  }
+  g.default_bind.insert(g.default_bind.end(), hosts.begin(), hosts.end());
+}
+
+void opt_storage(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) {
+  static constexpr std::string_view kKnown[] = {"root"};
+  const std::string module = require_arg(d);
+  if (module != "file_system") {
+    throw d.error("storage: module '" + module + "' is not supported (acmetool stores in 'file_system' only)");
+  }
+  std::optional<std::string> root;
+  if (d.next_arg()) root = d.val();
+  expect_no_more_args(d);
+  for (int nesting = d.nesting(); d.next_block(nesting);) {
+    if (d.val() != "root") throw unknown_subdirective(d, "storage file_system", kKnown);
+    if (root) throw d.error("storage file_system: root already specified");
+    root = single_string(d);
+  }
+  if (!root) throw d.error("storage file_system: a root path is required");
+  g.storage_root = std::move(root);
+}
+
+void opt_on_demand_tls(Dispenser& d, GlobalOptions& g, std::vector<Warning>& warnings) {
+  static constexpr std::string_view kKnown[] = {"ask", "permission", "interval", "burst"};
+  expect_no_more_args(d);
+  OnDemandTls ond;
+  bool any = false;
+  for (int nesting = d.nesting(); d.next_block(nesting);) {
+    any = true;
+    const std::string sub = d.val();
+    if (sub == "ask" || sub == "permission") {
+      if (ond.ask || ond.permission) throw d.error("on-demand TLS permission module (or 'ask') already specified");
+      if (sub == "ask") {
+        ond.ask = single_string(d);
+      } else {
+        ond.permission = require_arg(d);
+        ond.permission_args = d.remaining_args();
+        const Token at = d.token();
+        if (d.next_block(d.nesting())) {
+          throw error_at(at, "on_demand_tls: permission module options are not supported by acmetool yet");
+        }
+      }
+    } else if (sub == "interval") {
+      warn(warnings, d.token(), "on_demand_tls: 'interval' is deprecated (removed in Caddy 2.9); use 'ask' to limit issuance");
+      require_arg(d);
+      ond.interval = duration_value(d, "on_demand_tls interval");
+      expect_no_more_args(d);
+    } else if (sub == "burst") {
+      warn(warnings, d.token(), "on_demand_tls: 'burst' is deprecated (removed in Caddy 2.9); use 'ask' to limit issuance");
+      require_arg(d);
+      ond.burst = int_value(d, "on_demand_tls burst", 1, 1000000000);
+      expect_no_more_args(d);
+    } else {
+      throw unknown_subdirective(d, "on_demand_tls", kKnown);
+    }
+  }
+  if (!any) throw error_at(d.tokens().front(), "expected at least one config parameter for on_demand_tls");
+  g.on_demand_tls = std::move(ond);
+}
+
+void opt_cert_issuer(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) { g.cert_issuers.push_back(parse_issuer(d)); }
+
+void opt_admin(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) {
+  static constexpr std::string_view kKnown[] = {"enforce_origin", "origins"};
+  AdminOptions admin;
+  if (d.next_arg()) {
+    if (d.val() == "off") {
+      admin.disabled = true;
+      const Token off = d.token();
+      if (d.next_arg() || d.next_block(d.nesting())) {
+        throw error_at(off, "No more option is allowed after turning off admin config");
+      }
+    } else {
+      admin.listen = d.val();
+      expect_no_more_args(d);
+    }
+  }
+  for (int nesting = d.nesting(); d.next_block(nesting);) {
+    if (d.val() == "enforce_origin") {
+      expect_no_more_args(d);
+      admin.enforce_origin = true;
+    } else if (d.val() == "origins") {
+      admin.origins = d.remaining_args();
+    } else {
+      throw unknown_subdirective(d, "admin", kKnown);
+    }
+  }
+  if (!admin.disabled && !admin.listen) admin.listen = "localhost:2019";
+  g.admin = std::move(admin);
+}
+
+struct Option {
+  std::string_view name;
+  OptionParser parse;  // nullptr: known to Caddy, ignored here with a warning
+};
+
+constexpr Option kOptions[] = {
+    {"debug", opt_debug},
+    {"http_port", opt_http_port},
+    {"https_port", opt_https_port},
+    {"default_bind", opt_default_bind},
+    {"grace_period", opt_grace_period},
+    {"shutdown_delay", opt_shutdown_delay},
+    {"storage", opt_storage},
+    {"renew_interval", opt_renew_interval},
+    {"acme_ca", opt_acme_ca},
+    {"acme_ca_root", opt_acme_ca_root},
+    {"acme_dns", opt_acme_dns},
+    {"acme_eab", opt_acme_eab},
+    {"cert_issuer", opt_cert_issuer},
+    {"email", opt_email},
+    {"admin", opt_admin},
+    {"on_demand_tls", opt_on_demand_tls},
+    {"local_certs", opt_local_certs},
+    {"key_type", opt_key_type},
+    {"auto_https", opt_auto_https},
+    // Caddy options acmetool accepts but does not act on yet.
+    {"order", nullptr},
+    {"servers", nullptr},
+    {"log", nullptr},
+    {"skip_install_trust", nullptr},
+    {"persist_config", nullptr},
+    {"ocsp_stapling", nullptr},
+    {"ocsp_interval", nullptr},
+    {"storage_check", nullptr},
+    {"storage_clean_interval", nullptr},
+    {"default_sni", nullptr},
+    {"fallback_sni", nullptr},
+    {"preferred_chains", nullptr},
+    {"cert_lifetime", nullptr},
+    {"metrics", nullptr},
+    {"pki", nullptr},
+    {"events", nullptr},
+    {"filesystem", nullptr},
+    {"renewal_window_ratio", nullptr},
+};
+
+std::vector<std::string_view> option_names() {
+  std::vector<std::string_view> names;
+  for (const Option& o : kOptions) names.push_back(o.name);
+  return names;
+}
+
+}  // namespace
+
+GlobalOptions adapt_global_options(const ServerBlock& block, std::vector<Warning>& warnings) {
+  static const std::vector<std::string_view> kNames = option_names();
+  GlobalOptions global;
+  for (const Segment& segment : block.segments) {
+    Dispenser d(segment);
+    d.next();
+    const std::string name = d.val();
+    const Option* option = std::find_if(std::begin(kOptions), std::end(kOptions),
+                                        [&](const Option& o) { return o.name == name; });
+    if (option == std::end(kOptions)) {
+      throw d.error("unrecognized global option: " + name + did_you_mean(name, kNames));
+    }
+    if (!option->parse) {
+      warn(warnings, d.token(), "global option '" + name + "' is not supported by acmetool yet; ignored");
+      continue;
+    }
+    option->parse(d, global, warnings);
+    if (d.next()) throw d.error(name + ": unexpected '" + d.val() + "'");
+  }
+  if (global.local_certs && !global.cert_issuers.empty()) {
+    throw error_at(block.segments.front().front(),
+                   "global options are ambiguous: local_certs is confusing when combined with cert_issuer, because "
+                   "local_certs is also a specific kind of issuer");
+  }
+  return global;
+}
+
+}  // namespace acmetool::caddyfile::detail
