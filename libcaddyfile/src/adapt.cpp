@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "acmetool/caddyfile/duration.h"
+#include "acmetool/caddyfile/format.h"
 #include "adapt_internal.h"
 
 namespace acmetool::caddyfile {
@@ -280,7 +281,14 @@ Config adapt(const ParseResult& parsed, std::vector<Warning>& warnings) {
 }
 
 Config adapt_file(const std::filesystem::path& path, const ParseOptions& options, std::vector<Warning>& warnings) {
-  ParseResult parsed = parse_file(path, options);
+  const std::string text = read_caddyfile(path);
+  ParseResult parsed = parse(text, path.string(), options);
+  // Like `caddy adapt`: a hint, never an error.
+  if (const std::size_t line = unformatted_line(text)) {
+    warnings.push_back({path.string() + ":" + std::to_string(line),
+                        "Caddyfile input is not formatted; run 'acmetool fmt --overwrite " + path.string() +
+                            "' to fix inconsistencies"});
+  }
   warnings.insert(warnings.end(), parsed.warnings.begin(), parsed.warnings.end());
   return adapt(parsed, warnings);
 }

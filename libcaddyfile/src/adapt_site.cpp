@@ -123,12 +123,17 @@ void apply_matcher(const std::string& type, std::vector<Token> tokens, MatcherSe
 // type are concatenated, as upstream does, so "path /a" twice means "path /a /b".
 MatcherSet parse_matcher_set(Dispenser& d) {
   std::vector<std::pair<std::string, std::vector<Token>>> by_type;
+  std::vector<std::string> unsupported;
   for (int nesting = d.nesting(); d.next_arg() || d.next_block(nesting);) {
     const std::string type = d.val();
     if (std::find(std::begin(kMatcherTypes), std::end(kMatcherTypes), type) == std::end(kMatcherTypes)) {
       if (std::find(std::begin(kUnsupportedMatchers), std::end(kUnsupportedMatchers), type) !=
           std::end(kUnsupportedMatchers)) {
-        throw d.error("matcher '" + type + "' is not supported by acmetool yet");
+        std::string written;
+        const Dispenser segment = d.next_segment();
+        for (const Token& t : segment.tokens()) written += (written.empty() ? "" : " ") + t.text;
+        unsupported.push_back(std::move(written));
+        continue;
       }
       throw d.error("unrecognized matcher type: " + type + did_you_mean(type, kMatcherTypes));
     }
@@ -139,7 +144,14 @@ MatcherSet parse_matcher_set(Dispenser& d) {
   }
   MatcherSet set;
   for (auto& [type, tokens] : by_type) apply_matcher(type, std::move(tokens), set);
+  set.unsupported = std::move(unsupported);
   return set;
+}
+
+// The unsupported matchers of a set, including those inside its `not` blocks.
+static void collect_unsupported(const MatcherSet& set, std::vector<std::string>& out) {
+  out.insert(out.end(), set.unsupported.begin(), set.unsupported.end());
+  for (const MatcherSet& inner : set.not_) collect_unsupported(inner, out);
 }
 
 bool is_matcher_token(const std::string& text) { return text == "*" || text.starts_with('/') || text.starts_with('@'); }
@@ -222,6 +234,14 @@ Route parse_route(const Segment& segment, const MatcherDefs& defs, AdaptContext&
     }
     tokens.erase(tokens.begin() + 1);
   }
+  if (directive_kind(route.directive) == DirectiveKind::Unsupported) {
+    // Read, not run: the file stays valid for `validate` and `adapt`, as it is for Caddy.
+    warn(ctx.warnings, head, "directive '" + route.directive + "' is not supported by acmetool yet; serve will refuse this site");
+    UnsupportedHandler unsupported;
+    for (std::size_t i = 1; i < tokens.size(); ++i) unsupported.tokens.push_back(tokens[i].text);
+    route.handler = std::move(unsupported);
+    return route;
+  }
   Dispenser d(std::move(tokens));
   route.handler = parse_handler(route.directive, d, defs, ctx);
   finish_segment(d, route.directive);
@@ -275,7 +295,6 @@ std::vector<Route> parse_nested_routes(Dispenser& d, const MatcherDefs& defs, Ad
                                (hint.empty() ? " - are you sure your Caddyfile structure (nesting and braces) is correct?"
                                              : hint));
     }
-    if (*kind == DirectiveKind::Unsupported) throw error_at(head, "directive '" + head.text + "' is not supported by acmetool yet");
     if (*kind == DirectiveKind::Site) {
       throw error_at(head, "directive '" + head.text + "' is not an ordered HTTP handler, so it cannot be used inside '" +
                                directive + "'");
@@ -305,7 +324,14 @@ Site adapt_site(const ServerBlock& block, AdaptContext& ctx) {
   }
   const std::vector<Segment>& segments = expanded.empty() ? block.segments : expanded;
   for (const Segment& segment : segments) {
-    if (segment.front().text.starts_with('@')) parse_matcher_definition(segment, site.named_matchers);
+    if (!segment.front().text.starts_with('@')) continue;
+    parse_matcher_definition(segment, site.named_matchers);
+    std::vector<std::string> unsupported;
+    collect_unsupported(*site.named_matchers.at(segment.front().text), unsupported);
+    for (const std::string& written : unsupported) {
+      warn(ctx.warnings, segment.front(),
+           "matcher " + segment.front().text + ": '" + written + "' is not supported by acmetool yet; serve will refuse this site");
+    }
   }
   for (const Segment& segment : segments) {
     const Token& head = segment.front();
@@ -319,8 +345,7 @@ Site adapt_site(const ServerBlock& block, AdaptContext& ctx) {
       }
       throw error_at(head, message);
     }
-    if (*kind == DirectiveKind::Unsupported) throw error_at(head, "directive '" + head.text + "' is not supported by acmetool yet");
-    if (*kind == DirectiveKind::Handler) {
+    if (*kind == DirectiveKind::Handler || *kind == DirectiveKind::Unsupported) {
       site.routes.push_back(parse_route(segment, site.named_matchers, ctx));
       continue;
     }
@@ -349,7 +374,7 @@ namespace acmetool::caddyfile {
 
 bool MatcherSet::empty() const noexcept {
   return path.empty() && host.empty() && method.empty() && header.empty() && query.empty() && protocol.empty() &&
-         remote_ip.empty() && client_ip.empty() && expression.empty() && not_.empty();
+         remote_ip.empty() && client_ip.empty() && expression.empty() && not_.empty() && unsupported.empty();
 }
 
 }  // namespace acmetool::caddyfile

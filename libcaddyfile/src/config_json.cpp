@@ -132,6 +132,7 @@ json matcher_json(const MatcherSet& m) {
   put(j, "remote_ip", m.remote_ip);
   put(j, "client_ip", m.client_ip);
   put(j, "expression", m.expression);
+  put(j, "unsupported", m.unsupported);
   if (!m.not_.empty()) {
     json nots = json::array();
     for (const MatcherSet& n : m.not_) nots.push_back(matcher_json(n));
@@ -319,6 +320,7 @@ struct HandlerJson {
   json operator()(const TryFilesHandler& h) const {
     return {{"handler", "try_files"}, {"files", h.files}, {"policy", h.policy}};
   }
+  json operator()(const UnsupportedHandler& h) const { return {{"handler", "unsupported"}, {"tokens", h.tokens}}; }
   json operator()(const Subroute& h) const {
     static constexpr const char* kKinds[] = {"handle", "handle_path", "route"};
     json j{{"handler", kKinds[static_cast<int>(h.kind)]}};

@@ -724,4 +724,14 @@ std::size_t first_difference_line(std::string_view before, std::string_view afte
   return line;
 }
 
+std::size_t unformatted_line(std::string_view input) {
+  if (input.find('\r') == std::string_view::npos) return first_difference_line(input, format(input));
+  std::string normalized;
+  normalized.reserve(input.size());
+  for (std::size_t i = 0; i < input.size(); ++i) {
+    if (input[i] != '\r' || i + 1 >= input.size() || input[i + 1] != '\n') normalized += input[i];
+  }
+  return first_difference_line(normalized, format(normalized));
+}
+
 }  // namespace acmetool::caddyfile

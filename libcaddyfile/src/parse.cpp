@@ -547,12 +547,16 @@ ParseResult parse(std::string_view input, const std::string& file, const ParseOp
 }
 
 ParseResult parse_file(const std::filesystem::path& path, const ParseOptions& options) {
+  return parse(read_caddyfile(path), path.string(), options);
+}
+
+std::string read_caddyfile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("reading " + path.string() + ": " + std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) throw Error("reading " + path.string() + ": " + std::strerror(errno));
-  return parse(text.str(), path.string(), options);
+  return std::move(text).str();
 }
 
 }  // namespace acmetool::caddyfile

@@ -164,7 +164,6 @@ TEST_CASE("named matchers: single line, block, repeated types, header, not", "[c
 TEST_CASE("matcher definitions are checked", "[caddyfile][adapt][matchers]") {
   CHECK(site_error("\t@a path /a\n\t@a path /b\n") == "Caddyfile:3: matcher is defined more than once: @a");
   CHECK(site_error("\t@a paht /a\n") == "Caddyfile:2: unrecognized matcher type: paht (did you mean 'path'?)");
-  CHECK(site_error("\t@a path_regexp ^/x\n") == "Caddyfile:2: matcher 'path_regexp' is not supported by acmetool yet");
   CHECK(site_error("\t@a header X-Only\n") == "Caddyfile:2: malformed header matcher: expected both field and value");
   CHECK(site_error("\t@a header !X a\n") ==
         "Caddyfile:2: malformed header matcher: null matching headers cannot have a field value");
@@ -394,7 +393,6 @@ TEST_CASE("unknown subdirectives and bad values inside directives name the line"
        "correct?"},
       {"\troute {\n\t\ttls internal\n\t}\n",
        "Caddyfile:3: directive 'tls' is not an ordered HTTP handler, so it cannot be used inside 'route'"},
-      {"\tphp_fastcgi localhost:9000\n", "Caddyfile:2: directive 'php_fastcgi' is not supported by acmetool yet"},
       {"\tbind\n", "Caddyfile:2: wrong argument count or unexpected line ending after 'bind'"},
       {"\tlog {\n\t\toutput file\n\t}\n", "Caddyfile:3: wrong argument count or unexpected line ending after 'file'"},
       {"\tlog {\n\t\tformat logfmt\n\t}\n", "Caddyfile:3: log: format 'logfmt' is not supported (expected json or console)"},
@@ -497,4 +495,37 @@ TEST_CASE("reverse_proxy handle_response and replace_status use response matcher
         "Caddyfile:3: reverse_proxy: unrecognized response matcher name: @nope");
   CHECK(site_error("\treverse_proxy app:8080 {\n\t\t@x stauts 500\n\t}\n") ==
         "Caddyfile:3: reverse_proxy: unrecognized response matcher stauts (did you mean 'status'?)");
+}
+
+TEST_CASE("directives and matchers acmetool cannot run yet are kept with a warning, not refused",
+          "[caddyfile][adapt]") {
+  // A typical PHP site: Caddy reads it, so validate must too; serve refuses it later.
+  const std::string text =
+      "example.com {\n"
+      "\troot * /srv/www\n"
+      "\t@notFound {\n\t\tnot file {path}\n\t}\n"
+      "\tphp_fastcgi @notFound unix//run/php/php-fpm.sock\n"
+      "\tfile_server\n"
+      "}\n";
+  std::vector<Warning> warnings;
+  const Config config = acmetool::caddyfile::test::adapt_text(text, &warnings);
+  REQUIRE(warnings.size() == 2);
+  CHECK(warnings[0].where == "Caddyfile:3");
+  CHECK(warnings[0].message ==
+        "matcher @notFound: 'file {http.request.uri.path}' is not supported by acmetool yet; serve will refuse this site");
+  CHECK(warnings[1].where == "Caddyfile:6");
+  CHECK(warnings[1].message == "directive 'php_fastcgi' is not supported by acmetool yet; serve will refuse this site");
+
+  REQUIRE(config.sites.size() == 1);
+  const std::vector<Route>& routes = config.sites[0].routes;
+  REQUIRE(routes.size() == 3);
+  // Caddy's order: root, php_fastcgi, file_server.
+  CHECK(routes[1].directive == "php_fastcgi");
+  CHECK(routes[1].matcher_token == "@notFound");
+  const auto* unsupported = std::get_if<UnsupportedHandler>(&routes[1].handler);
+  REQUIRE(unsupported != nullptr);
+  CHECK(unsupported->tokens == std::vector<std::string>{"unix//run/php/php-fpm.sock"});
+  REQUIRE(routes[1].matcher != nullptr);
+  REQUIRE(routes[1].matcher->not_.size() == 1);
+  CHECK(routes[1].matcher->not_[0].unsupported == std::vector<std::string>{"file {http.request.uri.path}"});
 }

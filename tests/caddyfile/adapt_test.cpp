@@ -3,9 +3,13 @@
 // and environment files.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+
 #include "acmetool/caddyfile/config_json.h"
 #include "acmetool/caddyfile/env_file.h"
 #include "adapt_helpers.h"
+#include "process.h"
 
 using namespace acmetool::caddyfile;
 using namespace std::chrono_literals;
@@ -308,4 +312,21 @@ TEST_CASE("environment files give {$VAR} values without touching the environment
   CHECK(lookup("DOMAIN") == "from-file.example");
   CHECK(lookup("OTHER") == "from-env");
   CHECK_FALSE(lookup("NONE"));
+}
+
+TEST_CASE("adapting a file that is not formatted warns at the first line fmt would change", "[caddyfile][adapt]") {
+  acmetool::test::TempDir dir;
+  const std::filesystem::path file = dir.path() / "Caddyfile";
+  std::ofstream(file) << "example.com {\n\trespond hi\n      log\n}\n";
+  std::vector<Warning> warnings;
+  adapt_file(file, ParseOptions{}, warnings);
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].where == file.string() + ":3");
+  CHECK(warnings[0].message ==
+        "Caddyfile input is not formatted; run 'acmetool fmt --overwrite " + file.string() + "' to fix inconsistencies");
+
+  std::ofstream(file) << "example.com {\r\n\trespond hi\r\n}\r\n";  // CRLF counts as formatted
+  warnings.clear();
+  adapt_file(file, ParseOptions{}, warnings);
+  CHECK(warnings.empty());
 }

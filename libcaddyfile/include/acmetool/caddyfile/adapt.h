@@ -22,7 +22,9 @@ namespace acmetool::caddyfile {
 /// listener, and a name that cannot have a certificate. Pure: no I/O. Thread-safe.
 Config adapt(const ParseResult& parsed, std::vector<Warning>& warnings);
 
-/// parse_file() then adapt(): the parser's warnings come first in `warnings`. Throws Error when
+/// parse_file() then adapt(). `warnings` gets, in order: "Caddyfile input is not formatted" at
+/// the first line `fmt` would change (as `caddy adapt` warns), the parser's warnings, the
+/// adapter's. Throws Error when
 /// the file (or an import) cannot be read, ParseError as parse() and adapt() do.
 Config adapt_file(const std::filesystem::path& path, const ParseOptions& options, std::vector<Warning>& warnings);
 

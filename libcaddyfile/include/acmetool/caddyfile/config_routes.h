@@ -34,6 +34,9 @@ struct MatcherSet {
   std::vector<std::string> expression;
   /// Each entry is one `not` block; the set fails when any of them matches: NOT (a OR b).
   std::vector<MatcherSet> not_;
+  /// Caddy matchers acmetool cannot evaluate yet (`file`, `path_regexp`, ...), each as written
+  /// ("file {path}.html"); the file still validates, with a warning, but `serve` refuses the site.
+  std::vector<std::string> unsupported;
 
   bool empty() const noexcept;
 };
@@ -134,6 +137,12 @@ struct TryFilesHandler {
   std::string policy = "first_exist";  ///< or smallest_size, largest_size, most_recently_modified
 };
 
+/// A Caddy directive acmetool reads but cannot run yet (`php_fastcgi`, `templates`, ...): kept
+/// with its tokens so the file still validates (with a warning); `serve` refuses such a site.
+struct UnsupportedHandler {
+  std::vector<std::string> tokens;  ///< everything after the directive (and its matcher), as written
+};
+
 /// `invoke <name>`: runs a named route (`&(name) { ... }`).
 struct InvokeHandler {
   std::string name;
@@ -155,7 +164,7 @@ struct Subroute {
 /// What a route does. reverse_proxy is boxed: it is five times larger than the other handlers.
 using Handler = std::variant<RootHandler, FileServerHandler, Boxed<ReverseProxyHandler>, RedirHandler, RespondHandler,
                              HeaderHandler, EncodeHandler, UriHandler, BasicAuthHandler, InvokeHandler, Subroute,
-                             RewriteHandler, TryFilesHandler>;
+                             RewriteHandler, TryFilesHandler, UnsupportedHandler>;
 
 /// One handler with its matcher, in evaluation order within its list.
 struct Route {

@@ -41,4 +41,8 @@ std::string format(std::string_view input);
 /// when they are equal. Used for "FILE:LINE: Caddyfile input is not formatted".
 std::size_t first_difference_line(std::string_view before, std::string_view after);
 
+/// 0 when `input` is already formatted, CRLF line endings read as LF (as upstream checks), else
+/// the first line formatting would change.
+std::size_t unformatted_line(std::string_view input);
+
 }  // namespace acmetool::caddyfile

@@ -58,4 +58,7 @@ ParseResult parse(std::string_view input, const std::string& file, const ParseOp
 /// Reads `path` and parses it. Throws Error when the file cannot be read.
 ParseResult parse_file(const std::filesystem::path& path, const ParseOptions& options = {});
 
+/// The whole file. Throws Error ("reading <path>: <reason>") when it cannot be read.
+std::string read_caddyfile(const std::filesystem::path& path);
+
 }  // namespace acmetool::caddyfile
