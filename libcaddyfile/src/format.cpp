@@ -77,9 +77,19 @@ struct HeredocOpening {
   bool opens = false;   // a newline follows and the marker is valid: a heredoc body follows
 };
 
-HeredocOpening scan_heredoc_opening(std::string_view in, std::size_t pos) {
+// Where the "<<" of a word starting at `pos` ends, or npos when the word does not start with
+// "<<". The lexer drops CRs inside a word, so "<\r<" starts a heredoc too (found by the fuzzer).
+std::size_t after_heredoc_start(std::string_view in, std::size_t pos) {
+  if (in[pos] != '<') return std::string_view::npos;
+  std::size_t p = pos + 1;
+  while (p < in.size() && in[p] == '\r') ++p;
+  return p < in.size() && in[p] == '<' ? p + 1 : std::string_view::npos;
+}
+
+// `after` is the position just past the word's "<<".
+HeredocOpening scan_heredoc_opening(std::string_view in, std::size_t after) {
   HeredocOpening h;
-  std::size_t p = pos + 2;
+  std::size_t p = after;
   while (p < in.size() && in[p] != ' ' && in[p] != '\n') {
     if (in[p] != '\r') h.marker += in[p];
     ++p;
@@ -158,7 +168,7 @@ class Formatter {
   void quoted(char quote, bool layout);
   void bare();
   void bare_rest();
-  void heredoc();
+  void heredoc(std::size_t after);
   void copy_rest_of_line();
   void end_verbatim_line();
   std::string finish();
@@ -349,7 +359,9 @@ void Formatter::bare() {
   token_start_ = false;
   const char c = in_[pos_];
   if (!escaped) {
-    if (c == '<' && pos_ + 1 < in_.size() && in_[pos_ + 1] == '<') return heredoc();
+    if (const std::size_t after = after_heredoc_start(in_, pos_); after != std::string_view::npos) {
+      return heredoc(after);
+    }
     if (c == '{') {
       open_candidate();
       ++pos_;
@@ -448,16 +460,16 @@ void Formatter::bare_rest() {
 }
 
 // A word starting with "<<": a heredoc when a valid marker and a newline follow, else a plain word.
-void Formatter::heredoc() {
+void Formatter::heredoc(std::size_t after) {
   note_token(LineStart::Other);
   layout(space_);
   escape_carried_ = false;
   space_ = false;
   bol_ = false;
-  const HeredocOpening opening = scan_heredoc_opening(in_, pos_);
+  const HeredocOpening opening = scan_heredoc_opening(in_, after);
   put_raw("<<");
   // CRs in the marker are dropped by the lexer; we drop them too (CRLF files).
-  for (std::size_t p = pos_ + 2; p < opening.end; ++p) {
+  for (std::size_t p = after; p < opening.end; ++p) {
     if (in_[p] != '\r') put(in_[p]);
   }
   pos_ = opening.end;
@@ -522,8 +534,8 @@ void Formatter::copy_rest_of_line() {
       p = end;
       in_word = false;
       if (!closed) unterminated_ = true;
-    } else if (!escaped && c == '<' && p + 1 < in_.size() && in_[p + 1] == '<') {
-      const HeredocOpening opening = scan_heredoc_opening(in_, p);
+    } else if (!escaped && after_heredoc_start(in_, p) != std::string_view::npos) {
+      const HeredocOpening opening = scan_heredoc_opening(in_, after_heredoc_start(in_, p));
       p = opening.end;
       if (opening.opens) {
         const std::size_t close = heredoc_close(in_, p + 1, opening.marker);

@@ -33,6 +33,11 @@ const Case kCases[] = {
     {"a lone { after an import whose last word ends in } (fuzz)",
      "import site example.c}\n{\n\tdebug\n}\n",
      "import site example.c}\n\n{\n\tdebug\n}\n"},
+    // Found by the fuzzer: the lexer drops CRs inside a word, so "<\r<" begins a "<<" word, which
+    // runs on through tabs up to a space.
+    {"a word starting <CR< reads as <<, tab included (fuzz)",
+     "a {\n}\n <\r<\tx y\n",
+     "a {\n}\n<<\tx y\n"},
     // Found by the fuzzer: the lexer drops only a BOM at the very start of the file.
     {"a leading byte-order mark is kept (fuzz)",
      "\xEF\xBB\xBF a  {\n}\n",
