@@ -65,7 +65,7 @@ TEST_CASE("the same directive sorts the longer single path first, matched before
                                               "localhost:9005", "localhost:9001"});
 }
 
-TEST_CASE("route keeps the written order; handle and handle_path sort inside", "[caddyfile][adapt][directives]") {
+TEST_CASE("route keeps the written order, and handle and handle_path sort inside", "[caddyfile][adapt][directives]") {
   const Config config = site(
       "\troute {\n\t\trespond /x 404\n\t\theader X-A b\n\t\tfile_server\n\t\troot * /srv\n\t}\n"
       "\thandle /h/* {\n\t\tfile_server\n\t\troot * /srv\n\t}\n");
@@ -80,7 +80,7 @@ TEST_CASE("route keeps the written order; handle and handle_path sort inside", "
   CHECK(directives_of(route.routes) == std::vector<std::string>{"respond /x", "header", "file_server", "root *"});
 }
 
-TEST_CASE("handle blocks form one mutually exclusive group; root too when repeated", "[caddyfile][adapt][directives]") {
+TEST_CASE("handle blocks form one mutually exclusive group, and root too when repeated", "[caddyfile][adapt][directives]") {
   const Config config = site(
       "\troot * /srv\n\troot /a /srv/a\n\thandle /b* {\n\t\trespond b\n\t}\n\thandle_path /static/* {\n\t\tfile_server\n\t}\n"
       "\thandle {\n\t\trespond 404\n\t}\n\treverse_proxy /x localhost:1\n");
@@ -434,7 +434,7 @@ TEST_CASE("placeholder shorthands are expanded to Caddy's full names", "[caddyfi
         "{http.request.remote.host} {http.request.uri} {unknown} {uri");
 }
 
-TEST_CASE("rewrite and try_files rewrite the request; every rewrite is in a group", "[caddyfile][adapt][directives]") {
+TEST_CASE("rewrite and try_files rewrite the request, and every rewrite is in a group", "[caddyfile][adapt][directives]") {
   const Config config = site(
       "\ttry_files {path} {path}/ /index.php?{query} {\n\t\tpolicy first_exist\n\t}\n\trewrite /old /new?{query}\n"
       "\tfile_server\n");

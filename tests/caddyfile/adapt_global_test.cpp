@@ -94,7 +94,7 @@ TEST_CASE("auto_https takes any of its four values and default_bind folds", "[ca
   CHECK(g.default_bind == std::vector<std::string>{"127.0.0.1", "::1", "10.0.0.1"});
 }
 
-TEST_CASE("on_demand_tls takes ask or permission; interval and burst are deprecated", "[caddyfile][adapt][global]") {
+TEST_CASE("on_demand_tls takes ask or permission, and interval and burst are deprecated", "[caddyfile][adapt][global]") {
   std::vector<Warning> warnings;
   GlobalOptions g = global_of("\ton_demand_tls {\n\t\task http://localhost:9123/check\n\t\tinterval 2m\n"
                               "\t\tburst 5\n\t}\n",

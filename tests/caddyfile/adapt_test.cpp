@@ -28,7 +28,7 @@ SiteAddress first_address(const Config& config) {
 
 }  // namespace
 
-TEST_CASE("several addresses share one site; each is decided on its own", "[caddyfile][adapt]") {
+TEST_CASE("several addresses share one site, and each is decided on its own", "[caddyfile][adapt]") {
   const Config config = adapt_text("example.com, www.example.com localhost,\n:8080 {\n\trespond ok\n}\n");
   REQUIRE(config.sites.size() == 1);
   const Site& s = config.sites[0];
@@ -180,7 +180,7 @@ TEST_CASE("site keys that are matchers or directives are rejected", "[caddyfile]
         "Caddyfile:1: request matchers may not be defined globally, they must be in a site block; found @api");
 }
 
-TEST_CASE("the same address in two sites is ambiguous; both locations are named", "[caddyfile][adapt]") {
+TEST_CASE("the same address in two sites is ambiguous, and both locations are named", "[caddyfile][adapt]") {
   CHECK(adapt_error("example.com {\n}\n\nexample.com {\n}\n") ==
         "Caddyfile:4: ambiguous site definition: example.com (also defined at Caddyfile:1)");
   CHECK(adapt_error("a.example, B.example {\n}\nb.EXAMPLE {\n}\n") ==

@@ -76,7 +76,7 @@ TEST_CASE("addresses are trimmed and cut at 4096 bytes", "[caddyfile][address]")
   CHECK(parse_address(long_host).host.size() == 4096);
 }
 
-TEST_CASE("ports must be decimal numbers in 0..65535; service names are rejected", "[caddyfile][address]") {
+TEST_CASE("ports must be decimal numbers in 0..65535, and service names are rejected", "[caddyfile][address]") {
   struct Row {
     const char* input;
     const char* error;

@@ -72,7 +72,7 @@ TEST_CASE("validate and adapt exit 1 when the Caddyfile or the environment file 
   CHECK(r.out.empty());
 }
 
-TEST_CASE("--envfile supplies {$VAR} values; a malformed one exits 2", "[cli][caddyfile]") {
+TEST_CASE("validate with --envfile takes {$VAR} values from the file and exits 2 for a malformed one", "[cli][caddyfile]") {
   TempDir dir;
   const fs::path caddyfile = write(dir, "Caddyfile", kValid);
   const fs::path env = write(dir, "site.env", "# site\nexport DOMAIN=\"shop.example.org\"\n");
@@ -93,7 +93,7 @@ TEST_CASE("--envfile supplies {$VAR} values; a malformed one exits 2", "[cli][ca
   CHECK(r.err == "acmetool: " + bad.string() + ":2: line should be in KEY=VALUE format\n");
 }
 
-TEST_CASE("warnings go to stderr with their location; -q silences them", "[cli][caddyfile]") {
+TEST_CASE("warnings go to stderr with their location, and -q silences them", "[cli][caddyfile]") {
   TempDir dir;
   const fs::path caddyfile =
       write(dir, "Caddyfile", "example.com {\n\tbasicauth {\n\t\tbob $2a$14$x\n\t}\n\trespond ok\n}\n");

@@ -1,6 +1,8 @@
 // The acmetool binary as a user and a script see it: help, exit codes, one-line errors, and the
 // documentation (man pages, completions) that must never drift from the real interface.
 #include <catch2/catch.hpp>
+
+#include <regex>
 #include <fstream>
 #include <map>
 #include <set>
@@ -221,4 +223,18 @@ TEST_CASE("certs lists the certificates of a Caddy-layout storage, with global f
   r = run_acmetool({"--storage", dir.path().string(), "certs", "other.example"});
   CHECK(r.exit_code == 0);
   CHECK(r.out.empty());
+}
+
+// catch_discover_tests hands each name to CTest, which splits it at ';': the pieces match no test
+// and "pass", so the real test would silently never run.
+TEST_CASE("no test name contains a semicolon", "[cli][meta]") {
+  const std::regex name(R"re(TEST_CASE\("([^"]*)")re");
+  for (const auto& entry : fs::recursive_directory_iterator(fs::path(ACMETOOL_SOURCE_DIR) / "tests")) {
+    if (entry.path().extension() != ".cpp") continue;
+    const std::string text = read_text(entry.path());
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), name); it != std::sregex_iterator(); ++it) {
+      INFO(entry.path().string());
+      CHECK((*it)[1].str().find(';') == std::string::npos);
+    }
+  }
 }
