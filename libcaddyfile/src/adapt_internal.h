@@ -39,6 +39,20 @@ int int_value(const Dispenser& d, std::string_view what, long long min, long lon
 /// "unrecognized subdirective: x (did you mean 'y'?)" located at the current token, with
 /// "<context>: " in front ("reverse_proxy: unrecognized ...").
 ParseError unknown_subdirective(const Dispenser& d, std::string_view context, std::span<const std::string_view> known);
+/// A Caddy feature acmetool reads but cannot run yet (`header match`, `uri query`, ...). Thrown
+/// while parsing a directive; the directive's caller turns it into a warning, keeping the
+/// directive as an UnsupportedHandler, so that a valid Caddyfile still validates.
+class UnsupportedError : public ParseError {
+ public:
+  UnsupportedError(const Token& at, std::string feature)
+      : ParseError(at.file_name(), at.line, 0, feature + " is not supported by acmetool yet"),
+        feature_(std::move(feature)) {}
+  const std::string& feature() const noexcept { return feature_; }
+
+ private:
+  std::string feature_;
+};
+
 /// Appends a warning located at `at`.
 void warn(std::vector<Warning>& warnings, const Token& at, std::string message);
 /// Remaining arguments with "private_ranges" replaced by the private IPv4 and IPv6 ranges.

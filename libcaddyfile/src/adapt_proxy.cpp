@@ -296,7 +296,8 @@ void parse_lb_policy(Dispenser& d, LoadBalancing& lb) {
                   : lb.policy == "weighted_round_robin"                                          ? n >= 1
                                                                                                  : n == 0;
   if (!ok) throw d.arg_error();
-  if (d.next_block(d.nesting())) throw d.error("reverse_proxy: lb_policy options blocks are not supported by acmetool yet");
+  const Token at = d.token();
+  if (d.next_block(d.nesting())) throw UnsupportedError(at, "reverse_proxy: lb_policy option blocks");
 }
 
 // `@name status 5xx 404` or `@name { status ...; header Field [value] }`, cursor on the name.

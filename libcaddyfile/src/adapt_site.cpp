@@ -234,17 +234,27 @@ Route parse_route(const Segment& segment, const MatcherDefs& defs, AdaptContext&
     }
     tokens.erase(tokens.begin() + 1);
   }
-  if (directive_kind(route.directive) == DirectiveKind::Unsupported) {
-    // Read, not run: the file stays valid for `validate` and `adapt`, as it is for Caddy.
-    warn(ctx.warnings, head, "directive '" + route.directive + "' is not supported by acmetool yet; serve will refuse this site");
+  // Read, not run: a directive (or a feature of one) acmetool cannot run yet keeps the file valid
+  // for `validate` and `adapt`, as it is for Caddy, with a warning; serve refuses the site.
+  const auto keep_unsupported = [&](const Token& at, const std::string& what) {
+    warn(ctx.warnings, at, what + " is not supported by acmetool yet; serve will refuse this site");
     UnsupportedHandler unsupported;
     for (std::size_t i = 1; i < tokens.size(); ++i) unsupported.tokens.push_back(tokens[i].text);
     route.handler = std::move(unsupported);
+  };
+  if (directive_kind(route.directive) == DirectiveKind::Unsupported) {
+    keep_unsupported(head, "directive '" + route.directive + "'");
     return route;
   }
-  Dispenser d(std::move(tokens));
-  route.handler = parse_handler(route.directive, d, defs, ctx);
-  finish_segment(d, route.directive);
+  Dispenser d(tokens);
+  try {
+    route.handler = parse_handler(route.directive, d, defs, ctx);
+    finish_segment(d, route.directive);
+  } catch (const UnsupportedError& e) {
+    Token at = head;
+    at.line = e.line();
+    keep_unsupported(at, e.feature());
+  }
   if (route.directive == "handle_path") {
     route.matcher_token = segment[1].text;
     route.matcher = std::make_shared<const MatcherSet>(MatcherSet{.path = {segment[1].text}});
@@ -358,7 +368,14 @@ Site adapt_site(const ServerBlock& block, AdaptContext& ctx) {
     } else if (head.text == "handle_errors") {
       site.error_routes.push_back(parse_handle_errors(d, site.named_matchers, ctx));
     } else {
-      site.logs.push_back(parse_log(d));
+      try {
+        site.logs.push_back(parse_log(d));
+      } catch (const UnsupportedError& e) {
+        Token at = head;
+        at.line = e.line();
+        warn(ctx.warnings, at, e.feature() + " is not supported by acmetool yet; this log is left out");
+        continue;  // the rest of the segment belongs to the log left out
+      }
     }
     finish_segment(d, head.text);
   }

@@ -529,3 +529,41 @@ TEST_CASE("directives and matchers acmetool cannot run yet are kept with a warni
   REQUIRE(routes[1].matcher->not_.size() == 1);
   CHECK(routes[1].matcher->not_[0].unsupported == std::vector<std::string>{"file {http.request.uri.path}"});
 }
+
+TEST_CASE("features of supported directives that acmetool cannot run yet are kept with a warning",
+          "[caddyfile][adapt]") {
+  struct Row {
+    const char* body;
+    const char* warning;
+  };
+  const Row rows[] = {
+      {"\theader {\n\t\tmatch {\n\t\t\tstatus 200\n\t\t}\n\t\tX-A 1\n\t}\n",
+       "Caddyfile:3: header: response matchers is not supported by acmetool yet; serve will refuse this site"},
+      {"\tencode gzip {\n\t\tmatch {\n\t\t\theader Content-Type text/*\n\t\t}\n\t}\n",
+       "Caddyfile:3: encode: response matchers is not supported by acmetool yet; serve will refuse this site"},
+      {"\turi query +a b\n", "Caddyfile:2: uri: query operations is not supported by acmetool yet; serve will refuse this site"},
+      {"\treverse_proxy a:1 b:2 {\n\t\tlb_policy cookie lb {\n\t\t\tfallback first\n\t\t}\n\t}\n",
+       "Caddyfile:3: reverse_proxy: lb_policy option blocks is not supported by acmetool yet; serve will refuse this "
+       "site"},
+      {"\tlog {\n\t\tformat filter {\n\t\t\trequest>headers>Cookie delete\n\t\t}\n\t}\n",
+       "Caddyfile:3: log: format 'filter' is not supported by acmetool yet; this log is left out"},
+      {"\tlog {\n\t\tformat console {\n\t\t\ttime_format iso8601\n\t\t}\n\t}\n",
+       "Caddyfile:3: log: format options is not supported by acmetool yet; this log is left out"},
+      {"\tlog {\n\t\toutput net localhost:9999\n\t}\n",
+       "Caddyfile:3: log: output 'net' is not supported by acmetool yet; this log is left out"},
+  };
+  for (const Row& row : rows) {
+    INFO(row.body);
+    std::vector<Warning> warnings;
+    const Config config = adapt_text(std::string("example.com {\n") + row.body + "}\n", &warnings);
+    REQUIRE(warnings.size() == 1);
+    CHECK(warnings[0].where + ": " + warnings[0].message == row.warning);
+    REQUIRE(config.sites.size() == 1);
+    if (std::string(row.body).starts_with("\tlog")) {
+      CHECK(config.sites[0].logs.empty());
+    } else {
+      REQUIRE(config.sites[0].routes.size() == 1);
+      CHECK(std::holds_alternative<UnsupportedHandler>(config.sites[0].routes[0].handler));
+    }
+  }
+}
