@@ -4,10 +4,8 @@
 #include <iostream>
 #include <string>
 
-#include "acmetool/caddyfile/adapt.h"
 #include "acmetool/caddyfile/config_json.h"
-#include "acmetool/caddyfile/env_file.h"
-#include "common.h"
+#include "caddyfile_input.h"
 
 namespace acmetool::cmd {
 namespace {
@@ -22,16 +20,8 @@ struct AdaptArgs {
 // Prints the Config as one JSON document on stdout (schema in acmetool-adapt(1)); warnings go to
 // stderr. Errors as in run_validate.
 int run_adapt(const AdaptArgs& args, Context& ctx) {
-  caddyfile::ParseOptions options;
-  if (!args.envfile.empty()) {
-    options.env = caddyfile::env_lookup_with(caddyfile::read_env_file(args.envfile), caddyfile::process_environment());
-  }
-  std::vector<caddyfile::Warning> warnings;
-  const caddyfile::Config config = caddyfile::adapt_file(args.config, options, warnings);
-  if (!ctx.global.quiet) {
-    for (const caddyfile::Warning& w : warnings) std::cerr << "acmetool: warning: " << w.where << ": " << w.message << '\n';
-  }
-  std::cout << caddyfile::to_json(config).dump(args.pretty ? 2 : -1) << '\n';
+  const AdaptedCaddyfile adapted = adapt_caddyfile(args.config, args.envfile, ctx);
+  std::cout << caddyfile::to_json(adapted.config).dump(args.pretty ? 2 : -1) << '\n';
   return kExitOk;
 }
 

@@ -6,9 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "acmetool/caddyfile/adapt.h"
-#include "acmetool/caddyfile/env_file.h"
-#include "common.h"
+#include "caddyfile_input.h"
 
 namespace acmetool::cmd {
 namespace {
@@ -22,18 +20,10 @@ struct ValidateArgs {
 // unreadable one caddyfile::Error (exit 1). Prints "Valid configuration" on stdout, warnings on
 // stderr.
 int run_validate(const ValidateArgs& args, Context& ctx) {
-  caddyfile::ParseOptions options;
-  if (!args.envfile.empty()) {
-    options.env = caddyfile::env_lookup_with(caddyfile::read_env_file(args.envfile), caddyfile::process_environment());
-  }
-  std::vector<caddyfile::Warning> warnings;
-  const caddyfile::Config config = caddyfile::adapt_file(args.config, options, warnings);
-  if (!ctx.global.quiet) {
-    for (const caddyfile::Warning& w : warnings) std::cerr << "acmetool: warning: " << w.where << ": " << w.message << '\n';
-  }
+  const AdaptedCaddyfile adapted = adapt_caddyfile(args.config, args.envfile, ctx);
   if (ctx.global.json) {
-    nlohmann::json out{{"valid", true}, {"sites", config.sites.size()}, {"warnings", nlohmann::json::array()}};
-    for (const caddyfile::Warning& w : warnings) out["warnings"].push_back({{"where", w.where}, {"message", w.message}});
+    nlohmann::json out{{"valid", true}, {"sites", adapted.config.sites.size()}, {"warnings", nlohmann::json::array()}};
+    for (const caddyfile::Warning& w : adapted.warnings) out["warnings"].push_back({{"where", w.where}, {"message", w.message}});
     std::cout << out.dump() << '\n';
   } else {
     std::cout << "Valid configuration\n";

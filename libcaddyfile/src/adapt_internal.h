@@ -46,10 +46,13 @@ class UnsupportedError : public ParseError {
  public:
   UnsupportedError(const Token& at, std::string feature)
       : ParseError(at.file_name(), at.line, 0, feature + " is not supported by acmetool yet"),
+        at_(at),
         feature_(std::move(feature)) {}
+  const Token& at() const noexcept { return at_; }
   const std::string& feature() const noexcept { return feature_; }
 
  private:
+  Token at_;
   std::string feature_;
 };
 

@@ -251,9 +251,7 @@ Route parse_route(const Segment& segment, const MatcherDefs& defs, AdaptContext&
     route.handler = parse_handler(route.directive, d, defs, ctx);
     finish_segment(d, route.directive);
   } catch (const UnsupportedError& e) {
-    Token at = head;
-    at.line = e.line();
-    keep_unsupported(at, e.feature());
+    keep_unsupported(e.at(), e.feature());
   }
   if (route.directive == "handle_path") {
     route.matcher_token = segment[1].text;
@@ -371,9 +369,7 @@ Site adapt_site(const ServerBlock& block, AdaptContext& ctx) {
       try {
         site.logs.push_back(parse_log(d));
       } catch (const UnsupportedError& e) {
-        Token at = head;
-        at.line = e.line();
-        warn(ctx.warnings, at, e.feature() + " is not supported by acmetool yet; this log is left out");
+        warn(ctx.warnings, e.at(), e.feature() + " is not supported by acmetool yet; this log is left out");
         continue;  // the rest of the segment belongs to the log left out
       }
     }

@@ -2,11 +2,10 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "acmetool/caddyfile/error.h"
+#include "parse_internal.h"
 
 namespace acmetool::caddyfile {
 namespace {
@@ -85,12 +84,9 @@ std::map<std::string, std::string> parse_env_file(std::string_view text, const s
 }
 
 std::map<std::string, std::string> read_env_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("reading environment file " + path.string() + ": " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw Error("reading environment file " + path.string() + ": " + std::strerror(errno));
-  return parse_env_file(text.str(), path.string());
+  const std::optional<std::string> text = detail::read_whole_file(path);
+  if (!text) throw Error("reading environment file " + path.string() + ": " + std::strerror(errno));
+  return parse_env_file(*text, path.string());
 }
 
 EnvLookup env_lookup_with(std::map<std::string, std::string> values, EnvLookup fallback) {

@@ -456,18 +456,13 @@ std::vector<Token> Parser::read_import(const Token& import_token, const std::fil
   if (!ec && !std::filesystem::is_regular_file(status)) {
     throw error_at(import_token, "Could not import " + path.string() + ": not a regular file");
   }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  if (in) text << in.rdbuf();
-  if (!in || in.bad()) {
-    throw error_at(import_token, "Could not import " + path.string() + ": " + std::strerror(errno));
-  }
-  const std::string content = text.str();
-  if (content.find_first_not_of(" \t\r\n") == std::string::npos) {
+  const std::optional<std::string> content = detail::read_whole_file(path);
+  if (!content) throw error_at(import_token, "Could not import " + path.string() + ": " + std::strerror(errno));
+  if (content->find_first_not_of(" \t\r\n") == std::string::npos) {
     warn(import_token, "Import file is empty: " + path.string());
     return {};
   }
-  return tokenize(substitute_env(content, options_.env), path.string());
+  return tokenize(substitute_env(*content, options_.env), path.string());
 }
 
 // The imported tokens as they are spliced in: import chain recorded, `{block}` and `{blocks.NAME}`
@@ -551,12 +546,23 @@ ParseResult parse_file(const std::filesystem::path& path, const ParseOptions& op
 }
 
 std::string read_caddyfile(const std::filesystem::path& path) {
+  std::optional<std::string> text = detail::read_whole_file(path);
+  if (!text) throw Error("reading " + path.string() + ": " + std::strerror(errno));
+  return std::move(*text);
+}
+
+namespace detail {
+
+std::optional<std::string> read_whole_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("reading " + path.string() + ": " + std::strerror(errno));
+  if (!in) return std::nullopt;
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad()) throw Error("reading " + path.string() + ": " + std::strerror(errno));
+  // An empty file sets failbit on the copy, which is not an error; badbit is.
+  if (in.bad()) return std::nullopt;
   return std::move(text).str();
 }
+
+}  // namespace detail
 
 }  // namespace acmetool::caddyfile

@@ -14,6 +14,10 @@
 
 namespace acmetool::caddyfile::detail {
 
+/// The whole file, or nullopt with errno set when it cannot be opened or read. The one place
+/// libcaddyfile reads files (Caddyfiles, imports, environment files); callers word the error.
+std::optional<std::string> read_whole_file(const std::filesystem::path& path);
+
 /// Replaces `{args[N]}` and the deprecated `{args.N}` inside `text` with import arguments (Caddy's
 /// makeArgsReplacer). An out-of-range or malformed index is left as written and reported in
 /// `problems`. Escaped placeholders (`\{args[0]}`) are left alone.
