@@ -30,14 +30,15 @@ struct StoredCert {
   std::string state = "damaged";  ///< valid, due (inside the renewal window), expired, damaged
 };
 
-// Fills in the expiry and the renewal state from the certificate file.
-void inspect(StoredCert& cert, const std::string& pem) {
+// Fills in the expiry and the renewal state from the certificate file and its metadata (a renewal
+// time the CA's ARI window set counts too).
+void inspect(StoredCert& cert, const std::string& pem, std::string_view issuer_data_json) {
   try {
     const pki::CertificateInfo info = pki::describe_certificate(*pki::certificates_from_pem(pem, cert.path).front());
     const auto now = std::chrono::system_clock::now();
     cert.not_after = pki::format_rfc3339(info.not_after).substr(0, 19) + "Z";
     cert.state = info.not_after <= now ? "expired"
-                 : acme::renewal_due(info.not_before, info.not_after, now) ? "due"
+                 : acme::stored_certificate_due(info.not_before, info.not_after, issuer_data_json, now) ? "due"
                                                                             : "valid";
   } catch (const pki::Error&) {
     // A damaged file is listed as such; it is replaced at the next obtain or renew.
@@ -52,7 +53,12 @@ std::vector<StoredCert> find_certs(const pki::FileStorage& storage) {
     const std::string crt = pki::keys::cert_file(where.issuer_key, where.name);
     if (const auto pem = storage.load(crt)) {
       out.push_back({where.name, where.issuer_key, storage.path_of(crt).string()});
-      inspect(out.back(), *pem);
+      std::string issuer_data;
+      if (const auto meta = storage.load(pki::keys::cert_meta_file(where.issuer_key, where.name))) {
+        const auto doc = nlohmann::json::parse(*meta, nullptr, /*allow_exceptions=*/false);
+        if (doc.is_object() && doc.contains("issuer_data")) issuer_data = doc["issuer_data"].dump();
+      }
+      inspect(out.back(), *pem, issuer_data);
     }
   }
   return out;

@@ -16,6 +16,8 @@
 #include "acmetool/pki/storage_keys.h"
 #include "acmetool/pki/x509.h"
 #include "common.h"
+#include "dns_flags.h"
+#include "interrupt.h"
 
 namespace acmetool::cmd {
 namespace {
@@ -31,16 +33,26 @@ struct ObtainArgs {
   std::string ca_root;
   std::string email;
   std::string eab_kid, eab_hmac;
-  std::vector<std::string> challenges = {"http-01", "tls-alpn-01"};
+  std::vector<std::string> challenges;     ///< empty: http-01 and tls-alpn-01, or dns-01 with --dns
   int http_port = 80;
   int tls_port = 443;
   std::string webroot;
   std::string key_type = "p256";
   std::string preferred_chain;
+  std::string profile;
   std::string out;
   bool force = false;
   bool reuse_key = false;
+  DnsArgs dns;
 };
+
+// The challenge types to use: --challenge, else dns-01 alone when a DNS provider is given (as
+// Caddy's `tls { dns ... }` does), else http-01 and tls-alpn-01.
+std::vector<std::string> challenge_types(const ObtainArgs& args) {
+  if (!args.challenges.empty()) return args.challenges;
+  if (!args.dns.provider.empty()) return {"dns-01"};
+  return {"http-01", "tls-alpn-01"};
+}
 
 // What a line of output says about one certificate.
 struct Outcome {
@@ -76,16 +88,19 @@ acme::ObtainSettings obtain_settings(const ObtainArgs& args, Context& ctx) {
   for (const std::string& ca : args.cas) settings.directory_urls.push_back(ca_directory_url(ca, "obtain"));
   settings.ca_root = args.ca_root;
   settings.account = {args.email, args.eab_kid, args.eab_hmac, pki::KeyType::P256};
-  settings.challenges = args.challenges;
+  settings.challenges = challenge_types(args);
   settings.http_port = args.http_port;
   settings.tls_port = args.tls_port;
   settings.webroot = args.webroot;
   settings.key_type = *pki::parse_key_type(args.key_type);
   settings.preferred_chain = args.preferred_chain;
+  settings.profile = args.profile;
   settings.force = args.force;
+  settings.retry_now = args.force;
   settings.reuse_key = args.reuse_key;
   settings.user_agent = "acmetool/" ACMETOOL_VERSION;
   settings.progress = progress_printer(ctx);
+  apply_dns_flags(args.dns, "", settings, "obtain");
   return settings;
 }
 
@@ -117,18 +132,22 @@ void print(const std::vector<Outcome>& outcomes, bool json) {
 
 int run_obtain(const ObtainArgs& args, Context& ctx) {
   std::vector<std::vector<std::string>> certificates;
-  const bool dns01 = std::find(args.challenges.begin(), args.challenges.end(), "dns-01") != args.challenges.end();
+  const std::vector<std::string> challenges = challenge_types(args);
+  const bool dns01 = std::find(challenges.begin(), challenges.end(), "dns-01") != challenges.end();
   for (const std::string& argument : args.certificates) {
     certificates.push_back(certificate_names(argument, "obtain"));
     for (const std::string& name : certificates.back()) {
       // RFC 8555 §8.3, §8.4: only dns-01 can prove control of a whole zone.
-      if (name.starts_with("*.") && !dns01) throw UsageError("obtain: " + name + ": a wildcard needs --challenge dns-01");
+      if (name.starts_with("*.") && !dns01) {
+        throw UsageError("obtain: " + name + ": a wildcard needs the dns-01 challenge (--dns PROVIDER)");
+      }
     }
   }
   for (const std::string& ca : args.cas) ca_directory_url(ca, "obtain");  // usage errors before any work
-  if (dns01) throw UsageError("obtain: --challenge dns-01 needs a DNS provider, which this version does not have yet");
   pki::FileStorage storage(ctx.storage_root());
   acme::Obtainer obtainer(storage, obtain_settings(args, ctx));
+  // Interrupted mid-order: DNS records and webroot files presented so far are taken back.
+  const InterruptGuard guard([&obtainer] { obtainer.withdraw_challenges(); });
   std::vector<Outcome> outcomes(certificates.size());
   std::atomic<size_t> next{0};
   {
@@ -174,14 +193,14 @@ void add_obtain(CLI::App& root, Context& ctx) {
   sub->add_option("--email", args->email, "Account contact email")->type_name("EMAIL");
   sub->add_option("--eab-kid", args->eab_kid, "External Account Binding key identifier")->type_name("KID");
   sub->add_option("--eab-hmac", args->eab_hmac, "External Account Binding HMAC key (base64url)")->type_name("KEY");
-  sub->add_option("--challenge", args->challenges, "Challenge types to use")
+  sub->add_option("--challenge", args->challenges,
+                  "Challenge types to use (default: http-01,tls-alpn-01; dns-01 alone with --dns)")
       ->check(CLI::IsMember({"http-01", "tls-alpn-01", "dns-01"}))
       ->delimiter(',')
       ->type_name("TYPE")
       ->expected(1)
       ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
-      ->capture_default_str();
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   sub->add_option("--http-port", args->http_port, "Port of the http-01 listener")->capture_default_str();
   sub->add_option("--tls-port", args->tls_port, "Port of the tls-alpn-01 listener")->capture_default_str();
   sub->add_option("--webroot", args->webroot, "Answer http-01 by writing into DIR/.well-known/acme-challenge/")
@@ -192,10 +211,13 @@ void add_obtain(CLI::App& root, Context& ctx) {
       ->capture_default_str();
   sub->add_option("--preferred-chain", args->preferred_chain, "Chain whose top certificate has this issuer or subject CN")
       ->type_name("CN");
+  sub->add_option("--profile", args->profile, "ACME certificate profile, when the CA offers it (e.g. shortlived)")
+      ->type_name("NAME");
   sub->add_option("--out", args->out, "Also write NAME.crt (full chain), NAME.key and NAME.json into DIR")
       ->type_name("DIR");
-  sub->add_flag("--force", args->force, "Obtain even when a stored certificate is still good");
+  sub->add_flag("--force", args->force, "Obtain even when a stored certificate is still good, or while backing off after failures");
   sub->add_flag("--reuse-key", args->reuse_key, "Keep the stored certificate's private key (default: a new key)");
+  add_dns_flags(*sub, args->dns);
   sub->callback([args, &ctx] { ctx.exit_code = run_obtain(*args, ctx); });
 }
 

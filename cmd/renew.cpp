@@ -17,6 +17,8 @@
 #include "acmetool/pki/storage_keys.h"
 #include "acmetool/pki/x509.h"
 #include "common.h"
+#include "dns_flags.h"
+#include "interrupt.h"
 
 namespace acmetool::cmd {
 namespace {
@@ -34,6 +36,7 @@ struct RenewArgs {
   int http_port = 80;
   int tls_port = 443;
   std::string webroot;
+  DnsArgs dns;
 };
 
 // A certificate found in storage, with what its issuer_data recorded.
@@ -81,23 +84,16 @@ bool selected(const RenewArgs& args, const Stored& cert) {
   return false;
 }
 
-bool due(const RenewArgs& args, const Stored& cert) {
-  const auto now = std::chrono::system_clock::now();
+// Due by the flags alone: --force, or --days. nullopt when neither decides (then the
+// certificate's own rule does: ARI, or a third of its lifetime).
+std::optional<bool> due_by_flags(const RenewArgs& args, const Stored& cert) {
   if (args.force) return true;
-  if (args.days > 0) return cert.info.not_after - now < std::chrono::days(args.days);
-  return acme::renewal_due(cert.info.not_before, cert.info.not_after, now);
+  if (args.days > 0) return cert.info.not_after - std::chrono::system_clock::now() < std::chrono::days(args.days);
+  return std::nullopt;
 }
 
-std::string renew_local(pki::FileStorage& storage, const Stored& cert) {
-  const pki::LocalCa ca = pki::LocalCa::open(storage, {.name = cert.issuer_key});
-  const auto lifetime = std::chrono::duration_cast<std::chrono::seconds>(cert.info.not_after - cert.info.not_before);
-  const pki::IssuedLeaf leaf = ca.issue({cert.sans, lifetime});
-  pki::store_certificate(storage, cert.issuer_key,
-                         {cert.sans, pki::chain_to_pem(leaf.chain), pki::private_key_to_pem(*leaf.key), ""});
-  return "";
-}
 
-std::string renew_acme(pki::FileStorage& storage, const Stored& cert, const RenewArgs& args, const Context& ctx) {
+acme::ObtainSettings acme_settings(const Stored& cert, const RenewArgs& args, const Context& ctx) {
   acme::ObtainSettings settings;
   if (!args.cas.empty()) {
     for (const std::string& ca : args.cas) settings.directory_urls.push_back(acme::directory_url_for(ca));
@@ -109,6 +105,8 @@ std::string renew_acme(pki::FileStorage& storage, const Stored& cert, const Rene
   const std::string recorded = cert.issuer_data.value("challenge", "");
   if (!args.challenges.empty()) {
     settings.challenges = args.challenges;
+  } else if (!args.dns.provider.empty()) {
+    settings.challenges = {"dns-01"};
   } else if (!recorded.empty()) {
     settings.challenges.clear();  // "http-01" or "http-01,tls-alpn-01"
     for (size_t start = 0; start <= recorded.size();) {
@@ -121,12 +119,53 @@ std::string renew_acme(pki::FileStorage& storage, const Stored& cert, const Rene
   settings.tls_port = args.tls_port;
   settings.webroot = args.webroot;
   settings.key_type = pki::parse_key_type(cert.issuer_data.value("key_type", "p256")).value_or(pki::KeyType::P256);
-  settings.force = true;
+  settings.force = true;  // due was decided here
+  settings.retry_now = args.force;
   settings.reuse_key = cert.issuer_data.value("reuse_key", false);
+  settings.profile = cert.issuer_data.value("profile", "");
   settings.user_agent = "acmetool/" ACMETOOL_VERSION;
   settings.progress = progress_printer(ctx);
-  const acme::ObtainOutcome outcome = acme::Obtainer(storage, settings).obtain(cert.sans);
-  return outcome.status == acme::ObtainOutcome::Status::Failed ? outcome.error : "";
+  apply_dns_flags(args.dns, cert.issuer_data.value("dns_provider", ""), settings, "renew");
+  return settings;
+}
+
+// What became of one certificate: "not-due", "renewed" or "failed", and the reason or error.
+struct Result {
+  std::string status;
+  std::string reason;
+};
+
+// An ACME certificate: due by the flags, else by the CA's renewal window (ARI, fetched when
+// stale) or a third of its lifetime; renewed from its CA (or --ca) when due.
+Result renew_acme(pki::FileStorage& storage, const Stored& cert, const RenewArgs& args, const Context& ctx) {
+  acme::Obtainer obtainer(storage, acme_settings(cert, args, ctx));
+  Result result{"not-due", ""};
+  if (const std::optional<bool> due = due_by_flags(args, cert)) {
+    if (!*due) return result;
+    result.reason = args.force ? "forced" : "fewer than " + std::to_string(args.days) + " days left";
+  } else {
+    const acme::RenewalCheck check = obtainer.check_renewal(cert.sans);
+    result.reason = check.reason;
+    if (check.status != acme::RenewalCheck::Status::Due) return result;
+  }
+  // Interrupted mid-order: DNS records and webroot files presented so far are taken back.
+  const InterruptGuard guard([&obtainer] { obtainer.withdraw_challenges(); });
+  const acme::ObtainOutcome outcome = obtainer.obtain(cert.sans);
+  if (outcome.status == acme::ObtainOutcome::Status::Failed) return {"failed", outcome.error};
+  return {"renewed", result.reason};
+}
+
+Result renew_local(pki::FileStorage& storage, const Stored& cert, const RenewArgs& args) {
+  const auto now = std::chrono::system_clock::now();
+  if (!due_by_flags(args, cert).value_or(acme::renewal_due(cert.info.not_before, cert.info.not_after, now))) {
+    return {"not-due", "renews when a third of its lifetime is left"};
+  }
+  const pki::LocalCa ca = pki::LocalCa::open(storage, {.name = cert.issuer_key});
+  const auto lifetime = std::chrono::duration_cast<std::chrono::seconds>(cert.info.not_after - cert.info.not_before);
+  const pki::IssuedLeaf leaf = ca.issue({cert.sans, lifetime});
+  pki::store_certificate(storage, cert.issuer_key,
+                         {cert.sans, pki::chain_to_pem(leaf.chain), pki::private_key_to_pem(*leaf.key), ""});
+  return {"renewed", ""};
 }
 
 int run_renew(const RenewArgs& args, Context& ctx) {
@@ -137,24 +176,23 @@ int run_renew(const RenewArgs& args, Context& ctx) {
   std::vector<Damaged> damaged;
   for (const Stored& cert : stored_certificates(storage, damaged)) {
     if (!selected(args, cert)) continue;
-    std::string status = "not-due", detail = storage.path_of(pki::keys::cert_file(cert.issuer_key, cert.folder));
-    if (due(args, cert)) {
-      const bool acme = cert.issuer_data.contains("ca");
-      std::string error;
-      try {
-        error = acme ? renew_acme(storage, cert, args, ctx) : renew_local(storage, cert);
-      } catch (const std::exception& e) {
-        error = e.what();
-      }
-      status = error.empty() ? "renewed" : "failed";
-      if (!error.empty()) detail = error;
+    Result result;
+    try {
+      result = cert.issuer_data.contains("ca") ? renew_acme(storage, cert, args, ctx) : renew_local(storage, cert, args);
+    } catch (const std::exception& e) {
+      result = {"failed", e.what()};
     }
+    const std::string& status = result.status;
+    const std::string detail =
+        status == "failed" ? result.reason : storage.path_of(pki::keys::cert_file(cert.issuer_key, cert.folder)).string();
     status == "failed" ? ++failed : ++done;
     std::string names;
     for (const std::string& n : cert.sans) names += (names.empty() ? "" : ",") + n;
     if (ctx.global.json) {
-      rows.push_back({{"names", cert.sans}, {"issuer", cert.issuer_key}, {"status", status},
-                      {status == "failed" ? "error" : "certificate", detail}});
+      json row = {{"names", cert.sans}, {"issuer", cert.issuer_key}, {"status", status},
+                  {status == "failed" ? "error" : "certificate", detail}};
+      if (status != "failed" && !result.reason.empty()) row["reason"] = result.reason;
+      rows.push_back(std::move(row));
     } else {
       std::cout << status << '\t' << names << '\t' << detail << '\n';
     }
@@ -192,7 +230,7 @@ void add_renew(CLI::App& root, Context& ctx) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   sub->add_option("--ca-root", args->ca_root, "PEM roots to trust for the CA's own TLS")->type_name("FILE");
   sub->add_option("--challenge", args->challenges, "Challenge types instead of the recorded one")
-      ->check(CLI::IsMember({"http-01", "tls-alpn-01"}))
+      ->check(CLI::IsMember({"http-01", "tls-alpn-01", "dns-01"}))
       ->delimiter(',')
       ->type_name("TYPE")
       ->expected(1)
@@ -202,6 +240,7 @@ void add_renew(CLI::App& root, Context& ctx) {
   sub->add_option("--tls-port", args->tls_port, "Port of the tls-alpn-01 listener")->capture_default_str();
   sub->add_option("--webroot", args->webroot, "Answer http-01 by writing into DIR/.well-known/acme-challenge/")
       ->type_name("DIR");
+  add_dns_flags(*sub, args->dns);
   sub->callback([args, &ctx] { ctx.exit_code = run_renew(*args, ctx); });
 }
 

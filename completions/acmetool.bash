@@ -11,7 +11,8 @@ _acmetool() {
     # Options that take a value (the same in every command that has them).
     local value_opts=" --storage --email --key-type --challenge --out --cert --key --reason --contact"
     value_opts+=" --eab-kid --eab-hmac --name --cn --lifetime --format --ca --store -c --config --envfile"
-    value_opts+=" --ca-root --http-port --tls-port --webroot --preferred-chain --days "
+    value_opts+=" --ca-root --http-port --tls-port --webroot --preferred-chain --profile --days"
+    value_opts+=" --dns --dns-opt --dns-zone --dns-override-domain --dns-propagation-timeout --dns-propagation-interval --dns-propagation-delay --dns-resolvers --dns-nameserver-port --dns-ttl "
 
     # Find the command and nested subcommand, skipping options and their values.
     local cmd= sub= word skip=0 end_of_opts=0 i
@@ -51,7 +52,8 @@ _acmetool() {
             --key-type) COMPREPLY=($(compgen -W "p256 p384 rsa2048 rsa3072 rsa4096 ed25519" -- "$cur")) ;;
             --reason) COMPREPLY=($(compgen -W "unspecified keyCompromise superseded cessationOfOperation" -- "$cur")) ;;
             --format) COMPREPLY=($(compgen -W "pem der p12" -- "$cur")) ;;
-            --challenge) _acmetool_list "http-01 tls-alpn-01" ;;   # dns-01: refused until a DNS provider exists
+            --challenge) _acmetool_list "http-01 tls-alpn-01 dns-01" ;;
+            --dns) COMPREPLY=($(compgen -W "acme-dns cloudflare exec httpreq pdns rfc2136" -- "$cur")) ;;
             --ca)   # obtain, renew, revoke, account: an ACME CA (or an https:// URL); trust, untrust: a local CA's name
                 if [[ $cmd == obtain || $cmd == renew || $cmd == revoke || $cmd == account ]]; then
                     COMPREPLY=($(compgen -W "letsencrypt letsencrypt-staging zerossl" -- "$cur"))
@@ -73,9 +75,11 @@ _acmetool() {
         case $cmd in
             obtain)
                 opts+=" --ca --ca-root --email --eab-kid --eab-hmac --challenge --http-port --tls-port"
-                opts+=" --webroot --key-type --preferred-chain --out --force --reuse-key" ;;
+                opts+=" --webroot --key-type --preferred-chain --profile --out --force --reuse-key"
+                opts+=" --dns --dns-opt --dns-zone --dns-override-domain --dns-propagation-timeout --dns-propagation-interval --dns-propagation-delay --dns-resolvers --dns-nameserver-port --dns-ttl --dns-skip-propagation" ;;
             renew)
-                opts+=" --all --force --days --ca --ca-root --challenge --http-port --tls-port --webroot" ;;
+                opts+=" --all --force --days --ca --ca-root --challenge --http-port --tls-port --webroot"
+                opts+=" --dns --dns-opt --dns-zone --dns-override-domain --dns-propagation-timeout --dns-propagation-interval --dns-propagation-delay --dns-resolvers --dns-nameserver-port --dns-ttl --dns-skip-propagation" ;;
             revoke) opts+=" --cert --key --reason --ca --ca-root --email" ;;
             account)
                 opts+=" --ca --ca-root --email"

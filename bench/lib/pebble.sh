@@ -2,6 +2,7 @@
 # (default 14000) in a temp dir and sets PEBBLE_DIR_URL, PEBBLE_TLS_CA, PEBBLE_ROOT,
 # PEBBLE_HTTP01_PORT, PEBBLE_PIDS, PEBBLE_WORKDIR; pebble_down stops them by PID and removes the dir.
 # Every name resolves to 127.0.0.1 (challtestsrv), with no AAAA: pebble 2.4 dials the first address.
+# PEBBLE_DNSSERVER=HOST:PORT makes its VA ask another DNS server instead (DNS-01 benchmarks).
 pebble_up() {
   local base=${1:-14000} lo=127.0.0.1 wd
   wd=$(mktemp -d -t pebble-bench.XXXXXX)
@@ -20,7 +21,8 @@ JSON
   pebble-challtestsrv -management "$lo:$((base + 5))" -dns01 "$lo:$((base + 4))" -http01 "" -https01 "" \
     -tlsalpn01 "" -defaultIPv4 "$lo" -defaultIPv6 "" > "$wd/cts.log" 2>&1 &
   local cts=$!
-  PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 pebble -config "$wd/pebble.json" -dnsserver "$lo:$((base + 4))" \
+  PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 pebble -config "$wd/pebble.json" \
+    -dnsserver "${PEBBLE_DNSSERVER:-$lo:$((base + 4))}" \
     > "$wd/pebble.log" 2>&1 &
   local pebble=$!
   PEBBLE_PIDS="$pebble $cts" PEBBLE_WORKDIR=$wd PEBBLE_TLS_CA=$wd/ca.pem
@@ -35,7 +37,7 @@ JSON
 
 pebble_down() {
   local pid
-  for pid in $PEBBLE_PIDS; do kill "$pid" 2>/dev/null; done
-  for pid in $PEBBLE_PIDS; do wait "$pid" 2>/dev/null; done
+  for pid in $PEBBLE_PIDS; do kill "$pid" 2>/dev/null || true; done
+  for pid in $PEBBLE_PIDS; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$PEBBLE_WORKDIR"
 }

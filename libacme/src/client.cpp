@@ -396,6 +396,21 @@ Authorization AcmeClient::deactivate_authorization(const std::string& url) {
   return fetch_authorization(url);
 }
 
+std::optional<RenewalInfo> AcmeClient::renewal_info(std::string_view certificate_id) {
+  const std::string& base = impl_->directory_ref().renewal_info;
+  if (base.empty()) return std::nullopt;
+  const std::string url = base + (base.ends_with('/') ? "" : "/") + std::string(certificate_id);
+  HttpResponse response;
+  for (int attempt = 1;; ++attempt) {
+    response = impl_->send({"GET", url, {}, {}});
+    if (response.status < 500 || attempt >= impl_->options.max_attempts) break;
+    std::this_thread::sleep_for(backoff(attempt));
+  }
+  if (response.status != 200) throw problem_from(response);
+  const auto now = std::chrono::system_clock::now();
+  return parse_renewal_info(response.body, parse_retry_after(response.header("retry-after").value_or(""), now), now);
+}
+
 Challenge AcmeClient::respond(const Challenge& challenge) {
   return challenge_from(parse_json(impl_->post(challenge.url, "{}"), challenge.url));
 }

@@ -209,17 +209,21 @@ class CurlHttpClient final : public HttpClient {
 };
 
 void CurlHttpClient::set_method(const HttpRequest& request, const std::string& request_name) {
-  if (request.method == "GET") {
+  const std::string& method = request.method;
+  // The handle is reused: a custom method set for an earlier request must not stick.
+  set(CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr), request_name);
+  if (method == "GET" || method == "DELETE") {
     set(CURLOPT_HTTPGET, 1L, request_name);
-  } else if (request.method == "HEAD") {
+  } else if (method == "HEAD") {
     set(CURLOPT_NOBODY, 1L, request_name);
-  } else if (request.method == "POST") {
+  } else if (method == "POST" || method == "PUT" || method == "PATCH") {
     // POSTFIELDS does not copy: `request` outlives the transfer. The size makes it byte-exact.
     set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()), request_name);
     set(CURLOPT_POSTFIELDS, request.body.data(), request_name);
   } else {
-    throw Error(request_name + ": unsupported method (GET, HEAD or POST)");
+    throw Error(request_name + ": unsupported method (GET, HEAD, POST, PUT, PATCH or DELETE)");
   }
+  if (method == "DELETE" || method == "PUT" || method == "PATCH") set(CURLOPT_CUSTOMREQUEST, method.c_str(), request_name);
 }
 
 void CurlHttpClient::configure(const HttpRequest& request, Exchange& exchange,

@@ -167,7 +167,7 @@ class Presented {
 Order authorize(AcmeClient& client, const Order& order, Solver& solver, const EVP_PKEY& account_key,
                 std::chrono::milliseconds timeout) {
   Presented presented(solver);
-  std::vector<std::string> responded;
+  std::vector<std::pair<std::string, Challenge>> to_answer;  // authorization URL, its challenge
   for (const std::string& url : order.authorizations) {
     const Authorization authz = client.fetch_authorization(url);
     if (authz.status == "valid") continue;  // reused from an earlier order
@@ -177,17 +177,19 @@ Order authorize(AcmeClient& client, const Order& order, Solver& solver, const EV
       throw Error("the CA offers no " + std::string(solver.type()) + " challenge for " + authz.identifier.value);
     }
     presented.present(authz.identifier.value, challenge->token, key_authorization(challenge->token, account_key));
-    client.respond(*challenge);
-    responded.push_back(url);
+    to_answer.emplace_back(url, *challenge);
   }
-  for (const std::string& url : responded) {
+  // Everything is presented before the CA is told to look: dns-01 records propagate together.
+  solver.wait_presented(timeout);
+  for (const auto& [url, challenge] : to_answer) client.respond(challenge);
+  for (const auto& [url, challenge] : to_answer) {
     const Authorization done = client.wait_authorization(url, timeout);
     if (done.status != "valid") {
       std::string detail = done.identifier.value + ": " + std::string(solver.type()) + " " + done.status;
       for (const Challenge& c : done.challenges) {
         if (!c.error.empty()) detail += ": " + c.error;
       }
-      throw ProblemError(problem_type("unauthorized"), detail, 403);
+      throw ValidationError(detail, 1);
     }
   }
   return client.fetch_order(order.url);
@@ -200,6 +202,18 @@ void deactivate_pending(AcmeClient& client, const Order& order) noexcept {
       if (client.fetch_authorization(url).status == "pending") client.deactivate_authorization(url);
     } catch (const std::exception&) {
     }
+  }
+}
+
+// newOrder with `replaces` when asked; a CA that refuses it (the old certificate was replaced
+// already, or it does not know it) still gets the order, without.
+Order place_order(AcmeClient& client, const std::vector<Identifier>& identifiers, const CertificateOrder& request) {
+  if (request.replaces.empty()) return client.new_order(identifiers, {}, request.profile);
+  try {
+    return client.new_order(identifiers, request.replaces, request.profile);
+  } catch (const ProblemError& e) {
+    if (e.http_status() == 429 || e.http_status() >= 500) throw;
+    return client.new_order(identifiers, {}, request.profile);
   }
 }
 
@@ -223,8 +237,9 @@ IssuedCertificate issue_certificate(AcmeClient& client, const CertificateOrder& 
 
   std::optional<Order> ready;
   std::string last_error;
+  int failed_validations = 0;
   for (Solver* solver : in_random_order(request.solvers)) {
-    Order order = client.new_order(identifiers);
+    Order order = place_order(client, identifiers, request);
     try {
       ready = order.status == "ready" ? order : authorize(client, order, *solver, *account_key, request.validation_timeout);
       issued.challenge_type = order.status == "ready" ? "" : std::string(solver->type());
@@ -232,8 +247,12 @@ IssuedCertificate issue_certificate(AcmeClient& client, const CertificateOrder& 
       break;
     } catch (const Error& e) {
       last_error = e.what();
+      if (dynamic_cast<const ValidationError*>(&e)) ++failed_validations;
       deactivate_pending(client, order);
     }
+  }
+  if (!ready && failed_validations > 0) {
+    throw ValidationError("every challenge type failed; last: " + last_error, failed_validations);
   }
   if (!ready) throw Error("every challenge type failed; last: " + last_error);
 

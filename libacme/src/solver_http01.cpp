@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <map>
 #include <mutex>
+#include <set>
 #include <optional>
 #include <system_error>
 
@@ -178,6 +179,8 @@ class Http01Webroot final : public Solver {
       // 0755 and 0644: the web server, another user, must be able to read them.
       pki::make_dirs(challenge_dir_, 0755);
       pki::write_file_atomic(challenge_dir_ / token, key_authorization, 0644);
+      std::lock_guard lock(mutex_);
+      written_.insert(std::string(token));
     } catch (const pki::Error& e) {
       throw Error("presenting http-01 for " + std::string(identifier) +
                   " in the webroot: " + e.what());
@@ -188,10 +191,23 @@ class Http01Webroot final : public Solver {
     if (!is_token(token)) return;  // never presented, and not a name to build a path from
     std::error_code ignored;
     std::filesystem::remove(challenge_dir_ / token, ignored);
+    std::lock_guard lock(mutex_);
+    written_.erase(std::string(token));
+  }
+
+  void withdraw_all() noexcept override {
+    std::lock_guard lock(mutex_);
+    for (const std::string& token : written_) {
+      std::error_code ignored;
+      std::filesystem::remove(challenge_dir_ / token, ignored);
+    }
+    written_.clear();
   }
 
  private:
   std::filesystem::path challenge_dir_;
+  std::mutex mutex_;
+  std::set<std::string> written_;  ///< tokens whose files exist, for withdraw_all
 };
 
 }  // namespace

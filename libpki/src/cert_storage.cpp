@@ -7,13 +7,27 @@
 
 namespace acmetool::pki {
 
+namespace {
+
+// CertMagic's metadata document: {"sans": [...], "issuer_data": ...}.
+std::string metadata_json(const std::vector<std::string>& sans, std::string_view issuer_data_json) {
+  nlohmann::ordered_json meta = {{"sans", sans}};
+  if (!issuer_data_json.empty()) meta["issuer_data"] = nlohmann::ordered_json::parse(issuer_data_json);
+  return meta.dump(1, '\t');
+}
+
+}  // namespace
+
 void store_certificate(Storage& storage, std::string_view issuer_key, const StoredCertificate& cert) {
   const std::string name = keys::names_key(cert.sans);
-  nlohmann::ordered_json meta = {{"sans", cert.sans}};
-  if (!cert.issuer_data_json.empty()) meta["issuer_data"] = nlohmann::ordered_json::parse(cert.issuer_data_json);
   storage.store(keys::cert_key_file(issuer_key, name), cert.private_key_pem.str());
-  storage.store(keys::cert_meta_file(issuer_key, name), meta.dump(1, '\t'));
+  storage.store(keys::cert_meta_file(issuer_key, name), metadata_json(cert.sans, cert.issuer_data_json));
   storage.store(keys::cert_file(issuer_key, name), cert.chain_pem);
+}
+
+void store_certificate_metadata(Storage& storage, std::string_view issuer_key, const std::vector<std::string>& sans,
+                                std::string_view issuer_data_json) {
+  storage.store(keys::cert_meta_file(issuer_key, keys::names_key(sans)), metadata_json(sans, issuer_data_json));
 }
 
 std::vector<CertificateLocation> list_certificates(const Storage& storage) {

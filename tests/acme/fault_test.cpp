@@ -297,3 +297,59 @@ TEST_CASE("an http:// directory URL is refused before any request", "[acme][faul
                                                 ": only https:// CA URLs are allowed"));
   CHECK(h.proxy.total() == 0);
 }
+
+namespace {
+
+// Milliseconds between two request times.
+long long ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+}
+
+}  // namespace
+
+TEST_CASE("an authorization the CA keeps pending is polled again after its Retry-After", "[acme][fault]") {
+  Harness h;
+  or_fail(h, [&] { return h.ensure_account(); });
+  // The authorization fetch before responding, then two polls, say "pending, look again in 1 s".
+  h.proxy.hold(RequestKind::Authz, 3, "pending", "1");
+  issue_and_check(h, "held-authz.example.test");
+  const auto t = h.proxy.times(RequestKind::Authz, "POST");
+  INFO(h.report());
+  REQUIRE(t.size() == 4);  // fetch, two held polls, the poll that saw it valid
+  CHECK(ms_between(t[1], t[2]) >= 950);
+  CHECK(ms_between(t[2], t[3]) >= 950);
+  CHECK(ms_between(t[1], t[3]) < 4000);
+}
+
+TEST_CASE("without Retry-After an authorization is polled after 200 ms, then backing off", "[acme][fault]") {
+  Harness h;
+  or_fail(h, [&] { return h.ensure_account(); });
+  h.proxy.hold(RequestKind::Authz, 4, "pending", "");
+  issue_and_check(h, "held-backoff.example.test");
+  const auto t = h.proxy.times(RequestKind::Authz, "POST");
+  INFO(h.report());
+  REQUIRE(t.size() == 5);
+  CHECK(ms_between(t[1], t[2]) >= 180);  // 200 ms
+  CHECK(ms_between(t[1], t[2]) < 800);
+  CHECK(ms_between(t[2], t[3]) >= 380);  // 400 ms
+  CHECK(ms_between(t[3], t[4]) >= 780);  // 800 ms
+  CHECK(ms_between(t[1], t[4]) < 3500);  // never a fixed multi-second sleep
+}
+
+TEST_CASE("an order still processing after finalize is polled after the finalize answer's Retry-After",
+          "[acme][fault]") {
+  Harness h;
+  or_fail(h, [&] { return h.ensure_account(); });
+  h.proxy.hold(RequestKind::Finalize, 1, "processing", "1");
+  issue_and_check(h, "held-finalize.example.test");
+  const auto finalized = h.proxy.times(RequestKind::Finalize, "POST");
+  INFO(h.report());
+  REQUIRE(finalized.size() == 1);
+  std::vector<std::chrono::steady_clock::time_point> after;
+  for (const auto& t : h.proxy.times(RequestKind::Order, "POST")) {
+    if (t > finalized[0]) after.push_back(t);
+  }
+  REQUIRE(after.size() == 1);  // one poll, which found it valid
+  CHECK(ms_between(finalized[0], after[0]) >= 950);
+  CHECK(ms_between(finalized[0], after[0]) < 3000);
+}

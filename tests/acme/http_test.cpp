@@ -387,6 +387,31 @@ TEST_CASE("GET and HEAD send their method, the configured user agent and no body
   }
 }
 
+TEST_CASE("PATCH, PUT and DELETE send their method and body, and a later GET is a GET again", "[acme][http]") {
+  LoopbackServer server([](const ReceivedRequest&) { return reply("200 OK", {}); });
+  const auto client = make_http_client();
+  HttpRequest patch = get(server.url("/zones/example"));
+  patch.method = "PATCH";
+  patch.body = R"({"rrsets":[]})";
+  HttpRequest put = patch;
+  put.method = "PUT";
+  HttpRequest del = get(server.url("/records/1"));
+  del.method = "DELETE";
+  for (const HttpRequest& request : {patch, put, del, get(server.url("/after"))}) {
+    CHECK(client->send(request).status == 200);
+  }
+  const std::vector<ReceivedRequest> received = server.requests();
+  REQUIRE(received.size() == 4);
+  CHECK(received[0].method == "PATCH");
+  CHECK(received[0].body == R"({"rrsets":[]})");
+  CHECK(received[1].method == "PUT");
+  CHECK(received[1].body == R"({"rrsets":[]})");
+  CHECK(received[2].method == "DELETE");
+  CHECK(received[2].body.empty());
+  CHECK(received[3].method == "GET");  // the reused handle forgot the custom method
+  CHECK(received[3].target == "/after");
+}
+
 TEST_CASE("several Link fields come back in order, with lower-case names and trimmed values",
           "[acme][http]") {
   LoopbackServer server([](const ReceivedRequest&) {
@@ -523,7 +548,7 @@ TEST_CASE("malformed requests are refused with Error before anything is sent", "
   LoopbackServer server([](const ReceivedRequest&) { return reply("200 OK", {}); });
   const auto client = make_http_client();
   HttpRequest put = get(server.url());
-  put.method = "PUT";
+  put.method = "TRACE";
   HttpRequest injected = get(server.url());
   injected.headers = {{"x-a", "1\r\nx-injected: 2"}};
   HttpRequest bad_name = get(server.url());

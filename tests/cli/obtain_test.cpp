@@ -2,9 +2,16 @@
 // verify with openssl against pebble's issuing root; faults pebble can produce are switched on
 // with its environment knobs.
 #include <catch2/catch.hpp>
+#include <sys/wait.h>
+
+#include <csignal>
 #include <fstream>
+#include <thread>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
+#include "bind9.h"
+#include "fault_proxy.h"
 #include "pebble.h"
 #include "process.h"
 #include "run_acmetool.h"
@@ -12,6 +19,7 @@
 namespace fs = std::filesystem;
 using acmetool::test::ChildProcess;
 using acmetool::test::CommandResult;
+using acmetool::test::FaultProxy;
 using acmetool::test::free_port;
 using acmetool::test::PebbleOptions;
 using acmetool::test::PebbleServer;
@@ -175,6 +183,33 @@ TEST_CASE("obtain registers again when the CA no longer knows the stored account
   CHECK(nlohmann::json::parse(read_text(registration))["location"] != doc["location"]);
 }
 
+TEST_CASE("after pebble restarts (forgetting every account) obtain registers again by itself", "[acme][pebble]") {
+  auto before = std::make_unique<PebbleServer>();
+  // The proxy keeps the CA's URL (and so the stored account's issuer key) across the restart.
+  FaultProxy proxy(before->directory_url(), before->listener_ca_file());
+  TempDir storage;
+  auto obtain_via_proxy = [&](const PebbleServer& pebble, const std::string& name) {
+    return run_acmetool({"--storage", storage.path().string(), "obtain", "--ca", proxy.directory_url(), "--ca-root",
+                         proxy.ca_file().string(), "--challenge", "http-01", "--http-port",
+                         std::to_string(pebble.http01_port()), name});
+  };
+  CommandResult r = obtain_via_proxy(*before, "before.example.test");
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("registering again") == std::string::npos);
+  before.reset();  // stopped: its accounts are gone
+
+  PebbleServer after;
+  proxy.set_upstream(after.directory_url(), after.listener_ca_file());
+  r = obtain_via_proxy(after, "after.example.test");
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("registering again") != std::string::npos);
+  std::string issuer = proxy.directory_url().substr(8);
+  for (char& c : issuer) c = c == ':' || c == '/' ? '-' : c;
+  const fs::path crt = storage.path() / "certificates" / issuer / "after.example.test" / "after.example.test.crt";
+  CHECK(verifies(after, crt));
+}
+
 TEST_CASE("obtain fails with exit 1 and a one-line reason when no challenge can succeed", "[acme][pebble]") {
   PebbleServer& pebble = PebbleServer::shared();
   TempDir storage, empty_webroot;
@@ -184,6 +219,44 @@ TEST_CASE("obtain fails with exit 1 and a one-line reason when no challenge can 
   CHECK(r.exit_code == 1);
   CHECK(r.out.starts_with("failed\tnobody.example.test\t"));
   CHECK(r.out.find("http-01") != std::string::npos);
+}
+
+TEST_CASE("after a failure obtain backs off without asking the CA, and --force tries at once", "[acme][pebble]") {
+  PebbleServer& pebble = PebbleServer::shared();
+  TempDir storage, empty_webroot;
+  const std::vector<std::string> args = {"--challenge", "http-01", "--webroot", empty_webroot.path().string(),
+                                         "backoff.example.test"};
+  CommandResult r = obtain(pebble, storage, args);
+  REQUIRE(r.exit_code == 1);
+  // The failure is remembered with the storage, as one failed validation.
+  const fs::path record = storage.path() / "acmetool" / "failures" /
+                          stored_cert(pebble, storage, "x").parent_path().parent_path().filename() /
+                          "backoff.example.test.json";
+  REQUIRE(fs::exists(record));
+  const auto doc = nlohmann::json::parse(read_text(record));
+  CHECK(doc["consecutive"] == 1);
+  CHECK(doc["failed_validations"].size() == 1);
+
+  const auto started = std::chrono::steady_clock::now();
+  r = obtain(pebble, storage, args);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("backing off until ") != std::string::npos);
+  CHECK(r.out.find("--force tries now") != std::string::npos);
+  CHECK(r.err.find("newOrder") == std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - started < 2s);  // no order, no validation wait
+  CHECK(nlohmann::json::parse(read_text(record))["consecutive"] == 1);  // a skipped attempt is no failure
+
+  r = obtain(pebble, storage, {"--force", "--challenge", "http-01", "--webroot", empty_webroot.path().string(),
+                               "backoff.example.test"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("backing off") == std::string::npos);
+  CHECK(nlohmann::json::parse(read_text(record))["consecutive"] == 2);
+
+  // A success forgets the failures.
+  r = obtain(pebble, storage, {"--force", "backoff.example.test"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK_FALSE(fs::exists(record));
 }
 
 TEST_CASE("obtain refuses an http:// CA and an invalid name as usage errors", "[acme]") {
@@ -196,7 +269,7 @@ TEST_CASE("obtain refuses an http:// CA and an invalid name as usage errors", "[
   CHECK(r.err.starts_with("acmetool: obtain: bad_name.example: "));
   r = run_acmetool({"--storage", storage.path().string(), "obtain", "*.example.com"});
   CHECK(r.exit_code == 2);
-  CHECK(r.err == "acmetool: obtain: *.example.com: a wildcard needs --challenge dns-01\n");
+  CHECK(r.err == "acmetool: obtain: *.example.com: a wildcard needs the dns-01 challenge (--dns PROVIDER)\n");
 }
 
 TEST_CASE("20 of 20 issuances succeed while pebble rejects half the nonces", "[acme][pebble]") {
@@ -235,6 +308,37 @@ TEST_CASE("--preferred-chain picks the chain of the named root", "[acme][pebble]
   CHECK_FALSE(verifies(pebble, crt));  // not the default root's chain
 }
 
+TEST_CASE("--preferred-chain picks among three roots with longer chains", "[acme][pebble]") {
+  PebbleOptions options;
+  options.env = {{"PEBBLE_ALTERNATE_ROOTS", "2"}, {"PEBBLE_CHAIN_LENGTH", "4"}};
+  PebbleServer pebble(options);
+  TempDir dir;
+  // Root 2's common name, from pebble's management API.
+  const CommandResult root = run_command({"curl", "-s", "--cacert", pebble.listener_ca_file().string(),
+                                          pebble.management_url() + "/roots/2"});
+  std::ofstream(dir.path() / "root2.pem") << root.out;
+  std::string cn = run_command({"openssl", "x509", "-in", (dir.path() / "root2.pem").string(), "-noout", "-subject",
+                                "-nameopt", "RFC2253"}).out;
+  cn = cn.substr(cn.find("CN=") + 3);
+  cn = cn.substr(0, cn.find_first_of(",\n"));
+  TempDir storage;
+  const CommandResult r = obtain(pebble, storage, {"--preferred-chain", cn, "long.example.test"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const fs::path crt = stored_cert(pebble, storage, "long.example.test");
+  const std::string chain = read_text(crt);
+  size_t certs = 0;
+  for (size_t at = 0; (at = chain.find("-----BEGIN CERTIFICATE-----", at)) != std::string::npos; ++at) ++certs;
+  CHECK(certs == 5);  // the leaf and PEBBLE_CHAIN_LENGTH intermediates; the root is not sent
+  CHECK(run_command({"openssl", "verify", "-CAfile", (dir.path() / "root2.pem").string(), "-untrusted", crt.string(),
+                     crt.string()}).exit_code == 0);
+  CHECK_FALSE(verifies(pebble, crt));
+  // Without the option the default chain, to root 0, is kept.
+  TempDir plain;
+  REQUIRE(obtain(pebble, plain, {"long.example.test"}).exit_code == 0);
+  CHECK(verifies(pebble, stored_cert(pebble, plain, "long.example.test")));
+}
+
 TEST_CASE("obtain with EAB works with the right MAC key and fails clearly with a wrong one", "[acme][pebble]") {
   PebbleOptions options;
   options.require_eab = true;
@@ -248,4 +352,140 @@ TEST_CASE("obtain with EAB works with the right MAC key and fails clearly with a
   CHECK(r.exit_code == 1);
   CHECK(r.out.find("failed\teab2.example.test") != std::string::npos);
   CHECK(r.out.find("xternal") != std::string::npos);  // "External account binding ..." in pebble's detail
+}
+
+namespace {
+
+// `obtain` flags for dns-01 through the fixture's BIND 9 with RFC 2136 updates, checking
+// propagation on its authoritative port. acmetool's own lookups (zone, CNAME, NS) go to the
+// authoritative face too, not to the resolver pebble's VA asks: an NXDOMAIN our zone walk got
+// there would sit in that resolver's negative cache when the VA asks, as it would not at a
+// real CA (whose resolvers are not ours).
+std::vector<std::string> rfc2136_flags(const acmetool::test::Bind9Server& bind) {
+  return {"--dns", "rfc2136", "--dns-opt", "nameserver=" + bind.server(), "--dns-opt", "tsig_key=" + bind.tsig_name(),
+          "--dns-opt", "tsig_secret=" + bind.tsig_secret(), "--dns-opt", "tsig_algorithm=" + bind.tsig_algorithm(),
+          "--dns-resolvers", bind.server(), "--dns-nameserver-port", std::to_string(bind.port()),
+          "--dns-propagation-interval", "100ms", "--dns-ttl", "1s"};
+}
+
+// The shared BIND 9, a pebble whose VA resolves through BIND's resolver, and an empty storage.
+struct DnsSetup {
+  acmetool::test::Bind9Server& bind = acmetool::test::Bind9Server::shared();
+  PebbleServer pebble{[this] {
+    PebbleOptions options;
+    options.dns_server = bind.resolver();
+    return options;
+  }()};
+  TempDir storage;
+};
+
+// Every _acme-challenge TXT record the zone still holds, by zone transfer from the server.
+std::string challenge_records(const acmetool::test::Bind9Server& bind, const std::string& zone) {
+  const CommandResult axfr = run_command({"dig", "@127.0.0.1", "-p", std::to_string(bind.port()), zone, "AXFR", "+nocmd",
+                                          "+nostats"});
+  std::string left;
+  std::istringstream lines(axfr.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("_acme-challenge") != std::string::npos && line.find("TXT") != std::string::npos) left += line + "\n";
+  }
+  return left;
+}
+
+}  // namespace
+
+TEST_CASE("obtain --dns rfc2136 gets a wildcard certificate through BIND 9 and leaves no record behind",
+          "[acme][pebble][dns]") {
+  DnsSetup setup;
+  auto& [bind, pebble, storage] = setup;
+  std::vector<std::string> args = rfc2136_flags(bind);
+  args.push_back("example.test,*.example.test");
+  const CommandResult r = obtain(pebble, storage, args);
+  INFO(r.out << r.err << bind.logs());
+  REQUIRE(r.exit_code == 0);
+  const fs::path crt = r.out.substr(r.out.rfind('\t') + 1, r.out.size() - r.out.rfind('\t') - 2);
+  CHECK(verifies(pebble, crt));
+  const std::string san = san_of(crt);
+  CHECK(san.find("DNS:example.test") != std::string::npos);
+  CHECK(san.find("DNS:*.example.test") != std::string::npos);
+  CHECK(challenge_records(bind, "example.test").empty());
+  // The provider is recorded (not its secret), for renew.
+  const std::string meta = read_text(fs::path(crt).replace_extension(".json"));
+  CHECK(meta.find("\"dns_provider\": \"rfc2136\"") != std::string::npos);
+  CHECK(meta.find(bind.tsig_secret()) == std::string::npos);
+}
+
+TEST_CASE("obtain --dns follows the _acme-challenge CNAME into the delegated zone", "[acme][pebble][dns]") {
+  DnsSetup setup;
+  auto& [bind, pebble, storage] = setup;
+  std::vector<std::string> args = rfc2136_flags(bind);
+  args.push_back("delegated-name.example.test");
+  const CommandResult r = obtain(pebble, storage, args);
+  INFO(r.out << r.err << bind.logs());
+  REQUIRE(r.exit_code == 0);
+  CHECK(verifies(pebble, stored_cert(pebble, storage, "delegated-name.example.test")));
+  // named logged the update in the delegate zone, and nothing is left in either zone.
+  CHECK(bind.logs().find("_acme-challenge.delegated-name.acme-delegate.test") != std::string::npos);
+  CHECK(challenge_records(bind, "acme-delegate.test").empty());
+  CHECK(challenge_records(bind, "example.test").empty());
+}
+
+TEST_CASE("obtain --dns with a wrong TSIG secret fails with the server's refusal", "[acme][pebble][dns]") {
+  DnsSetup setup;
+  auto& [bind, pebble, storage] = setup;
+  std::vector<std::string> args = rfc2136_flags(bind);
+  for (std::string& arg : args) {
+    if (arg.starts_with("tsig_secret=")) arg = "tsig_secret=d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZyE=";
+  }
+  args.push_back("wrong-key.example.test");
+  const CommandResult r = obtain(pebble, storage, args);
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.starts_with("failed\twrong-key.example.test\t"));
+  CHECK(r.out.find("rfc2136") != std::string::npos);
+}
+
+TEST_CASE("obtain --dns refuses a bad provider or option before ordering", "[acme][dns]") {
+  TempDir storage;
+  CommandResult r = run_acmetool({"--storage", storage.path().string(), "obtain", "--dns", "rfc2316", "a.example.test"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("rfc2136") != std::string::npos);  // did you mean
+  r = run_acmetool({"--storage", storage.path().string(), "obtain", "--dns", "rfc2136", "a.example.test"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("nameserver") != std::string::npos);
+  r = run_acmetool({"--storage", storage.path().string(), "obtain", "--dns", "exec", "--dns-opt", "novalue",
+                    "a.example.test"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--dns-opt novalue: expected KEY=VALUE") != std::string::npos);
+  r = run_acmetool({"--storage", storage.path().string(), "obtain", "--dns", "exec", "--dns-opt", "path=/bin/true",
+                    "--dns-propagation-timeout", "soon", "a.example.test"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--dns-propagation-timeout soon") != std::string::npos);
+}
+
+TEST_CASE("obtain interrupted by SIGINT while waiting for propagation takes its TXT record back", "[acme][pebble][dns]") {
+  DnsSetup setup;
+  auto& [bind, pebble, storage] = setup;
+  std::vector<std::string> argv = {ACMETOOL_BINARY, "--storage", storage.path().string(), "obtain", "--ca",
+                                   pebble.directory_url(), "--ca-root", pebble.listener_ca_file().string()};
+  for (std::string& flag : rfc2136_flags(bind)) argv.push_back(flag);
+  // Propagation is checked on a port where no nameserver answers: it waits until interrupted.
+  const auto port = std::find(argv.begin(), argv.end(), "--dns-nameserver-port");
+  *(port + 1) = std::to_string(free_port());
+  argv.insert(argv.end(), {"--dns-propagation-timeout", "60s", "interrupted.example.test"});
+  const fs::path log = storage.path() / "obtain.log";
+  ChildProcess child = ChildProcess::start(argv, log);
+
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (challenge_records(bind, "example.test").empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  INFO(read_text(log));
+  REQUIRE_FALSE(challenge_records(bind, "example.test").empty());
+  child.kill(SIGINT);
+  const std::optional<int> status = child.wait(10s);
+  REQUIRE(status);
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 130);
+  CHECK(read_text(log).find("interrupted") != std::string::npos);
+  CHECK(challenge_records(bind, "example.test").empty());
 }

@@ -1,5 +1,11 @@
 // `acmetool renew` against a real pebble and the local CA.
 #include <catch2/catch.hpp>
+#include <atomic>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "acmetool/pki/rfc3339.h"
+#include "fault_proxy.h"
 
 #include "pebble.h"
 #include "process.h"
@@ -109,4 +115,63 @@ TEST_CASE("renew needs names or --all, and names it cannot find are an error", "
   r = run_acmetool({"--storage", storage.path().string(), "renew", "--all"});
   CHECK(r.exit_code == 0);
   CHECK(r.out.empty());
+}
+
+TEST_CASE("renew follows the CA's ARI window: not due before it, renewed inside it with replaces",
+          "[acme][pebble][renew]") {
+  PebbleServer& pebble = PebbleServer::shared();
+  acmetool::test::FaultProxy proxy(pebble.directory_url(), pebble.listener_ca_file());
+  std::atomic<bool> window_open{false};
+  proxy.offer_renewal_info([&](const std::string&) {
+    const auto now = std::chrono::system_clock::now();
+    const auto start = window_open ? now - std::chrono::hours(2) : now + std::chrono::hours(24 * 20);
+    nlohmann::json body = {{"suggestedWindow",
+                            {{"start", acmetool::pki::format_rfc3339(start)},
+                             {"end", acmetool::pki::format_rfc3339(start + std::chrono::hours(1))}}}};
+    return acmetool::test::CannedAnswer{200, body.dump(), "21600"};
+  });
+  TempDir storage;
+  const std::vector<std::string> flags = {"--ca-root", proxy.ca_file().string(), "--http-port",
+                                          std::to_string(pebble.http01_port()), "--challenge", "http-01"};
+  std::vector<std::string> argv = {"--storage", storage.path().string(), "obtain", "--ca", proxy.directory_url()};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  argv.push_back("ari.example.test");
+  REQUIRE(run_acmetool(argv).exit_code == 0);
+
+  argv = {"--storage", storage.path().string(), "--json", "renew", "--all"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  CommandResult r = run_acmetool(argv);
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  auto rows = nlohmann::json::parse(r.out);
+  CHECK(rows[0]["status"] == "not-due");
+  CHECK(rows[0]["reason"].get<std::string>().find("the CA's window") != std::string::npos);
+  CHECK(proxy.count(acmetool::test::RequestKind::RenewalInfo) == 1);
+
+  // Six hours later (the stored Retry-After has passed) the CA has opened the window.
+  std::string issuer = proxy.directory_url().substr(8);
+  for (char& c : issuer) c = c == ':' || c == '/' ? '-' : c;
+  const fs::path meta = storage.path() / "certificates" / issuer / "ari.example.test" / "ari.example.test.json";
+  auto doc = nlohmann::json::parse(read_text(meta));
+  REQUIRE(doc["issuer_data"].contains("renewal_info"));
+  CHECK(nlohmann::json::parse(run_acmetool({"--storage", storage.path().string(), "--json", "certs"}).out)[0]["state"] ==
+        "valid");
+  doc["issuer_data"]["renewal_info"]["_retryAfter"] = "2000-01-01T00:00:00Z";
+  doc["issuer_data"]["renewal_info"]["_selectedTime"] = "2000-01-01T00:00:00Z";
+  std::ofstream(meta, std::ios::trunc) << doc.dump();
+  window_open = true;
+  // `certs` reads the stored pick: due, though two thirds of its life are left.
+  CHECK(nlohmann::json::parse(run_acmetool({"--storage", storage.path().string(), "--json", "certs"}).out)[0]["state"] ==
+        "due");
+
+  r = run_acmetool(argv);
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  rows = nlohmann::json::parse(r.out);
+  CHECK(rows[0]["status"] == "renewed");
+  CHECK(rows[0]["reason"].get<std::string>().find("renewal window") != std::string::npos);
+  CHECK(proxy.count(acmetool::test::RequestKind::RenewalInfo) == 2);
+  const auto orders = proxy.payloads(acmetool::test::RequestKind::NewOrder);
+  REQUIRE(orders.size() == 2);
+  CHECK(orders[1].contains("replaces"));
 }

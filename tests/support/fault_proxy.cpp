@@ -47,6 +47,7 @@ constexpr std::size_t kMaxConnections = 16;  // more at once are closed unanswer
 constexpr int kSocketTimeoutSeconds = 10;
 constexpr long kUpstreamTimeoutMs = 10000;
 constexpr char kNoncePath[] = "/nonce-plz";
+constexpr char kRenewalInfoPath[] = "/renewal-info/";
 
 struct Header {
   std::string name;  // lower-case
@@ -202,11 +203,35 @@ RequestKind request_kind(std::string_view path) {
       {"/order-plz", RequestKind::NewOrder}, {"/authZ/", RequestKind::Authz},
       {"/chalZ/", RequestKind::Challenge},   {"/finalize-order/", RequestKind::Finalize},
       {"/my-order/", RequestKind::Order},    {"/certZ/", RequestKind::Cert},
+      {kRenewalInfoPath, RequestKind::RenewalInfo},
   };
   for (const auto& [prefix, kind] : kPrefixes) {
     if (path.starts_with(prefix)) return kind;
   }
   return RequestKind::Other;
+}
+
+// Decodes unpadded base64url (a JWS payload); stops at the first byte outside the alphabet.
+std::string base64url_decode_for_tests(std::string_view text) {
+  std::string out;
+  unsigned bits = 0;
+  int count = 0;
+  for (const char c : text) {
+    int value;
+    if (c >= 'A' && c <= 'Z') value = c - 'A';
+    else if (c >= 'a' && c <= 'z') value = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') value = c - '0' + 52;
+    else if (c == '-') value = 62;
+    else if (c == '_') value = 63;
+    else break;
+    bits = (bits << 6) | static_cast<unsigned>(value);
+    count += 6;
+    if (count >= 8) {
+      count -= 8;
+      out.push_back(static_cast<char>((bits >> count) & 0xff));
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -220,8 +245,8 @@ struct FaultProxy::Impl {
 
   TempDir dir{"acmetool-fault-proxy"};
   fs::path ca_file;
-  std::string upstream_origin;  // "https://127.0.0.1:P" of pebble
-  fs::path upstream_ca_file;
+  std::string upstream_origin;  // "https://127.0.0.1:P" of pebble; guarded by mu
+  fs::path upstream_ca_file;    // guarded by mu
   std::string host;  // "127.0.0.1:P" of the proxy
   SslCtxPtr ssl_ctx;
   UniqueFd listener, wake_read, wake_write;
@@ -229,8 +254,20 @@ struct FaultProxy::Impl {
 
   mutable std::mutex mu;  // guards the script and the records
   std::map<RequestKind, std::deque<Fault>> faults;
-  std::vector<std::pair<RequestKind, std::string>> received;  // kind, method
+  struct Received {
+    RequestKind kind;
+    std::string method;
+    std::string body;
+    std::chrono::steady_clock::time_point time;
+  };
+  std::vector<Received> received;
   std::vector<std::string> log;
+  std::function<CannedAnswer(const std::string&)> renewal_info;
+  std::function<void(nlohmann::json&)> directory_patch;
+  struct Hold {
+    std::string status, retry_after;
+  };
+  std::map<RequestKind, std::deque<Hold>> holds;
 
   std::mutex connections_mu;
   std::list<Connection> connections;
@@ -242,6 +279,8 @@ struct FaultProxy::Impl {
   std::optional<Fault> record_request(const Message& request);
   Message forward(const Message& request) const;
   Message answer(const Fault& fault) const;
+  Message serve_itself(const Message& request);
+  void tamper(RequestKind kind, const std::string& target, Message& response);
   void reap_finished();
 };
 
@@ -330,7 +369,7 @@ void FaultProxy::Impl::reap_finished() {
 std::optional<Fault> FaultProxy::Impl::record_request(const Message& request) {
   const RequestKind kind = request_kind(request.target);
   std::lock_guard lock(mu);
-  received.emplace_back(kind, request.method);
+  received.push_back({kind, request.method, request.body, std::chrono::steady_clock::now()});
   auto it = faults.find(kind);
   if (it == faults.end() || it->second.empty()) return std::nullopt;
   Fault fault = std::move(it->second.front());
@@ -350,7 +389,14 @@ void FaultProxy::Impl::serve(int fd) {
     line += "dropped";
   } else {
     try {
-      response = fault ? answer(*fault) : forward(*request);
+      if (fault) {
+        response = answer(*fault);
+      } else if (request_kind(request->target) == RequestKind::RenewalInfo) {
+        response = serve_itself(*request);
+      } else {
+        response = forward(*request);
+        tamper(request_kind(request->target), request->target, response);
+      }
       line += std::to_string(response.status) + (fault ? " (injected)" : "");
     } catch (const std::exception& e) {
       line += std::string("upstream failed: ") + e.what();
@@ -372,6 +418,12 @@ Message FaultProxy::Impl::forward(const Message& request) const {
   CurlPtr curl(curl_easy_init());
   if (!curl) throw std::runtime_error("curl_easy_init failed");
   CURL* h = curl.get();
+  std::string upstream_origin, upstream_ca;
+  {
+    std::lock_guard lock(mu);
+    upstream_origin = this->upstream_origin;
+    upstream_ca = upstream_ca_file.string();
+  }
   const std::string url = upstream_origin + request.target;
   CurlSlistPtr fields(curl_slist_append(nullptr, ("Host: " + host).c_str()));
   fields.reset(curl_slist_append(fields.release(), "Expect:"));
@@ -387,7 +439,7 @@ Message FaultProxy::Impl::forward(const Message& request) const {
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_PROXY, "");
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, kUpstreamTimeoutMs);
-  curl_easy_setopt(h, CURLOPT_CAINFO, upstream_ca_file.c_str());
+  curl_easy_setopt(h, CURLOPT_CAINFO, upstream_ca.c_str());
   curl_easy_setopt(h, CURLOPT_CAPATH, nullptr);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, fields.get());
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &on_header_line);
@@ -416,6 +468,55 @@ Message FaultProxy::Impl::forward(const Message& request) const {
   return response;
 }
 
+// A renewalInfo answer, made up by the test's function.
+Message FaultProxy::Impl::serve_itself(const Message& request) {
+  std::function<CannedAnswer(const std::string&)> answer_for;
+  {
+    std::lock_guard lock(mu);
+    answer_for = renewal_info;
+  }
+  Message response;
+  if (!answer_for || request.method != "GET") {
+    response.status = 404;
+    response.headers.push_back({"content-type", "text/plain"});
+    response.body = "no renewal information here\n";
+    return response;
+  }
+  const CannedAnswer canned = answer_for(request.target.substr(std::string_view(kRenewalInfoPath).size()));
+  response.status = canned.status;
+  response.headers.push_back({"content-type", "application/json"});
+  if (!canned.retry_after_header.empty()) response.headers.push_back({"retry-after", canned.retry_after_header});
+  response.body = canned.body;
+  return response;
+}
+
+// What the test asked to change in a forwarded answer: the directory's fields, a held status.
+void FaultProxy::Impl::tamper(RequestKind kind, const std::string& target, Message& response) {
+  std::optional<Hold> held;
+  std::function<void(nlohmann::json&)> patch;
+  bool offers_ari = false;
+  {
+    std::lock_guard lock(mu);
+    if (auto it = holds.find(kind); it != holds.end() && !it->second.empty() && response.status < 300) {
+      held = it->second.front();
+      it->second.pop_front();
+    }
+    patch = directory_patch;
+    offers_ari = static_cast<bool>(renewal_info);
+  }
+  const bool directory = target == "/dir";
+  if (!held && !(directory && (patch || offers_ari))) return;
+  nlohmann::json doc = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object()) return;
+  if (directory && offers_ari) doc["renewalInfo"] = "https://" + host + "/renewal-info";
+  if (directory && patch) patch(doc);
+  if (held && doc.contains("status")) {
+    doc["status"] = held->status;
+    if (!held->retry_after.empty()) response.headers.push_back({"retry-after", held->retry_after});
+  }
+  response.body = doc.dump();
+}
+
 Message FaultProxy::Impl::answer(const Fault& fault) const {
   Message response;
   response.status = fault.status;
@@ -440,14 +541,22 @@ Message FaultProxy::Impl::answer(const Fault& fault) const {
   return response;
 }
 
+namespace {
+
+// "https://127.0.0.1:P" of "https://127.0.0.1:P/dir".
+std::string origin_of(const std::string& directory_url) {
+  const auto path = directory_url.find('/', std::string_view("https://").size());
+  if (!directory_url.starts_with("https://") || path == std::string::npos) {
+    throw std::runtime_error("fault proxy: not an https URL with a path: " + directory_url);
+  }
+  return directory_url.substr(0, path);
+}
+
+}  // namespace
+
 FaultProxy::FaultProxy(const std::string& upstream_directory_url, fs::path upstream_ca_file)
     : impl_(std::make_unique<Impl>()) {
-  const auto path = upstream_directory_url.find('/', std::string_view("https://").size());
-  if (!upstream_directory_url.starts_with("https://") || path == std::string::npos) {
-    throw std::runtime_error("fault proxy: not an https URL with a path: " +
-                             upstream_directory_url);
-  }
-  impl_->upstream_origin = upstream_directory_url.substr(0, path);
+  impl_->upstream_origin = origin_of(upstream_directory_url);
   impl_->upstream_ca_file = std::move(upstream_ca_file);
   impl_->make_certificates();
   impl_->listen();
@@ -482,10 +591,58 @@ int FaultProxy::pending_faults(RequestKind kind) const {
 }
 
 int FaultProxy::count(RequestKind kind, std::string_view method) const {
+  return static_cast<int>(times(kind, method).size());
+}
+
+void FaultProxy::set_upstream(const std::string& upstream_directory_url, fs::path upstream_ca_file) {
+  std::string origin = origin_of(upstream_directory_url);
   std::lock_guard lock(impl_->mu);
-  return static_cast<int>(std::count_if(
-      impl_->received.begin(), impl_->received.end(),
-      [&](const auto& r) { return r.first == kind && (method.empty() || r.second == method); }));
+  impl_->upstream_origin = std::move(origin);
+  impl_->upstream_ca_file = std::move(upstream_ca_file);
+}
+
+void FaultProxy::offer_renewal_info(std::function<CannedAnswer(const std::string&)> answer) {
+  std::lock_guard lock(impl_->mu);
+  impl_->renewal_info = std::move(answer);
+}
+
+void FaultProxy::patch_directory(std::function<void(nlohmann::json&)> patch) {
+  std::lock_guard lock(impl_->mu);
+  impl_->directory_patch = std::move(patch);
+}
+
+void FaultProxy::hold(RequestKind kind, int count, std::string status, std::string retry_after_header) {
+  std::lock_guard lock(impl_->mu);
+  for (int i = 0; i < count; ++i) impl_->holds[kind].push_back({status, retry_after_header});
+}
+
+std::vector<std::chrono::steady_clock::time_point> FaultProxy::times(RequestKind kind, std::string_view method) const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<std::chrono::steady_clock::time_point> out;
+  for (const auto& r : impl_->received) {
+    if (r.kind == kind && (method.empty() || r.method == method)) out.push_back(r.time);
+  }
+  return out;
+}
+
+std::vector<std::string> FaultProxy::bodies(RequestKind kind) const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<std::string> out;
+  for (const auto& r : impl_->received) {
+    if (r.kind == kind) out.push_back(r.body);
+  }
+  return out;
+}
+
+std::vector<nlohmann::json> FaultProxy::payloads(RequestKind kind) const {
+  std::vector<nlohmann::json> out;
+  for (const std::string& body : bodies(kind)) {
+    const nlohmann::json jws = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    std::string payload = jws.is_object() ? jws.value("payload", "") : "";
+    out.push_back(payload.empty() ? nlohmann::json::object()
+                                  : nlohmann::json::parse(base64url_decode_for_tests(payload), nullptr, false));
+  }
+  return out;
 }
 
 int FaultProxy::total() const {

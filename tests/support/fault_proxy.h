@@ -1,14 +1,20 @@
 // A fault-injecting HTTPS reverse proxy for tests: it sits in front of pebble's ACME listener on
 // a free 127.0.0.1 port, forwards what the client sends, counts every request by kind and, when a
 // test scripts it, answers with the failures pebble 2.4 never produces (429 with Retry-After,
-// 503, 500, a dropped connection) instead of forwarding.
+// 503, 500, a dropped connection) instead of forwarding. It can also play the parts of a CA that
+// pebble 2.4 lacks: ACME Renewal Information (RFC 9773) and directory fields such as profiles,
+// and make pebble's answers say "still pending, come back later".
 #pragma once
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace acmetool::test {
 
@@ -22,6 +28,7 @@ enum class RequestKind {
   Finalize,    ///< /finalize-order/...
   Order,       ///< /my-order/...
   Cert,        ///< /certZ/...
+  RenewalInfo, ///< /renewal-info/... (served by the proxy itself, see offer_renewal_info)
   Other,       ///< the directory, /my-account/..., revocation, anything else
 };
 
@@ -37,6 +44,13 @@ struct Fault {
   std::string problem_type;
   /// Read the request, then close the connection without answering a byte.
   bool drop_connection = false;
+};
+
+/// An answer the proxy makes up for a request it serves itself.
+struct CannedAnswer {
+  int status = 200;
+  std::string body;              ///< sent as application/json
+  std::string retry_after_header;  ///< empty sends none
 };
 
 /// The proxy. It answers "Connection: close" after every request, so each request comes on a new
@@ -74,9 +88,31 @@ class FaultProxy {
   /// Scripted faults of `kind` not yet used.
   int pending_faults(RequestKind kind) const;
 
+  /// Forwards to another pebble from now on, at the same proxy URL: a CA restarted with a clean
+  /// slate (pebble forgets every account and order when it stops).
+  void set_upstream(const std::string& upstream_directory_url, std::filesystem::path upstream_ca_file);
+
+  /// From now on, the directory carries "renewalInfo": origin() + "/renewal-info", and a GET of
+  /// /renewal-info/<certificate id> is answered by `answer(certificate id)`.
+  void offer_renewal_info(std::function<CannedAnswer(const std::string& certificate_id)> answer);
+  /// From now on, `patch` edits every directory document pebble sends before it goes out (to
+  /// add meta.profiles, say).
+  void patch_directory(std::function<void(nlohmann::json&)> patch);
+  /// The next `count` forwarded answers of `kind` that carry a "status" have it replaced by
+  /// `status` ("pending", "processing"), with a Retry-After field when `retry_after_header` is not
+  /// empty: a CA that takes its time, deterministically.
+  void hold(RequestKind kind, int count, std::string status, std::string retry_after_header);
+
   /// Requests of `kind` received so far, faulted or forwarded; only those with `method` ("POST",
   /// "HEAD", "GET") when it is not empty.
   int count(RequestKind kind, std::string_view method = {}) const;
+  /// When each request of `kind` (with `method`, when not empty) arrived, in order.
+  std::vector<std::chrono::steady_clock::time_point> times(RequestKind kind, std::string_view method = {}) const;
+  /// The bodies of the requests of `kind` received so far, in order (JWS documents for POSTs).
+  std::vector<std::string> bodies(RequestKind kind) const;
+  /// The decoded JWS payloads of the POSTs of `kind` received so far, in order; a POST-as-GET
+  /// gives an empty object.
+  std::vector<nlohmann::json> payloads(RequestKind kind) const;
   /// Requests received so far, of every kind.
   int total() const;
   /// One line per request received, in order: "POST /order-plz -> 429 (injected)", "... -> 201",

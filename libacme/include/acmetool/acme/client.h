@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "acmetool/acme/ari.h"
 #include "acmetool/acme/http.h"
 #include "acmetool/pki/ossl.h"
 
@@ -142,6 +143,12 @@ class AcmeClient {
   CertificateChains download(const std::string& certificate_url);
   /// revokeCert (§7.6) signed with the account key, or with `certificate_key` when given.
   void revoke(const std::string& certificate_der, int reason, const EVP_PKEY* certificate_key = nullptr);
+
+  /// The CA's renewal information for the certificate whose ARI identifier is `certificate_id`
+  /// (RFC 9773 §4.1: an unauthenticated GET), selected_time not yet picked. nullopt when the
+  /// directory offers no renewalInfo. Throws as other requests do, and acme::Error for an answer
+  /// without a valid window.
+  std::optional<RenewalInfo> renewal_info(std::string_view certificate_id);
 
   /// The nonce pool size, for tests.
   size_t pooled_nonces() const;

@@ -43,7 +43,20 @@ class ProblemError : public Error {
   std::optional<std::chrono::seconds> retry_after_;
 };
 
-/// A DNS provider or DNS lookup failed; names the provider and the zone.
+/// The CA found challenges unanswered: an authorization became invalid with every challenge type
+/// tried. Counts against the CA's failed-validation limit (and ours, acme/failures.h).
+class ValidationError : public ProblemError {
+ public:
+  ValidationError(std::string detail, int failed_validations);
+  /// Authorizations the CA marked invalid in the attempts this error sums up.
+  int failed_validations() const noexcept { return failed_validations_; }
+
+ private:
+  int failed_validations_;
+};
+
+/// A DNS provider or DNS lookup failed; names the provider ("dns" for lookups) and the zone,
+/// when there is one: "rfc2136 (zone example.com.): ...", "dns: CNAME loop: ...".
 class DnsError : public Error {
  public:
   DnsError(std::string provider, std::string zone, const std::string& message);

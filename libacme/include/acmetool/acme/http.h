@@ -23,7 +23,8 @@ struct HttpHeader {
 
 /// What to send.
 struct HttpRequest {
-  /// "GET", "HEAD" or "POST"; anything else makes send() throw Error.
+  /// "GET", "HEAD", "POST", or for DNS provider APIs "PUT", "PATCH", "DELETE"; anything else
+  /// makes send() throw Error.
   std::string method = "GET";
   /// Absolute "https://..." or "http://..." URL; other schemes fail with HttpError.
   std::string url;
@@ -31,7 +32,7 @@ struct HttpRequest {
   /// the client sets (user-agent, accept-encoding) replaces it. Names and values must not contain
   /// CR or LF, and names must be non-empty without ':'; send() throws Error otherwise.
   std::vector<HttpHeader> headers;
-  /// The POST body, sent byte-exact with a Content-Length. Ignored for GET and HEAD.
+  /// The body of a POST, PUT or PATCH, sent byte-exact with a Content-Length. Ignored otherwise.
   std::string body;
   /// Limit on the whole exchange: resolving, connecting, TLS, sending and receiving the body.
   std::chrono::milliseconds timeout{30000};

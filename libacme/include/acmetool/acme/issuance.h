@@ -78,6 +78,10 @@ struct CertificateOrder {
   /// random order (so nobody comes to rely on one); a failed attempt moves on to the next.
   std::vector<Solver*> solvers;
   std::string preferred_chain;               ///< issuer/subject CN of the chain's top certificate
+  /// ARI identifier of the certificate this one replaces (RFC 9773 §5), sent when the CA offers
+  /// ARI; an order the CA refuses because of it is placed again without.
+  std::string replaces;
+  std::string profile;                       ///< ACME profile name, sent when the CA offers it
   std::chrono::milliseconds validation_timeout{std::chrono::seconds(90)};
   std::chrono::milliseconds finalize_timeout{std::chrono::seconds(90)};
 };

@@ -5,6 +5,7 @@
 // with the DNS providers.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -28,8 +29,18 @@ class Solver {
   virtual void present(std::string_view identifier, std::string_view token,
                        std::string_view key_authorization) = 0;
 
+  /// Returns once everything presented so far can be validated, before the CA is told to look:
+  /// dns-01 waits here for its records to reach every authoritative nameserver. Throws
+  /// acme::Error when that does not happen within `timeout`. The default returns at once.
+  virtual void wait_presented(std::chrono::milliseconds timeout) { (void)timeout; }
+
   /// Undoes present(); does nothing for a token that is not presented. Never throws.
   virtual void cleanup(std::string_view identifier, std::string_view token) noexcept = 0;
+
+  /// Undoes every present() not yet cleaned up: for a process about to exit mid-order (SIGINT).
+  /// Later cleanup() calls for those tokens do nothing. Never throws. The default does nothing,
+  /// for solvers whose presentations die with the process (the standalone listeners).
+  virtual void withdraw_all() noexcept {}
 };
 
 /// http-01 served by our own listener on `address:port`. `address` is an IP address literal

@@ -32,6 +32,11 @@ std::vector<CertificateLocation> list_certificates(const Storage& storage);
 /// certificate last, each written atomically, so a reader that finds the .crt finds the rest.
 void store_certificate(Storage& storage, std::string_view issuer_key, const StoredCertificate& cert);
 
+/// Rewrites only the .json of the certificate stored for `sans` (atomically), e.g. to record the
+/// CA's renewal information; the certificate and key files are left alone.
+void store_certificate_metadata(Storage& storage, std::string_view issuer_key, const std::vector<std::string>& sans,
+                                std::string_view issuer_data_json);
+
 /// Loads the files stored under `name` (a names_key) for `issuer_key`; nullopt when the
 /// certificate file is absent. Throws pki::Error naming the file when one is damaged.
 std::optional<StoredCertificate> load_certificate(const Storage& storage, std::string_view issuer_key,
