@@ -21,13 +21,6 @@ milliseconds duration_flag(const std::string& value, std::string_view flag, std:
   return std::chrono::duration_cast<milliseconds>(*parsed);
 }
 
-// "example.com" → "example.com." (names in and out of the DNS code are absolute).
-std::string absolute(std::string name) {
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (!name.empty() && name.back() != '.') name += '.';
-  return name;
-}
-
 }  // namespace
 
 void add_dns_flags(CLI::App& command, DnsArgs& args) {
@@ -92,8 +85,8 @@ void apply_dns_flags(const DnsArgs& args, std::string_view recorded_provider, ac
   acme::Dns01Options& dns = settings.dns;
   dns.lookup.resolvers = args.resolvers;
   dns.lookup.authoritative_port = args.nameserver_port;
-  if (!args.zone.empty()) dns.zone = absolute(args.zone);
-  if (!args.override_domain.empty()) dns.override_domain = absolute(args.override_domain);
+  dns.zone = args.zone;  // the solver spells names its own way
+  dns.override_domain = args.override_domain;
   dns.ttl = std::chrono::duration_cast<std::chrono::seconds>(duration_flag(args.ttl, "--dns-ttl", command));
   dns.propagation_timeout = duration_flag(args.propagation_timeout, "--dns-propagation-timeout", command);
   dns.propagation_interval = duration_flag(args.propagation_interval, "--dns-propagation-interval", command);

@@ -163,20 +163,28 @@ struct AcmeClient::Impl {
   }
 
   Directory fetch_directory();
+  HttpResponse get(const std::string& url);
   HttpResponse post(const std::string& url, const std::string& payload, const EVP_PKEY* jwk_key = nullptr,
                     std::vector<HttpHeader> headers = {});
   void wait_for_order_slot();
 };
 
-Directory AcmeClient::Impl::fetch_directory() {
-  note("fetching directory " + options.directory_url);
+// An unauthenticated GET (the directory, renewalInfo), retried on 5xx a bounded number of times;
+// anything but 200 in the end becomes a ProblemError.
+HttpResponse AcmeClient::Impl::get(const std::string& url) {
   HttpResponse response;
   for (int attempt = 1;; ++attempt) {
-    response = send({"GET", options.directory_url, {}, {}});
+    response = send({"GET", url, {}, {}});
     if (response.status < 500 || attempt >= options.max_attempts) break;
     std::this_thread::sleep_for(backoff(attempt));
   }
   if (response.status != 200) throw problem_from(response);
+  return response;
+}
+
+Directory AcmeClient::Impl::fetch_directory() {
+  note("fetching directory " + options.directory_url);
+  const HttpResponse response = get(options.directory_url);
   const json doc = parse_json(response, options.directory_url);
   Directory d;
   d.new_nonce = doc.value("newNonce", "");
@@ -400,13 +408,7 @@ std::optional<RenewalInfo> AcmeClient::renewal_info(std::string_view certificate
   const std::string& base = impl_->directory_ref().renewal_info;
   if (base.empty()) return std::nullopt;
   const std::string url = base + (base.ends_with('/') ? "" : "/") + std::string(certificate_id);
-  HttpResponse response;
-  for (int attempt = 1;; ++attempt) {
-    response = impl_->send({"GET", url, {}, {}});
-    if (response.status < 500 || attempt >= impl_->options.max_attempts) break;
-    std::this_thread::sleep_for(backoff(attempt));
-  }
-  if (response.status != 200) throw problem_from(response);
+  const HttpResponse response = impl_->get(url);
   const auto now = std::chrono::system_clock::now();
   return parse_renewal_info(response.body, parse_retry_after(response.header("retry-after").value_or(""), now), now);
 }

@@ -335,6 +335,14 @@ std::vector<std::string> query_txt(std::string_view fqdn, std::string_view serve
   return values;
 }
 
+std::string absolute_name(std::string_view name) {
+  std::string result(name);
+  std::transform(result.begin(), result.end(), result.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (!result.ends_with('.')) result += '.';
+  return result;
+}
+
 namespace detail {
 
 DnsServerAddress parse_dns_server(std::string_view text, int default_port) {

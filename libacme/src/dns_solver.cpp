@@ -30,12 +30,6 @@ std::string lower(std::string_view text) {
   return result;
 }
 
-// Lower case with one trailing dot: how TxtRecord spells names.
-std::string absolute(std::string_view name) {
-  std::string result = lower(name);
-  if (!result.ends_with('.')) result += '.';
-  return result;
-}
 
 bool is_ip_address(std::string text) {
   if (text.starts_with('[') && text.ends_with(']')) text = text.substr(1, text.size() - 2);
@@ -208,7 +202,7 @@ class Dns01Solver final : public Solver {
     const std::string fqdn = std::string(kLabel) + base_name(identifier) + ".";
     TxtRecord record;
     if (!options_.override_domain.empty()) {
-      record.fqdn = absolute(options_.override_domain);
+      record.fqdn = absolute_name(options_.override_domain);
     } else {
       record.fqdn = follow_cname(fqdn, options_.lookup);
       if (record.fqdn != fqdn) {
@@ -216,7 +210,7 @@ class Dns01Solver final : public Solver {
       }
     }
     record.zone =
-        options_.zone.empty() ? find_zone(record.fqdn, options_.lookup) : absolute(options_.zone);
+        options_.zone.empty() ? find_zone(record.fqdn, options_.lookup) : absolute_name(options_.zone);
     if (record.zone != "." && record.fqdn != record.zone &&
         !record.fqdn.ends_with("." + record.zone)) {
       throw Error("dns-01: " + record.fqdn + " is not in zone " + record.zone + " (--dns-zone)");

@@ -44,10 +44,6 @@ std::optional<RenewalInfo> stored_renewal_info(const nlohmann::ordered_json& iss
   return renewal_info_from_json(it->dump());
 }
 
-std::optional<RenewalInfo> stored_renewal_info(const Found& found) { return stored_renewal_info(found.issuer_data); }
-
-std::string format_time(std::chrono::system_clock::time_point t) { return pki::format_rfc3339(t); }
-
 }  // namespace
 
 std::string_view to_string(ObtainOutcome::Status status) {
@@ -339,7 +335,7 @@ RenewalCheck Obtainer::check_renewal(const std::vector<std::string>& names) {
 // then decide.
 RenewalCheck Obtainer::Impl::check_locked(Issuer& issuer, const std::vector<std::string>& names, Found found) {
   const auto now = std::chrono::system_clock::now();
-  RenewalCheck check{RenewalCheck::Status::NotDue, issuer.key, "", stored_renewal_info(found)};
+  RenewalCheck check{RenewalCheck::Status::NotDue, issuer.key, "", stored_renewal_info(found.issuer_data)};
   const std::optional<std::string> cert_id = ari_certificate_id(*found.leaf);
   const bool stale = !check.ari || check.ari->next_update <= now;
   if (cert_id && stale && found.info.not_after > now) {
@@ -358,13 +354,13 @@ RenewalCheck Obtainer::Impl::check_locked(Issuer& issuer, const std::vector<std:
   }
   if (check.ari && ari_due(*check.ari, now, now)) {
     check.status = RenewalCheck::Status::Due;
-    check.reason = "inside the CA's renewal window " + format_time(check.ari->window_start) + " to " +
-                   format_time(check.ari->window_end) + " (picked " + format_time(check.ari->selected_time) + ")";
+    check.reason = "inside the CA's renewal window " + pki::format_rfc3339(check.ari->window_start) + " to " +
+                   pki::format_rfc3339(check.ari->window_end) + " (picked " + pki::format_rfc3339(check.ari->selected_time) + ")";
   } else if (renewal_due(found.info.not_before, found.info.not_after, now)) {
     check.status = RenewalCheck::Status::Due;
-    check.reason = "less than a third of its lifetime left (expires " + format_time(found.info.not_after) + ")";
+    check.reason = "less than a third of its lifetime left (expires " + pki::format_rfc3339(found.info.not_after) + ")";
   } else {
-    check.reason = check.ari ? "renews at " + format_time(check.ari->selected_time) + " (the CA's window)"
+    check.reason = check.ari ? "renews at " + pki::format_rfc3339(check.ari->selected_time) + " (the CA's window)"
                              : "renews when a third of its lifetime is left";
   }
   return check;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include "acmetool/acme/dns_lookup.h"
+
 namespace acmetool::serve {
 namespace {
 
@@ -30,12 +32,6 @@ std::string lower(std::string_view text) {
   std::string out(text);
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
   return out;
-}
-
-std::string absolute(std::string name) {
-  name = lower(name);
-  if (!name.empty() && name.back() != '.') name += '.';
-  return name;
 }
 
 }  // namespace
@@ -74,7 +70,7 @@ acme::Dns01Options dns01_options(const caddyfile::DnsChallenge& challenge) {
     }
   }
   if (challenge.ttl) options.ttl = std::chrono::duration_cast<std::chrono::seconds>(*challenge.ttl);
-  if (challenge.override_domain) options.override_domain = absolute(*challenge.override_domain);
+  if (challenge.override_domain) options.override_domain = acme::absolute_name(*challenge.override_domain);
   return options;
 }
 

@@ -2,9 +2,12 @@
 // httpreq, acme-dns, pdns) against pebble, with real BIND 9 or PowerDNS holding the records, and
 // the faults a real zone has: a dead nameserver, a CNAME loop, a delegation only an override
 // names. Certificates must verify against pebble's root and no record may be left behind.
+#include <sys/wait.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <csignal>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -12,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bind9.h"
@@ -26,9 +30,11 @@ namespace fs = std::filesystem;
 using acmetool::test::Bind9Options;
 using acmetool::test::Bind9Server;
 using acmetool::test::CannedResponse;
+using acmetool::test::ChildProcess;
 using acmetool::test::CommandResult;
 using acmetool::test::dns_lookup_flags;
 using acmetool::test::fill_template;
+using acmetool::test::free_port;
 using acmetool::test::nsupdate;
 using acmetool::test::PdnsServer;
 using acmetool::test::PebbleOptions;
@@ -466,4 +472,105 @@ TEST_CASE(
   CHECK(r.err.find("is a CNAME for") == std::string::npos);
   CHECK(bind.logs().find("_acme-challenge." + name + " IN CNAME") == std::string::npos);
   CHECK(records_left(bind, label) == "");
+}
+
+TEST_CASE("obtain --dns rfc2136 gets a wildcard certificate through BIND 9 and leaves no record behind",
+          "[acme][pebble][dns]") {
+  Bind9Server& bind = Bind9Server::shared();
+  PebbleServer pebble(validating_through(bind));
+  TempDir storage;
+  std::vector<std::string> args = rfc2136_flags(bind);
+  args.push_back("example.test,*.example.test");
+  const CommandResult r = obtain(pebble, storage, args);
+  INFO(r.out << r.err << bind.logs());
+  REQUIRE(r.exit_code == 0);
+  const fs::path crt = obtained_path(r.out);
+  CHECK(verifies(pebble, crt));
+  const std::string san = san_of(crt);
+  CHECK(san.find("DNS:example.test") != std::string::npos);
+  CHECK(san.find("DNS:*.example.test") != std::string::npos);
+  CHECK(txt_records_containing(bind.port(), "example.test", "_acme-challenge").empty());
+  // The provider is recorded (not its secret), for renew.
+  const std::string meta = read_text(fs::path(crt).replace_extension(".json"));
+  CHECK(meta.find("\"dns_provider\": \"rfc2136\"") != std::string::npos);
+  CHECK(meta.find(bind.tsig_secret()) == std::string::npos);
+}
+
+TEST_CASE("obtain --dns follows the _acme-challenge CNAME into the delegated zone", "[acme][pebble][dns]") {
+  Bind9Server& bind = Bind9Server::shared();
+  PebbleServer pebble(validating_through(bind));
+  TempDir storage;
+  std::vector<std::string> args = rfc2136_flags(bind);
+  args.push_back("delegated-name.example.test");
+  const CommandResult r = obtain(pebble, storage, args);
+  INFO(r.out << r.err << bind.logs());
+  REQUIRE(r.exit_code == 0);
+  CHECK(verifies(pebble, obtained_path(r.out)));
+  // named logged the update in the delegate zone, and nothing is left in either zone.
+  CHECK(bind.logs().find("_acme-challenge.delegated-name.acme-delegate.test") != std::string::npos);
+  CHECK(txt_records_containing(bind.port(), "acme-delegate.test", "_acme-challenge").empty());
+  CHECK(txt_records_containing(bind.port(), "example.test", "_acme-challenge").empty());
+}
+
+TEST_CASE("obtain --dns with a wrong TSIG secret fails with the server's refusal", "[acme][pebble][dns]") {
+  Bind9Server& bind = Bind9Server::shared();
+  PebbleServer pebble(validating_through(bind));
+  TempDir storage;
+  std::vector<std::string> args = rfc2136_flags(bind);
+  for (std::string& arg : args) {
+    if (arg.starts_with("tsig_secret=")) arg = "tsig_secret=d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZyE=";
+  }
+  args.push_back("wrong-key.example.test");
+  const CommandResult r = obtain(pebble, storage, args);
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.starts_with("failed\twrong-key.example.test\t"));
+  CHECK(r.out.find("rfc2136") != std::string::npos);
+}
+
+TEST_CASE("obtain --dns refuses a bad provider or option before ordering", "[acme][dns]") {
+  TempDir storage;
+  CommandResult r = run_acmetool({"--storage", storage.path().string(), "obtain", "--dns", "rfc2316", "a.example.test"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("rfc2136") != std::string::npos);  // did you mean
+  r = run_acmetool({"--storage", storage.path().string(), "obtain", "--dns", "rfc2136", "a.example.test"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("nameserver") != std::string::npos);
+  r = run_acmetool({"--storage", storage.path().string(), "obtain", "--dns", "exec", "--dns-opt", "novalue",
+                    "a.example.test"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--dns-opt novalue: expected KEY=VALUE") != std::string::npos);
+  r = run_acmetool({"--storage", storage.path().string(), "obtain", "--dns", "exec", "--dns-opt", "path=/bin/true",
+                    "--dns-propagation-timeout", "soon", "a.example.test"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--dns-propagation-timeout soon") != std::string::npos);
+}
+
+TEST_CASE("obtain interrupted by SIGINT while waiting for propagation takes its TXT record back", "[acme][pebble][dns]") {
+  Bind9Server& bind = Bind9Server::shared();
+  PebbleServer pebble(validating_through(bind));
+  TempDir storage;
+  std::vector<std::string> argv = {ACMETOOL_BINARY, "--storage", storage.path().string(), "obtain", "--ca",
+                                   pebble.directory_url(), "--ca-root", pebble.listener_ca_file().string()};
+  for (std::string& flag : rfc2136_flags(bind)) argv.push_back(flag);
+  // Propagation is checked on a port where no nameserver answers: it waits until interrupted.
+  const auto port = std::find(argv.begin(), argv.end(), "--dns-nameserver-port");
+  *(port + 1) = std::to_string(free_port());
+  argv.insert(argv.end(), {"--dns-propagation-timeout", "60s", "interrupted.example.test"});
+  const fs::path log = storage.path() / "obtain.log";
+  ChildProcess child = ChildProcess::start(argv, log);
+
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (txt_records_containing(bind.port(), "example.test", "_acme-challenge").empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  INFO(read_text(log));
+  REQUIRE_FALSE(txt_records_containing(bind.port(), "example.test", "_acme-challenge").empty());
+  child.kill(SIGINT);
+  const std::optional<int> status = child.wait(10s);
+  REQUIRE(status);
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 130);
+  CHECK(read_text(log).find("interrupted") != std::string::npos);
+  CHECK(txt_records_containing(bind.port(), "example.test", "_acme-challenge").empty());
 }

@@ -25,6 +25,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "acmetool/acme/jws.h"
 #include "acmetool/pki/ossl.h"
 #include "acmetool/pki/unique_fd.h"
 #include "process.h"
@@ -209,29 +210,6 @@ RequestKind request_kind(std::string_view path) {
     if (path.starts_with(prefix)) return kind;
   }
   return RequestKind::Other;
-}
-
-// Decodes unpadded base64url (a JWS payload); stops at the first byte outside the alphabet.
-std::string base64url_decode_for_tests(std::string_view text) {
-  std::string out;
-  unsigned bits = 0;
-  int count = 0;
-  for (const char c : text) {
-    int value;
-    if (c >= 'A' && c <= 'Z') value = c - 'A';
-    else if (c >= 'a' && c <= 'z') value = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') value = c - '0' + 52;
-    else if (c == '-') value = 62;
-    else if (c == '_') value = 63;
-    else break;
-    bits = (bits << 6) | static_cast<unsigned>(value);
-    count += 6;
-    if (count >= 8) {
-      count -= 8;
-      out.push_back(static_cast<char>((bits >> count) & 0xff));
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -640,7 +618,8 @@ std::vector<nlohmann::json> FaultProxy::payloads(RequestKind kind) const {
     const nlohmann::json jws = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
     std::string payload = jws.is_object() ? jws.value("payload", "") : "";
     out.push_back(payload.empty() ? nlohmann::json::object()
-                                  : nlohmann::json::parse(base64url_decode_for_tests(payload), nullptr, false));
+                                  : nlohmann::json::parse(acmetool::acme::base64url_decode(payload).value_or(""),
+                                                          nullptr, false));
   }
   return out;
 }

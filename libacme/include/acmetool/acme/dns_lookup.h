@@ -22,6 +22,10 @@ struct DnsLookupOptions {
   std::chrono::milliseconds query_timeout{std::chrono::seconds(5)};
 };
 
+/// `name` as the DNS code spells names: ASCII lower case, with one trailing dot
+/// ("Example.COM" → "example.com.").
+std::string absolute_name(std::string_view name);
+
 /// The zone holding `fqdn` ("example.com." for "_acme-challenge.www.example.com."): walks up the
 /// labels asking for SOA and takes the first owner of a SOA in an answer, following CNAMEs as a
 /// resolver reports them (a name whose CNAME target is in another zone still belongs to the zone
