@@ -72,7 +72,11 @@ bool stored_certificate_due(std::chrono::system_clock::time_point not_before,
 }
 
 struct Obtainer::Impl {
-  Impl(pki::Storage& s, ObtainSettings o) : storage(s), settings(std::move(o)) {}
+  Impl(pki::Storage& s, ObtainSettings o) : storage(s), settings(std::move(o)) {
+    if (!settings.clock) settings.clock = [] { return std::chrono::system_clock::now(); };
+  }
+
+  std::chrono::system_clock::time_point now() const { return settings.clock(); }
 
   pki::Storage& storage;
   ObtainSettings settings;
@@ -146,7 +150,7 @@ struct Obtainer::Impl {
     if (settings.force) return std::nullopt;
     for (const auto& issuer : issuers) {
       const std::optional<Found> found = stored_at(*issuer, names);
-      if (!found || due_offline(*found, std::chrono::system_clock::now())) continue;
+      if (!found || due_offline(*found, now())) continue;
       return ObtainOutcome{names, ObtainOutcome::Status::Reused, issuer->key, ""};
     }
     return std::nullopt;
@@ -199,7 +203,7 @@ struct Obtainer::Impl {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     try {
       store_failure_record(storage, issuer.key, names_key,
-                           with_failure(before.value_or(FailureRecord{}), std::chrono::system_clock::now(),
+                           with_failure(before.value_or(FailureRecord{}), now(),
                                         validation ? validation->failed_validations() : 0,
                                         problem ? problem->retry_after() : std::nullopt, error.what(), rng));
     } catch (const std::exception& e) {
@@ -290,7 +294,7 @@ ObtainOutcome Obtainer::Impl::obtain_locked(const std::vector<std::string>& name
   };
   for (const auto& issuer : impl.issuers) {
     const std::optional<FailureRecord> failures = load_failure_record(impl.storage, issuer->key, names_key);
-    const auto now = std::chrono::system_clock::now();
+    const auto now = impl.now();
     if (const auto blocked = failures ? attempt_blocked(*failures, now) : std::nullopt; blocked && !impl.settings.retry_now) {
       fail(*issuer, *blocked + "; --force tries now");
       continue;
@@ -323,7 +327,7 @@ RenewalCheck Obtainer::check_renewal(const std::vector<std::string>& names) {
       return impl_->check_locked(*issuer, names, std::move(*found));
     } catch (const std::exception& e) {  // the lock, or the storage itself, failed
       impl_->note("checking renewal of " + names.front() + ": " + e.what());
-      const bool due = Impl::due_offline(*found, std::chrono::system_clock::now());
+      const bool due = Impl::due_offline(*found, impl_->now());
       return {due ? RenewalCheck::Status::Due : RenewalCheck::Status::NotDue, issuer->key, e.what(), std::nullopt};
     }
   }
@@ -334,7 +338,7 @@ RenewalCheck Obtainer::check_renewal(const std::vector<std::string>& names) {
 // issuance lock (so metadata is never written over a certificate another process just stored),
 // then decide.
 RenewalCheck Obtainer::Impl::check_locked(Issuer& issuer, const std::vector<std::string>& names, Found found) {
-  const auto now = std::chrono::system_clock::now();
+  const auto now = this->now();
   RenewalCheck check{RenewalCheck::Status::NotDue, issuer.key, "", stored_renewal_info(found.issuer_data)};
   const std::optional<std::string> cert_id = ari_certificate_id(*found.leaf);
   const bool stale = !check.ari || check.ari->next_update <= now;

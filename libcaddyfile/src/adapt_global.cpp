@@ -135,8 +135,23 @@ void opt_storage(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) {
   g.storage_root = std::move(root);
 }
 
+// After `permission http`: the endpoint, given inline (`permission http <url>`, as Caddy reads it)
+// or in Caddy 2.8's block form `permission http { endpoint <url> }`; exactly one either way.
+void permission_http(Dispenser& d, OnDemandTls& ond) {
+  static constexpr std::string_view kKnown[] = {"endpoint"};
+  const Token module = d.token();
+  for (int nesting = d.nesting(); d.next_block(nesting);) {
+    if (d.val() != "endpoint") throw unknown_subdirective(d, "on_demand_tls permission http", kKnown);
+    if (!ond.permission_args.empty()) throw d.error("on_demand_tls permission http: endpoint already specified");
+    ond.permission_args.push_back(single_string(d));
+  }
+  if (ond.permission_args.size() != 1) {
+    throw error_at(module, "on_demand_tls permission http: expected one endpoint URL");
+  }
+}
+
 void opt_on_demand_tls(Dispenser& d, GlobalOptions& g, std::vector<Warning>& warnings) {
-  static constexpr std::string_view kKnown[] = {"ask", "permission", "interval", "burst"};
+  static constexpr std::string_view kKnown[] = {"ask", "permission", "interval", "burst", "cooldown", "ask_include_ip"};
   expect_no_more_args(d);
   OnDemandTls ond;
   bool any = false;
@@ -150,8 +165,9 @@ void opt_on_demand_tls(Dispenser& d, GlobalOptions& g, std::vector<Warning>& war
       } else {
         ond.permission = require_arg(d);
         ond.permission_args = d.remaining_args();
-        const Token at = d.token();
-        if (d.next_block(d.nesting())) {
+        if (*ond.permission == "http") {
+          permission_http(d, ond);
+        } else if (const Token at = d.token(); d.next_block(d.nesting())) {
           throw error_at(at, "on_demand_tls: permission module options are not supported by acmetool yet");
         }
       }
@@ -165,6 +181,19 @@ void opt_on_demand_tls(Dispenser& d, GlobalOptions& g, std::vector<Warning>& war
       require_arg(d);
       ond.burst = int_value(d, "on_demand_tls burst", 1, 1000000000);
       expect_no_more_args(d);
+    } else if (sub == "cooldown") {
+      require_arg(d);
+      ond.cooldown = duration_value(d, "on_demand_tls cooldown");
+      if (*ond.cooldown < std::chrono::nanoseconds(0)) {
+        throw d.error("on_demand_tls cooldown: negative duration '" + d.val() + "'");
+      }
+      expect_no_more_args(d);
+    } else if (sub == "ask_include_ip") {
+      expect_no_more_args(d);
+      if (const Token at = d.token(); d.next_block(d.nesting())) {
+        throw error_at(at, "on_demand_tls ask_include_ip: takes no block");
+      }
+      ond.ask_include_ip = true;
     } else {
       throw unknown_subdirective(d, "on_demand_tls", kKnown);
     }

@@ -105,6 +105,8 @@ json global_json(const GlobalOptions& g) {
     put(o, "permission_args", g.on_demand_tls->permission_args);
     put(o, "interval", g.on_demand_tls->interval);
     put(o, "burst", g.on_demand_tls->burst);
+    put(o, "cooldown", g.on_demand_tls->cooldown);
+    put(o, "ask_include_ip", g.on_demand_tls->ask_include_ip);
     j["on_demand_tls"] = o;
   }
   if (!g.cert_issuers.empty()) j["cert_issuers"] = issuers_json(g.cert_issuers);

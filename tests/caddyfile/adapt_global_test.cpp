@@ -2,6 +2,7 @@
 // options, bad arguments, durations and ports.
 #include <catch2/catch.hpp>
 
+#include "acmetool/caddyfile/config_json.h"
 #include "adapt_helpers.h"
 
 using namespace acmetool::caddyfile;
@@ -112,7 +113,7 @@ TEST_CASE("on_demand_tls takes ask or permission, and interval and burst are dep
   g = global_of("\ton_demand_tls {\n\t\tpermission my_module a b\n\t}\n");
   CHECK(g.on_demand_tls->permission == "my_module");
   CHECK(g.on_demand_tls->permission_args == std::vector<std::string>{"a", "b"});
-  CHECK(global_error("\ton_demand_tls {\n\t\tpermission http {\n\t\t\tendpoint x\n\t\t}\n\t}\n") ==
+  CHECK(global_error("\ton_demand_tls {\n\t\tpermission my_module {\n\t\t\tendpoint x\n\t\t}\n\t}\n") ==
         "Caddyfile:3: on_demand_tls: permission module options are not supported by acmetool yet");
 
   CHECK(global_error("\ton_demand_tls {\n\t\task http://a\n\t\task http://b\n\t}\n") ==
@@ -122,6 +123,71 @@ TEST_CASE("on_demand_tls takes ask or permission, and interval and burst are dep
         "Caddyfile:3: on_demand_tls interval: invalid duration 'soon'");
   CHECK(global_error("\ton_demand_tls {\n\t\tasks http://a\n\t}\n") ==
         "Caddyfile:3: on_demand_tls: unrecognized subdirective: asks (did you mean 'ask'?)");
+}
+
+TEST_CASE("on_demand_tls takes permission http with its endpoint inline or in a block", "[caddyfile][adapt][global][issue-7]") {
+  GlobalOptions g = global_of("\ton_demand_tls {\n\t\tpermission http {\n\t\t\tendpoint http://localhost:9123/check\n"
+                              "\t\t}\n\t}\n");
+  REQUIRE(g.on_demand_tls);
+  CHECK(g.on_demand_tls->permission == "http");
+  CHECK(g.on_demand_tls->permission_args == std::vector<std::string>{"http://localhost:9123/check"});
+  CHECK_FALSE(g.on_demand_tls->ask);
+
+  g = global_of("\ton_demand_tls {\n\t\tpermission http http://localhost:9123/check\n\t}\n");
+  CHECK(g.on_demand_tls->permission == "http");
+  CHECK(g.on_demand_tls->permission_args == std::vector<std::string>{"http://localhost:9123/check"});
+
+  CHECK(global_error("\ton_demand_tls {\n\t\tpermission http {\n\t\t\tendpont http://a\n\t\t}\n\t}\n") ==
+        "Caddyfile:4: on_demand_tls permission http: unrecognized subdirective: endpont (did you mean 'endpoint'?)");
+  CHECK(global_error("\ton_demand_tls {\n\t\tpermission http {\n\t\t\tendpoint\n\t\t}\n\t}\n") ==
+        "Caddyfile:4: wrong argument count or unexpected line ending after 'endpoint'");
+  CHECK(global_error("\ton_demand_tls {\n\t\tpermission http {\n\t\t\tendpoint http://a http://b\n\t\t}\n\t}\n") ==
+        "Caddyfile:4: wrong argument count or unexpected line ending after 'http://a'");
+  CHECK(global_error("\ton_demand_tls {\n\t\tpermission http http://a {\n\t\t\tendpoint http://b\n\t\t}\n\t}\n") ==
+        "Caddyfile:4: on_demand_tls permission http: endpoint already specified");
+  CHECK(global_error("\ton_demand_tls {\n\t\tpermission http\n\t}\n") ==
+        "Caddyfile:3: on_demand_tls permission http: expected one endpoint URL");
+  CHECK(global_error("\ton_demand_tls {\n\t\tpermission http http://a http://b\n\t}\n") ==
+        "Caddyfile:3: on_demand_tls permission http: expected one endpoint URL");
+  CHECK(global_error("\ton_demand_tls {\n\t\task http://a\n\t\tpermission http {\n\t\t\tendpoint http://b\n\t\t}\n\t}\n") ==
+        "Caddyfile:4: on-demand TLS permission module (or 'ask') already specified");
+}
+
+TEST_CASE("on_demand_tls takes acmetool's cooldown and ask_include_ip", "[caddyfile][adapt][global][issue-7]") {
+  GlobalOptions g = global_of("\ton_demand_tls {\n\t\task http://localhost:9123/check\n\t\tcooldown 1h30m\n"
+                              "\t\task_include_ip\n\t}\n");
+  REQUIRE(g.on_demand_tls);
+  CHECK(g.on_demand_tls->cooldown == 90min);
+  CHECK(g.on_demand_tls->ask_include_ip);
+
+  g = global_of("\ton_demand_tls {\n\t\task http://localhost:9123/check\n\t}\n");
+  CHECK_FALSE(g.on_demand_tls->cooldown);
+  CHECK_FALSE(g.on_demand_tls->ask_include_ip);
+
+  struct Row {
+    const char* body;
+    const char* error;
+  };
+  const Row rows[] = {
+      {"\t\tcooldown soon\n", "Caddyfile:3: on_demand_tls cooldown: invalid duration 'soon'"},
+      {"\t\tcooldown -5m\n", "Caddyfile:3: on_demand_tls cooldown: negative duration '-5m'"},
+      {"\t\tcooldown\n", "Caddyfile:3: wrong argument count or unexpected line ending after 'cooldown'"},
+      {"\t\tcooldown 1m 2m\n", "Caddyfile:3: wrong argument count or unexpected line ending after '1m'"},
+      {"\t\task_include_ip yes\n", "Caddyfile:3: wrong argument count or unexpected line ending after 'ask_include_ip'"},
+      {"\t\task_include_ip {\n\t\t\tx\n\t\t}\n", "Caddyfile:3: on_demand_tls ask_include_ip: takes no block"},
+      {"\t\tcooldwn 1m\n", "Caddyfile:3: on_demand_tls: unrecognized subdirective: cooldwn (did you mean 'cooldown'?)"},
+  };
+  for (const Row& row : rows) {
+    INFO(row.body);
+    CHECK(global_error("\ton_demand_tls {\n" + std::string(row.body) + "\t}\n") == row.error);
+  }
+}
+
+TEST_CASE("the JSON form shows on_demand_tls's cooldown and ask_include_ip", "[caddyfile][adapt][json][issue-7]") {
+  const Config config = adapt_text("{\n\ton_demand_tls {\n\t\tpermission http {\n\t\t\tendpoint http://a/check\n\t\t}\n"
+                                   "\t\tcooldown 2m\n\t\task_include_ip\n\t}\n}\nexample.com {\n}\n");
+  CHECK(to_json(config)["global"]["on_demand_tls"].dump() ==
+        R"({"ask_include_ip":true,"cooldown":"2m0s","permission":"http","permission_args":["http://a/check"]})");
 }
 
 TEST_CASE("cert_issuer appends acme and internal issuers with their options", "[caddyfile][adapt][global]") {

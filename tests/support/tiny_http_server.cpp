@@ -162,10 +162,12 @@ void TinyHttpServer::handle(int fd) {
   } catch (const std::exception& e) {
     response = {500, e.what(), "text/plain"};
   }
-  write_all(fd, "HTTP/1.1 " + std::to_string(response.status) + " " +
-                    reason_phrase(response.status) + "\r\nContent-Type: " + response.content_type +
-                    "\r\nContent-Length: " + std::to_string(response.body.size()) +
-                    "\r\nConnection: close\r\n\r\n" + response.body);
+  std::string head = "HTTP/1.1 " + std::to_string(response.status) + " " +
+                     reason_phrase(response.status) + "\r\nContent-Type: " + response.content_type +
+                     "\r\nContent-Length: " + std::to_string(response.body.size()) +
+                     "\r\nConnection: close\r\n";
+  for (const auto& [name, value] : response.headers) head += name + ": " + value + "\r\n";
+  write_all(fd, head + "\r\n" + response.body);
 }
 
 }  // namespace acmetool::test

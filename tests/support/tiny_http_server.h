@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace acmetool::test {
@@ -32,6 +33,8 @@ struct CannedResponse {
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
+  /// Extra header fields sent as given, e.g. {"Cache-Control", "max-age=1"}.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 /// Serves 127.0.0.1 on a port the kernel picks, on its own thread, until destroyed. Not copyable.

@@ -40,6 +40,9 @@ struct ObtainSettings {
   bool reuse_key = false;                    ///< keep the stored certificate's key, when there is one
   std::string profile;                       ///< ACME profile (e.g. "shortlived"), when the CA offers it
   std::string user_agent = "acmetool";
+  /// The wall clock for reuse, renewal and backoff decisions; tests of the certificate manager
+  /// move it. Empty: std::chrono::system_clock::now.
+  std::function<std::chrono::system_clock::time_point()> clock;
   /// Progress and failure notes, one line each; called from several threads. May be empty.
   std::function<void(std::string_view)> progress;
 };

@@ -69,11 +69,16 @@ using Issuer = std::variant<AcmeIssuer, InternalIssuer>;
 struct OnDemandTls {
   std::optional<std::string> ask;  ///< URL consulted with ?domain=<name>
   /// `permission <module> [args...]` (e.g. "http" with an endpoint); mutually exclusive with ask.
+  /// `permission http { endpoint <url> }` (Caddy 2.8+) is stored as "http" with args {url}.
   std::optional<std::string> permission;
   std::vector<std::string> permission_args;
   /// Deprecated rate limit (Caddy 2.6): accepted with a warning.
   std::optional<std::chrono::nanoseconds> interval;
   std::optional<int> burst;
+  /// acmetool extension `cooldown <duration>`: per-name wait after a denial or failed issuance.
+  std::optional<std::chrono::nanoseconds> cooldown;
+  /// acmetool extension `ask_include_ip`: the permission check also gets &ip=<client address>.
+  bool ask_include_ip = false;
 };
 
 struct AdminOptions {

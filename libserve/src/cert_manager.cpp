@@ -1,0 +1,826 @@
+#include "acmetool/serve/cert_manager.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "acmetool/acme/http.h"
+#include "acmetool/pki/cert_storage.h"
+#include "acmetool/pki/error.h"
+#include "acmetool/pki/files.h"
+#include "acmetool/pki/hostname.h"
+#include "acmetool/pki/key.h"
+#include "acmetool/pki/storage_keys.h"
+#include "acmetool/serve/error.h"
+#include "acmetool/serve/ocsp.h"
+
+namespace acmetool::serve {
+namespace {
+
+using Clock = std::chrono::system_clock;
+using Outcome = CertificateAnswer::Outcome;
+
+constexpr const char* kLocalIssuerKey = "local";  // Caddy's issuer key for the local CA
+constexpr auto kIssueLockTimeout = std::chrono::minutes(10);
+constexpr auto kQuarantineLockTimeout = std::chrono::seconds(10);
+constexpr auto kCleanEvery = std::chrono::hours(24);
+constexpr auto kCleanGrace = std::chrono::hours(24);  // expired this long before it is removed
+constexpr const char* kCleanLock = "storage_clean";
+constexpr const char* kLastCleanKey = "last_clean.json";
+
+// Lower case, one trailing dot removed: the form names are compared in.
+std::string normalise(std::string_view name) {
+  std::string out(name);
+  if (!out.empty() && out.back() == '.') out.pop_back();
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
+  return out;
+}
+
+std::int64_t unix_seconds(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+// A fixed set of threads running queued jobs in order. wait_idle() waits until nothing is queued
+// or running.
+class WorkQueue {
+ public:
+  explicit WorkQueue(std::size_t threads) {
+    for (std::size_t i = 0; i < std::max<std::size_t>(threads, 1); ++i) threads_.emplace_back([this] { run(); });
+  }
+  ~WorkQueue() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  void post(std::function<void()> job) {
+    {
+      std::lock_guard lock(mu_);
+      jobs_.push_back(std::move(job));
+    }
+    cv_.notify_one();
+  }
+
+  bool wait_idle(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lock(mu_);
+    return idle_cv_.wait_until(lock, deadline, [&] { return jobs_.empty() && running_ == 0; });
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping, and the queue is drained
+      std::function<void()> job = std::move(jobs_.front());
+      jobs_.pop_front();
+      ++running_;
+      lock.unlock();
+      job();
+      lock.lock();
+      --running_;
+      if (jobs_.empty() && running_ == 0) idle_cv_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_, idle_cv_;
+  std::deque<std::function<void()>> jobs_;
+  std::size_t running_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace
+
+std::string_view to_string(CertificateAnswer::Outcome outcome) {
+  switch (outcome) {
+    case Outcome::Cached: return "cached";
+    case Outcome::Loaded: return "loaded";
+    case Outcome::Obtained: return "obtained";
+    case Outcome::Unknown: return "unknown";
+    case Outcome::Invalid: return "invalid";
+    case Outcome::Denied: return "denied";
+    case Outcome::CoolingDown: return "cooling_down";
+    case Outcome::Failed: return "failed";
+  }
+  return "unknown";
+}
+
+struct CertManager::Impl {
+  using Waiter = std::function<void(CertificateAnswer)>;
+
+  // One issuance (or on-demand decision) in progress for a name; handshakes for the same name
+  // wait on it instead of starting another.
+  struct InFlight {
+    std::vector<Waiter> waiters;
+  };
+
+  struct Counters {
+    std::atomic<std::uint64_t> cached{0}, loaded{0}, obtained{0}, rejected{0}, failed{0};
+    std::atomic<std::uint64_t> orders_started{0}, orders_succeeded{0}, orders_failed{0}, renewals{0};
+    std::atomic<std::uint64_t> ocsp_fetches{0}, ocsp_failures{0};
+  };
+
+  Impl(pki::Storage& s, CertManagerOptions o)
+      : storage(s),
+        options(std::move(o)),
+        cache(options.on_demand_capacity),
+        rejection_log([this](std::string_view line) { log(line); }) {
+    if (!options.clock) options.clock = [] { return Clock::now(); };
+    options.acme.clock = options.clock;
+    options.acme.progress = [this](std::string_view line) { log(line); };
+    options.local_ca.clock = options.clock;
+    if (options.on_demand) {
+      if (options.on_demand->ask_url.empty() && options.on_demand_policy == IssuerPolicy::Acme) {
+        throw Error(
+            "on-demand TLS with a public CA needs an 'ask' endpoint or a 'permission' module: without one, any "
+            "name a client sends would be ordered");
+      }
+      policy = std::make_unique<OnDemandPolicy>(*options.on_demand, options.clock);
+    }
+    if (!options.acme.directory_urls.empty()) obtainer = std::make_unique<acme::Obtainer>(storage, options.acme);
+    obtain_jobs = std::make_unique<WorkQueue>(options.max_parallel_obtains);
+    lookup_jobs = std::make_unique<WorkQueue>(options.on_demand ? options.on_demand->max_concurrent_asks : 1);
+  }
+
+  ~Impl() {
+    stop_loop();
+    if (obtainer) obtainer->withdraw_challenges();
+    // Drain the queues first (their jobs use everything below), then answer whoever still waits.
+    lookup_jobs.reset();
+    obtain_jobs.reset();
+    std::map<std::string, InFlight> left;
+    {
+      std::lock_guard lock(flight_mu);
+      left.swap(in_flight);
+    }
+    for (auto& [name, flight] : left) {
+      for (auto& waiter : flight.waiters) waiter({Outcome::Failed, nullptr, "shutting down"});
+    }
+  }
+
+  Clock::time_point now() const { return options.clock(); }
+
+  void log(std::string_view line) const {
+    if (options.log) options.log(line);
+  }
+
+  // ---- storage ----
+
+  // The issuer keys a name's certificate may be stored under, in order of preference.
+  std::vector<std::string> issuer_keys(IssuerPolicy policy) const {
+    if (policy == IssuerPolicy::Internal) return {kLocalIssuerKey};
+    std::vector<std::string> keys;
+    for (const std::string& url : options.acme.directory_urls) keys.push_back(pki::keys::acme_issuer_key(url));
+    return keys;
+  }
+
+  // Renames a damaged certificate's files aside, after looking again under the issuance lock: a
+  // writer stores the key before the certificate, so a reader racing it may see a pair that does
+  // not match yet; under the lock no writer is active.
+  void quarantine(const std::string& issuer_key, const std::string& name, const std::string& why, bool lock_held) {
+    const std::string names_key = pki::keys::names_key({name});
+    try {
+      std::optional<pki::StorageLock> lock;
+      if (!lock_held) lock.emplace(storage, pki::keys::issue_lock_name(names_key), kQuarantineLockTimeout);
+      try {
+        if (auto stored = pki::load_certificate(storage, issuer_key, names_key)) {
+          make_cached_certificate(stored->chain_pem, stored->private_key_pem.str(), issuer_key,
+                                  CachedCertificate::Origin::Configured);
+        }
+        return;  // readable now: the earlier read raced a writer
+      } catch (const pki::Error&) {
+      }
+      const std::string suffix = ".corrupt-" + std::to_string(unix_seconds(Clock::now()));
+      std::vector<std::string> moved;
+      for (const std::string& key : {pki::keys::cert_file(issuer_key, names_key),
+                                     pki::keys::cert_key_file(issuer_key, names_key),
+                                     pki::keys::cert_meta_file(issuer_key, names_key)}) {
+        std::optional<std::string> bytes = storage.load(key);
+        if (!bytes) continue;
+        storage.store(key + suffix, *bytes);
+        storage.erase(key);
+        moved.push_back(key);
+      }
+      std::string list;
+      for (const auto& key : moved) list += (list.empty() ? "" : ", ") + key;
+      log("the stored certificate for " + name + " is damaged (" + why + "); moved aside with suffix " + suffix +
+          " (" + list + ") and obtaining it again");
+    } catch (const std::exception& e) {
+      log("the stored certificate for " + name + " is damaged (" + why + "); could not move it aside: " + e.what());
+    }
+  }
+
+  // The stored certificate for `name` under the first issuer that has a readable one; damaged
+  // ones are moved aside. Expired certificates are returned too: the caller decides. `lock_held`:
+  // the caller holds the name's issuance lock.
+  std::shared_ptr<const CachedCertificate> load_stored(const std::string& name, IssuerPolicy policy,
+                                                       CachedCertificate::Origin origin, bool lock_held = false) {
+    const std::string names_key = pki::keys::names_key({name});
+    for (const std::string& issuer_key : issuer_keys(policy)) {
+      try {
+        std::optional<pki::StoredCertificate> stored = pki::load_certificate(storage, issuer_key, names_key);
+        if (!stored) continue;
+        auto cert = make_cached_certificate(stored->chain_pem, stored->private_key_pem.str(), issuer_key, origin);
+        if (std::find(cert->names.begin(), cert->names.end(), name) == cert->names.end()) {
+          throw pki::Error("the certificate does not name " + name);
+        }
+        return with_stored_staple(std::move(cert), name);
+      } catch (const pki::Error& e) {
+        quarantine(issuer_key, name, e.what(), lock_held);
+      }
+    }
+    return nullptr;
+  }
+
+  // ---- issuance ----
+
+  // Issues `name` from the local CA into storage, under the issuance lock, unless another
+  // process stored a certificate that is not due while we waited.
+  std::string issue_internal(const std::string& name, bool force) {
+    const std::string names_key = pki::keys::names_key({name});
+    const pki::StorageLock lock(storage, pki::keys::issue_lock_name(names_key), kIssueLockTimeout);
+    if (!force) {
+      if (auto stored = load_stored(name, IssuerPolicy::Internal, CachedCertificate::Origin::Configured, true);
+          stored && !acme::renewal_due(stored->not_before, stored->not_after, now())) {
+        return "reused";
+      }
+    }
+    std::lock_guard ca_lock(ca_mu);
+    pki::LocalCa ca = pki::LocalCa::open(storage, options.local_ca);  // rotates a due intermediate
+    pki::LeafRequest request;
+    request.names = {name};
+    request.lifetime = options.internal_lifetime;
+    request.key_type = options.acme.key_type;
+    const pki::IssuedLeaf leaf = ca.issue(request);
+    pki::store_certificate(storage, kLocalIssuerKey,
+                           {{name}, pki::chain_to_pem(leaf.chain), pki::private_key_to_pem(*leaf.key), "{}"});
+    return "obtained";
+  }
+
+  // Obtains (or renews) `name` into storage and the cache. Runs on an obtain thread.
+  CertificateAnswer issue(const std::string& name, IssuerPolicy policy, CachedCertificate::Origin origin,
+                          bool force) {
+    const std::shared_ptr<const CachedCertificate> before = cache.find_any(name);
+    ++counters.orders_started;
+    std::string error;
+    bool ordered = true;
+    try {
+      if (policy == IssuerPolicy::Internal) {
+        ordered = issue_internal(name, force) == "obtained";
+      } else if (!obtainer) {
+        error = "no ACME CA is configured";
+      } else {
+        acme::ObtainOutcome outcome;
+        if (force) {
+          acme::ObtainSettings settings = options.acme;
+          settings.force = true;
+          outcome = acme::Obtainer(storage, settings).obtain({name});
+        } else {
+          outcome = obtainer->obtain({name});
+        }
+        if (outcome.status == acme::ObtainOutcome::Status::Failed) error = outcome.error;
+        ordered = outcome.status == acme::ObtainOutcome::Status::Obtained;
+      }
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    if (!error.empty()) {
+      ++counters.orders_failed;
+      return {Outcome::Failed, nullptr, error};
+    }
+    std::shared_ptr<const CachedCertificate> cert = load_stored(name, policy, origin);
+    if (!cert || cert->not_after <= now()) {
+      ++counters.orders_failed;
+      return {Outcome::Failed, nullptr, "the certificate stored for " + name + " cannot be loaded"};
+    }
+    ++counters.orders_succeeded;
+    if (before && before->not_after != cert->not_after) ++counters.renewals;
+    cache.put(cert);
+    log(std::string(ordered ? "obtained" : "loaded") + " a certificate for " + name + " (" + cert->issuer_key +
+        ", valid until " + std::to_string(unix_seconds(cert->not_after)) + ")");
+    return {Outcome::Obtained, cert, ""};
+  }
+
+  // ---- in-flight work, one per name ----
+
+  // Registers `waiter` for `name`; true when the caller must start the work (nobody else is).
+  bool join(const std::string& name, Waiter waiter) {
+    std::lock_guard lock(flight_mu);
+    auto [it, fresh] = in_flight.try_emplace(name);
+    if (waiter) it->second.waiters.push_back(std::move(waiter));
+    return fresh;
+  }
+
+  void finish(const std::string& name, const CertificateAnswer& answer) {
+    std::vector<Waiter> waiters;
+    {
+      std::lock_guard lock(flight_mu);
+      auto it = in_flight.find(name);
+      if (it == in_flight.end()) return;
+      waiters = std::move(it->second.waiters);
+      in_flight.erase(it);
+    }
+    for (auto& waiter : waiters) waiter(answer);
+  }
+
+  // Obtains a managed name in the background unless that is already under way.
+  void obtain_managed(const ManagedName& managed, Waiter waiter, bool force = false) {
+    if (!join(managed.name, std::move(waiter))) return;
+    obtain_jobs->post([this, managed, force] {
+      CertificateAnswer answer = issue(managed.name, managed.policy, CachedCertificate::Origin::Configured, force);
+      if (answer.outcome == Outcome::Failed) {
+        log("obtaining a certificate for " + managed.name + " failed: " + answer.reason +
+            (cache.find_any(managed.name) ? "; keeping the current certificate" : ""));
+      }
+      finish(managed.name, answer);
+    });
+  }
+
+  // ---- on-demand ----
+
+  CertificateAnswer reject(Outcome outcome, std::string reason, const std::string& name) {
+    rejection_log("on-demand: " + std::string(to_string(outcome)) + " " + name + ": " + reason);
+    return {outcome, nullptr, std::move(reason)};
+  }
+
+  // The on-demand stages after the cheap ones, on a lookup thread: storage, permission, budget,
+  // then the issuance on an obtain thread. `renewal`: a certificate exists (renew, no budget).
+  void decide_on_demand(const std::string& name, const std::string& client_ip, bool renewal) {
+    // Storage first: another process sharing it may have obtained (or renewed) the name. For a
+    // renewal only a certificate that is not due itself counts.
+    if (auto stored = load_stored(name, options.on_demand_policy, CachedCertificate::Origin::OnDemand);
+        stored && stored->not_after > now()) {
+      const bool due = acme::renewal_due(stored->not_before, stored->not_after, now());
+      if (!renewal || !due) {
+        cache.put(stored);  // when due, the next handshake starts its renewal
+        finish(name, {Outcome::Loaded, stored, ""});
+        return;
+      }
+    }
+    if (renewal) policy->forget(name);  // a renewal asks again
+    const PermissionAnswer permission = policy->ask(name, client_ip);
+    if (permission.verdict != Permission::Allowed) {
+      finish(name, reject(Outcome::Denied, permission.reason, name));
+      return;
+    }
+    if (!renewal && !policy->take_issuance_budget()) {
+      finish(name, reject(Outcome::Denied, "over the on-demand issuance budget (interval/burst)", name));
+      return;
+    }
+    obtain_jobs->post([this, name, renewal] {
+      CertificateAnswer answer =
+          issue(name, options.on_demand_policy, CachedCertificate::Origin::OnDemand, /*force=*/false);
+      if (answer.outcome == Outcome::Failed) {
+        policy->start_cooldown(name);
+        rejection_log("on-demand: obtaining " + name + " failed: " + answer.reason);
+      } else if (!renewal) {
+        answer.outcome = Outcome::Obtained;
+      }
+      finish(name, answer);
+    });
+  }
+
+  // A cached on-demand certificate with a third of its life left: renew it in the background.
+  void renew_on_demand_later(const std::string& name) {
+    if (!policy || !join(name, nullptr)) return;
+    lookup_jobs->post([this, name] { decide_on_demand(name, "", /*renewal=*/true); });
+  }
+
+  void count(Outcome outcome) {
+    switch (outcome) {
+      case Outcome::Cached: ++counters.cached; break;
+      case Outcome::Loaded: ++counters.loaded; break;
+      case Outcome::Obtained: ++counters.obtained; break;
+      case Outcome::Failed: ++counters.failed; break;
+      default: ++counters.rejected; break;
+    }
+  }
+
+  void certificate_for(std::string_view server_name, std::string_view client_ip, Waiter reply) {
+    const std::string name = normalise(server_name);
+    const auto at = now();
+    if (auto cert = cache.find(name, at)) {  // the hot path: no allocation beyond the name
+      if (cert->origin == CachedCertificate::Origin::OnDemand &&
+          acme::renewal_due(cert->not_before, cert->not_after, at)) {
+        renew_on_demand_later(name);
+      }
+      count(Outcome::Cached);
+      reply({Outcome::Cached, std::move(cert), ""});
+      return;
+    }
+    Waiter done = [this, reply = std::move(reply)](CertificateAnswer answer) {
+      count(answer.outcome);
+      reply(std::move(answer));
+    };
+    if (name.empty()) return done(reject(Outcome::Unknown, "no server name", "(none)"));
+    if (is_managed(name)) {
+      // Configured, but its certificate is not there yet (first issuance under way, or failed):
+      // wait for an issuance in flight, else there is nothing to serve.
+      std::lock_guard lock(flight_mu);
+      if (auto it = in_flight.find(name); it != in_flight.end()) {
+        it->second.waiters.push_back(std::move(done));
+        return;
+      }
+    }
+    if (!policy) return done(reject(Outcome::Unknown, "no certificate for this name", name));
+    const pki::NameQualification q = pki::qualify_name(name);
+    const bool usable = q.name == name && name.find('*') == std::string::npos &&
+                        (options.on_demand_policy == IssuerPolicy::Internal ? q.name_class != pki::NameClass::Invalid
+                                                                            : q.name_class == pki::NameClass::Public);
+    if (!usable) return done(reject(Outcome::Invalid, "not a name a certificate can be obtained for", name));
+    if (auto until = policy->cooling_down(name)) {
+      return done(reject(Outcome::CoolingDown,
+                         "cooling down for " +
+                             std::to_string(std::chrono::duration_cast<std::chrono::seconds>(*until - at).count()) +
+                             " s after a denial or failure",
+                         name));
+    }
+    const bool expired = cache.find_any(name) != nullptr;  // cached, but no longer valid
+    if (!join(name, std::move(done))) return;              // someone is already on it: wait with them
+    lookup_jobs->post([this, name, ip = std::string(client_ip), expired] { decide_on_demand(name, ip, expired); });
+  }
+
+  // ---- managed names ----
+
+  bool is_managed(const std::string& name) const {
+    std::lock_guard lock(managed_mu);
+    return managed.count(name) != 0;
+  }
+
+  std::shared_ptr<const CachedCertificate> load_manual(const ManagedName& m) {
+    const std::optional<std::string> chain = pki::read_file(m.cert_file);
+    if (!chain) throw Error(m.cert_file.string() + ": cannot read the certificate file");
+    const std::optional<std::string> key = pki::read_file(m.key_file);
+    if (!key) throw Error(m.key_file.string() + ": cannot read the key file");
+    try {
+      return make_cached_certificate(*chain, *key, "", CachedCertificate::Origin::Manual);
+    } catch (const pki::Error& e) {
+      throw Error(m.cert_file.string() + ": " + e.what());
+    }
+  }
+
+  static std::filesystem::file_time_type mtime_of(const std::filesystem::path& file) {
+    std::error_code ec;
+    return std::filesystem::last_write_time(file, ec);
+  }
+
+  void manage(std::vector<ManagedName> names) {
+    std::map<std::string, ManagedName> next;
+    for (ManagedName& m : names) {
+      m.name = normalise(m.name);
+      next[m.name] = std::move(m);
+    }
+    // Manual files first: a bad one fails the whole call before anything changes.
+    std::vector<std::shared_ptr<const CachedCertificate>> manual;
+    std::map<std::string, std::pair<std::filesystem::file_time_type, std::filesystem::file_time_type>> stamps;
+    for (const auto& [name, m] : next) {
+      if (m.policy != IssuerPolicy::Manual) continue;
+      manual.push_back(load_manual(m));
+      stamps[name] = {mtime_of(m.cert_file), mtime_of(m.key_file)};
+    }
+    std::map<std::string, ManagedName> previous;
+    {
+      std::lock_guard lock(managed_mu);
+      previous = std::move(managed);
+      managed = next;
+      manual_stamps = std::move(stamps);
+    }
+    for (auto& cert : manual) cache.put(cert);
+    // Names no longer managed leave the cache, unless another managed certificate still covers them.
+    for (const auto& [name, m] : previous) {
+      if (next.count(name)) continue;
+      if (auto cert = cache.find_any(name); cert && cert->origin != CachedCertificate::Origin::OnDemand) {
+        cache.remove({name});
+      }
+    }
+    for (const auto& [name, m] : next) {
+      if (m.policy == IssuerPolicy::Manual) continue;
+      std::shared_ptr<const CachedCertificate> cert = load_stored(name, m.policy, CachedCertificate::Origin::Configured);
+      if (cert && cert->not_after > now()) cache.put(cert);
+      if (!cert || acme::renewal_due(cert->not_before, cert->not_after, now())) obtain_managed(m, nullptr);
+    }
+  }
+
+  // ---- maintenance ----
+
+  MaintenanceReport maintain() {
+    MaintenanceReport report;
+    std::map<std::string, ManagedName> names;
+    {
+      std::lock_guard lock(managed_mu);
+      names = managed;
+    }
+    std::vector<std::pair<std::string, std::future<CertificateAnswer>>> waiting;
+    auto renew = [&](const ManagedName& m, bool force) {
+      auto done = std::make_shared<std::promise<CertificateAnswer>>();
+      waiting.emplace_back(m.name, done->get_future());
+      obtain_managed(m, [done](CertificateAnswer answer) { done->set_value(std::move(answer)); }, force);
+    };
+    for (const auto& [name, m] : names) {
+      ++report.checked;
+      if (m.policy == IssuerPolicy::Manual) {
+        reload_manual_if_changed(m);
+        continue;
+      }
+      std::shared_ptr<const CachedCertificate> cert = cache.find_any(name);
+      if (!cert || cert->names.end() == std::find(cert->names.begin(), cert->names.end(), name)) {
+        renew(m, false);  // missing (or only a wildcard covers it): obtain
+      } else if (m.policy == IssuerPolicy::Acme && obtainer) {
+        const acme::RenewalCheck check = obtainer->check_renewal({name});
+        if (check.status != acme::RenewalCheck::Status::NotDue) renew(m, false);
+      } else if (acme::renewal_due(cert->not_before, cert->not_after, now())) {
+        renew(m, false);
+      }
+    }
+    // On-demand certificates still cached renew too, asking permission again.
+    for (const auto& cert : cache.all()) {
+      if (cert->origin != CachedCertificate::Origin::OnDemand || cert->names.empty()) continue;
+      if (acme::renewal_due(cert->not_before, cert->not_after, now())) renew_on_demand_later(cert->names.front());
+    }
+    for (auto& [name, future] : waiting) {
+      const CertificateAnswer answer = future.get();
+      if (answer.outcome == Outcome::Failed) {
+        ++report.failed;
+        report.failures.push_back(name + ": " + answer.reason);
+      } else {
+        ++report.renewed;
+      }
+    }
+    if (options.ocsp_stapling) refresh_staples(names);
+    clean_storage(names);
+    return report;
+  }
+
+  void reload_manual_if_changed(const ManagedName& m) {
+    const auto stamp = std::make_pair(mtime_of(m.cert_file), mtime_of(m.key_file));
+    {
+      std::lock_guard lock(managed_mu);
+      auto it = manual_stamps.find(m.name);
+      if (it != manual_stamps.end() && it->second == stamp) return;
+      manual_stamps[m.name] = stamp;
+    }
+    try {
+      cache.put(load_manual(m));
+      log("reloaded the certificate files for " + m.name);
+    } catch (const std::exception& e) {
+      log("reloading the certificate files for " + m.name + " failed: " + e.what() + "; keeping the loaded ones");
+    }
+  }
+
+  // ---- OCSP ----
+
+  std::shared_ptr<const CachedCertificate> with_stored_staple(std::shared_ptr<const CachedCertificate> cert,
+                                                              const std::string& name) {
+    if (!options.ocsp_stapling || cert->chain.size() < 2) return cert;
+    try {
+      std::optional<std::string> der = storage.load(ocsp_storage_key(name, *cert->chain.front()));
+      if (!der) return cert;
+      OcspStaple staple = parse_ocsp_staple(*der, cert->chain, now());
+      if (!ocsp_stapleable(staple, now())) return cert;
+      auto copy = std::make_shared<CachedCertificate>(copy_of(*cert));
+      copy->ocsp_response = staple.der;
+      remember_staple(name, staple);
+      return copy;
+    } catch (const std::exception&) {
+      return cert;  // a stale or damaged stored response: fetch a fresh one at the next pass
+    }
+  }
+
+  static CachedCertificate copy_of(const CachedCertificate& cert) {
+    CachedCertificate copy;
+    copy.names = cert.names;
+    for (const auto& c : cert.chain) {
+      X509_up_ref(c.get());
+      copy.chain.emplace_back(c.get());
+    }
+    EVP_PKEY_up_ref(cert.key.get());
+    copy.key.reset(cert.key.get());
+    copy.not_before = cert.not_before;
+    copy.not_after = cert.not_after;
+    copy.issuer_key = cert.issuer_key;
+    copy.ocsp_response = cert.ocsp_response;
+    copy.origin = cert.origin;
+    return copy;
+  }
+
+  void remember_staple(const std::string& name, const OcspStaple& staple) {
+    std::lock_guard lock(ocsp_mu);
+    staples[name] = staple;
+  }
+
+  void refresh_staples(const std::map<std::string, ManagedName>& names) {
+    for (const auto& cert : cache.all()) {
+      if (cert->chain.size() < 2 || cert->names.empty() || cert->origin == CachedCertificate::Origin::Manual) continue;
+      if (ocsp_responder_urls(*cert->chain.front()).empty()) continue;
+      const std::string& name = cert->names.front();
+      {
+        std::lock_guard lock(ocsp_mu);
+        auto it = staples.find(name);
+        if (it != staples.end() && !cert->ocsp_response.empty() && now() < ocsp_refresh_at(it->second)) continue;
+      }
+      ++counters.ocsp_fetches;
+      try {
+        if (!http) http = acme::make_http_client(acme::HttpOptions{options.acme.ca_root, options.acme.user_agent});
+        const OcspStaple staple = fetch_ocsp_staple(cert->chain, *http, now());
+        if (staple.status == OcspStaple::Status::Revoked) {
+          log("the certificate for " + name + " is revoked (OCSP " + staple.responder_url +
+              "); not stapling it and replacing the certificate");
+          auto it = names.find(name);
+          if (it != names.end() && it->second.policy != IssuerPolicy::Manual) obtain_managed(it->second, nullptr, true);
+          continue;
+        }
+        if (!ocsp_stapleable(staple, now())) throw Error("the response's status is not good");
+        storage.store(ocsp_storage_key(name, *cert->chain.front()), staple.der);
+        auto copy = std::make_shared<CachedCertificate>(copy_of(*cert));
+        copy->ocsp_response = staple.der;
+        remember_staple(name, staple);
+        cache.put(std::move(copy));
+      } catch (const std::exception& e) {
+        ++counters.ocsp_failures;
+        log("refreshing the OCSP response of " + name + " failed: " + e.what() + "; keeping the last good one");
+      }
+    }
+  }
+
+  // ---- storage cleaning ----
+
+  // Removes certificates expired for a day whose names are neither managed nor cached, at most
+  // once a day across every process sharing the storage (CertMagic's last_clean.json).
+  void clean_storage(const std::map<std::string, ManagedName>& names) {
+    const auto at = now();
+    if (last_clean && at - *last_clean < kCleanEvery) return;
+    if (!storage.try_lock(kCleanLock)) return;
+    try {
+      if (auto text = storage.load(kLastCleanKey)) {
+        const auto json = nlohmann::json::parse(*text, nullptr, false);
+        if (json.is_object() && json.contains("tls") && json["tls"].is_number_integer()) {
+          const Clock::time_point previous{std::chrono::seconds(json["tls"].get<std::int64_t>())};
+          if (at - previous < kCleanEvery) {
+            last_clean = previous;
+            storage.unlock(kCleanLock);
+            return;
+          }
+        }
+      }
+      std::size_t removed = 0;
+      for (const pki::CertificateLocation& location : pki::list_certificates(storage)) {
+        if (names.count(location.name) || cache.find_any(location.name)) continue;
+        try {
+          auto stored = pki::load_certificate(storage, location.issuer_key, location.name);
+          if (!stored) continue;
+          const auto info =
+              pki::describe_certificate(*pki::certificates_from_pem(stored->chain_pem, "certificate").front());
+          if (info.not_after + kCleanGrace > at) continue;
+        } catch (const pki::Error&) {
+          continue;  // damaged files are for an operator to look at, not to delete
+        }
+        storage.erase(pki::keys::cert_site_prefix(location.issuer_key, location.name));
+        ++removed;
+      }
+      storage.store(kLastCleanKey, nlohmann::json{{"tls", unix_seconds(at)}}.dump());
+      last_clean = at;
+      if (removed) log("storage cleaning removed " + std::to_string(removed) + " expired certificate(s)");
+    } catch (const std::exception& e) {
+      log("storage cleaning failed: " + std::string(e.what()));
+    }
+    storage.unlock(kCleanLock);
+  }
+
+  // ---- the loop ----
+
+  void start_loop() {
+    std::lock_guard lock(loop_mu);
+    if (loop.joinable()) return;
+    loop = std::thread([this] {
+      std::unique_lock lock(loop_mu);
+      while (!stopping) {
+        if (loop_cv.wait_for(lock, options.maintenance_interval, [&] { return stopping; })) break;
+        lock.unlock();
+        try {
+          const MaintenanceReport report = maintain();
+          for (const auto& failure : report.failures) log("maintenance: " + failure);
+        } catch (const std::exception& e) {
+          log("maintenance failed: " + std::string(e.what()));
+        }
+        lock.lock();
+      }
+    });
+  }
+
+  void stop_loop() {
+    {
+      std::lock_guard lock(loop_mu);
+      stopping = true;
+    }
+    loop_cv.notify_all();
+    if (loop.joinable()) loop.join();
+  }
+
+  pki::Storage& storage;
+  CertManagerOptions options;
+  CertificateCache cache;
+  std::unique_ptr<OnDemandPolicy> policy;
+  SampledLog rejection_log;
+  std::unique_ptr<acme::Obtainer> obtainer;
+  std::mutex ca_mu;
+
+  mutable std::mutex managed_mu;
+  std::map<std::string, ManagedName> managed;
+  std::map<std::string, std::pair<std::filesystem::file_time_type, std::filesystem::file_time_type>> manual_stamps;
+
+  std::mutex flight_mu;
+  std::map<std::string, InFlight> in_flight;
+
+  std::mutex ocsp_mu;
+  std::map<std::string, OcspStaple> staples;
+  std::unique_ptr<acme::HttpClient> http;  // OCSP; used by the maintenance pass only
+
+  std::optional<Clock::time_point> last_clean;
+  Counters counters;
+
+  std::mutex loop_mu;
+  std::condition_variable loop_cv;
+  bool stopping = false;
+  std::thread loop;
+
+  // Declared last: destroyed first, so their jobs never see a half-destroyed manager.
+  std::unique_ptr<WorkQueue> obtain_jobs;
+  std::unique_ptr<WorkQueue> lookup_jobs;
+};
+
+CertManager::CertManager(pki::Storage& storage, CertManagerOptions options)
+    : impl_(std::make_unique<Impl>(storage, std::move(options))) {}
+
+CertManager::~CertManager() = default;
+
+void CertManager::manage(std::vector<ManagedName> names) { impl_->manage(std::move(names)); }
+
+void CertManager::start() { impl_->start_loop(); }
+
+MaintenanceReport CertManager::maintain() { return impl_->maintain(); }
+
+void CertManager::certificate_for(std::string_view server_name, std::string_view client_ip,
+                                  std::function<void(CertificateAnswer)> done) {
+  impl_->certificate_for(server_name, client_ip, std::move(done));
+}
+
+CertificateAnswer CertManager::certificate_for(std::string_view server_name, std::string_view client_ip) {
+  auto done = std::make_shared<std::promise<CertificateAnswer>>();
+  std::future<CertificateAnswer> answer = done->get_future();
+  impl_->certificate_for(server_name, client_ip,
+                         [done](CertificateAnswer a) { done->set_value(std::move(a)); });
+  return answer.get();
+}
+
+bool CertManager::wait_idle(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (!impl_->lookup_jobs->wait_idle(deadline) || !impl_->obtain_jobs->wait_idle(deadline)) return false;
+    {
+      std::lock_guard lock(impl_->flight_mu);
+      if (impl_->in_flight.empty()) return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+const CertificateCache& CertManager::cache() const { return impl_->cache; }
+
+CertManagerStats CertManager::stats() const {
+  const Impl::Counters& c = impl_->counters;
+  CertManagerStats s;
+  s.handshakes_cached = c.cached;
+  s.handshakes_loaded = c.loaded;
+  s.handshakes_obtained = c.obtained;
+  s.handshakes_rejected = c.rejected;
+  s.handshakes_failed = c.failed;
+  s.orders_started = c.orders_started;
+  s.orders_succeeded = c.orders_succeeded;
+  s.orders_failed = c.orders_failed;
+  s.renewals = c.renewals;
+  s.ocsp_fetches = c.ocsp_fetches;
+  s.ocsp_failures = c.ocsp_failures;
+  s.cache_size = impl_->cache.size();
+  if (impl_->policy) s.on_demand = impl_->policy->stats();
+  return s;
+}
+
+}  // namespace acmetool::serve

@@ -1,0 +1,429 @@
+// The certificate manager against a real pebble, with the fault proxy in front where pebble
+// cannot misbehave by itself (a CA that is down, orders that fail) and where orders are counted.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <fstream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <csignal>
+#include <sys/wait.h>
+
+#include "acmetool/pki/ca.h"
+#include "acmetool/pki/cert_storage.h"
+#include "acmetool/pki/storage.h"
+#include "acmetool/pki/storage_keys.h"
+#include "acmetool/pki/x509.h"
+#include "acmetool/serve/cert_manager.h"
+#include "fault_proxy.h"
+#include "fixture_util.h"
+#include "pebble.h"
+#include "process.h"
+#include "tiny_http_server.h"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using acmetool::pki::FileStorage;
+using acmetool::serve::CertificateAnswer;
+using acmetool::serve::CertManager;
+using acmetool::serve::CertManagerOptions;
+using acmetool::serve::IssuerPolicy;
+using acmetool::serve::ManagedName;
+using acmetool::test::ChildProcess;
+using acmetool::test::FaultProxy;
+using acmetool::test::PebbleOptions;
+using acmetool::test::PebbleServer;
+using acmetool::test::RequestKind;
+using acmetool::test::run_command;
+using acmetool::test::TempDir;
+using Outcome = CertificateAnswer::Outcome;
+
+namespace {
+
+// A pebble that marks every authorization valid without dialling anyone: for tests about
+// orders and storage rather than challenges, where several processes could not all listen on
+// pebble's one HTTP-01 port.
+PebbleServer& always_valid_pebble() {
+  static PebbleServer pebble([] {
+    PebbleOptions options;
+    options.env = {{"PEBBLE_VA_ALWAYS_VALID", "1"}};
+    return options;
+  }());
+  return pebble;
+}
+
+// A clock the test moves: real time plus an offset.
+struct TestClock {
+  std::atomic<std::int64_t> offset_seconds{0};
+  std::chrono::system_clock::time_point operator()() const {
+    return std::chrono::system_clock::now() + std::chrono::seconds(offset_seconds.load());
+  }
+  void advance(std::chrono::seconds by) { offset_seconds += by.count(); }
+};
+
+CertManagerOptions options_for(const std::string& directory_url, const fs::path& ca_root, int http_port) {
+  CertManagerOptions options;
+  options.acme.directory_urls = {directory_url};
+  options.acme.ca_root = ca_root;
+  options.acme.challenges = {"http-01"};
+  options.acme.listen_address = "127.0.0.1";
+  options.acme.http_port = http_port;
+  options.log = [](std::string_view line) { UNSCOPED_INFO(std::string(line)); };
+  return options;
+}
+
+std::vector<ManagedName> managed(const std::vector<std::string>& names) {
+  std::vector<ManagedName> out;
+  for (const auto& n : names) out.push_back({n});
+  return out;
+}
+
+// Verifies a served certificate with `openssl verify` against `root`, for `name`.
+bool verifies(const acmetool::serve::CachedCertificate& cert, const fs::path& root, const std::string& name,
+              const TempDir& dir) {
+  const fs::path chain = dir.path() / (name + "-chain.pem");
+  std::ofstream(chain) << acmetool::pki::chain_to_pem(cert.chain);
+  const auto r = run_command({"openssl", "verify", "-CAfile", root.string(), "-untrusted", chain.string(),
+                              "-verify_hostname", name, chain.string()});
+  return r.exit_code == 0;
+}
+
+std::string issuer_dir_of(const std::string& directory_url) {
+  return acmetool::pki::keys::safe(acmetool::pki::keys::acme_issuer_key(directory_url));
+}
+
+}  // namespace
+
+TEST_CASE("managed names are obtained in the background and served; a restart serves storage without ordering",
+          "[certmanager][pebble]") {
+  PebbleServer& pebble = PebbleServer::shared();
+  FaultProxy proxy(pebble.directory_url(), pebble.listener_ca_file());
+  TempDir dir;
+  FileStorage storage(dir.path() / "storage");
+  const std::vector<std::string> names = {"a.cm.test", "b.cm.test", "c.cm.test"};
+  {
+    CertManager manager(storage, options_for(proxy.directory_url(), proxy.ca_file(), pebble.http01_port()));
+    manager.manage(managed(names));  // returns before the orders finish
+    REQUIRE(manager.wait_idle(60s));
+    for (const auto& name : names) {
+      const CertificateAnswer answer = manager.certificate_for(name);
+      REQUIRE(answer.outcome == Outcome::Cached);
+      CHECK(verifies(*answer.certificate, pebble.root_file(), name, dir));
+    }
+    CHECK(manager.stats().orders_succeeded == 3);
+    // Not a managed name, and on-demand is off.
+    CHECK(manager.certificate_for("other.cm.test").outcome == Outcome::Unknown);
+  }
+  const int orders = proxy.count(RequestKind::NewOrder, "POST");
+  CHECK(orders == 3);
+  CertManager again(storage, options_for(proxy.directory_url(), proxy.ca_file(), pebble.http01_port()));
+  again.manage(managed(names));
+  for (const auto& name : names) CHECK(again.certificate_for(name).outcome == Outcome::Cached);  // at once
+  REQUIRE(again.wait_idle(30s));
+  CHECK(proxy.count(RequestKind::NewOrder, "POST") == orders);
+}
+
+TEST_CASE("internal names get local-CA certificates that verify against the local root", "[certmanager]") {
+  TempDir dir;
+  FileStorage storage(dir.path() / "storage");
+  CertManagerOptions options;
+  CertManager manager(storage, options);
+  manager.manage({{"app.internal", IssuerPolicy::Internal}, {"127.0.0.1", IssuerPolicy::Internal}});
+  REQUIRE(manager.wait_idle(30s));
+  const fs::path root = dir.path() / "storage" / "pki" / "authorities" / "local" / "root.crt";
+  const CertificateAnswer answer = manager.certificate_for("app.internal");
+  REQUIRE(answer.outcome == Outcome::Cached);
+  CHECK(verifies(*answer.certificate, root, "app.internal", dir));
+  CHECK(manager.certificate_for("127.0.0.1").outcome == Outcome::Cached);
+}
+
+TEST_CASE("two processes sharing storage order each of 20 names exactly once", "[certmanager][pebble][processes]") {
+  PebbleServer& pebble = always_valid_pebble();
+  FaultProxy proxy(pebble.directory_url(), pebble.listener_ca_file());
+  TempDir dir;
+  std::vector<std::string> argv = {CERTMANAGER_DRIVER, "--storage", (dir.path() / "storage").string(),
+                                   "--ca", proxy.directory_url(), "--ca-root", proxy.ca_file().string(),
+                                   "--wait", "150"};
+  std::vector<std::string> names;
+  for (int i = 0; i < 20; ++i) names.push_back("n" + std::to_string(i) + ".shared.test");
+  argv.insert(argv.end(), names.begin(), names.end());
+  // Both start at the same moment.
+  // Each listens on a port of its own for HTTP-01 (pebble does not dial it here).
+  const std::vector<int> ports = acmetool::test::distinct_free_ports(2);
+  auto with_port = [&](int port) {
+    std::vector<std::string> v = argv;
+    v.insert(v.begin() + 1, {"--http-port", std::to_string(port)});
+    return v;
+  };
+  ChildProcess first = ChildProcess::start(with_port(ports[0]), dir.path() / "first.log");
+  ChildProcess second = ChildProcess::start(with_port(ports[1]), dir.path() / "second.log");
+  const auto a = first.wait(180s), b = second.wait(180s);
+  INFO(acmetool::test::log_tail("first", dir.path() / "first.log", 40));
+  INFO(acmetool::test::log_tail("second", dir.path() / "second.log", 40));
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK(WIFEXITED(*a));
+  CHECK(WEXITSTATUS(*a) == 0);
+  CHECK(WIFEXITED(*b));
+  CHECK(WEXITSTATUS(*b) == 0);
+  CHECK(proxy.count(RequestKind::NewOrder, "POST") == 20);
+}
+
+TEST_CASE("processes killed at random points leave storage loadable, and a restart finishes the job",
+          "[certmanager][pebble][processes]") {
+  PebbleServer& pebble = always_valid_pebble();
+  TempDir dir;
+  const fs::path root = dir.path() / "storage";
+  std::vector<std::string> names;
+  for (int i = 0; i < 50; ++i) names.push_back("k" + std::to_string(i) + ".kill.test");
+  std::vector<std::string> argv = {CERTMANAGER_DRIVER, "--storage", root.string(), "--ca", pebble.directory_url(),
+                                   "--ca-root", pebble.listener_ca_file().string(), "--wait", "150",
+                                   "--http-port", std::to_string(pebble.http01_port())};
+  argv.insert(argv.end(), names.begin(), names.end());
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> delay_ms(200, 2500);
+  for (int round = 0; round < 8; ++round) {  // bounded: 8 kills
+    ChildProcess child = ChildProcess::start(argv, dir.path() / "killed.log");
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+    child.kill(SIGKILL);
+    child.wait(10s);
+  }
+  ChildProcess last = ChildProcess::start(argv, dir.path() / "last.log");
+  const auto status = last.wait(180s);
+  INFO(acmetool::test::log_tail("last run", dir.path() / "last.log", 40));
+  REQUIRE(status);
+  CHECK(WEXITSTATUS(*status) == 0);
+
+  // Every file in storage parses: nothing truncated.
+  FileStorage storage(root);
+  const auto locations = acmetool::pki::list_certificates(storage);
+  CHECK(locations.size() == 50);
+  for (const auto& location : locations) {
+    INFO(location.name);
+    auto stored = acmetool::pki::load_certificate(storage, location.issuer_key, location.name);
+    REQUIRE(stored);
+    CHECK_NOTHROW(acmetool::serve::make_cached_certificate(stored->chain_pem, stored->private_key_pem.str(), "",
+                                                           acmetool::serve::CachedCertificate::Origin::Configured));
+  }
+  // No lock is still held: a killed holder's flock went with it, whatever lock files remain.
+  for (const std::string& key : storage.list("locks", false)) {
+    const std::string lock = key.substr(key.rfind('/') + 1);
+    if (!lock.ends_with(".lock")) continue;
+    const std::string name = lock.substr(0, lock.size() - 5);
+    INFO(name);
+    CHECK(storage.try_lock(name));
+    storage.unlock(name);
+  }
+}
+
+TEST_CASE("with the CA down, certificates keep being served and renewal backs off until the CA returns",
+          "[certmanager][pebble]") {
+  PebbleServer& pebble = PebbleServer::shared();
+  FaultProxy proxy(pebble.directory_url(), pebble.listener_ca_file());
+  TempDir dir;
+  FileStorage storage(dir.path() / "storage");
+  TestClock clock;
+  CertManagerOptions options = options_for(proxy.directory_url(), proxy.ca_file(), pebble.http01_port());
+  options.clock = [&clock] { return clock(); };
+  CertManager manager(storage, options);
+  const std::string name = "down.cm.test";
+  manager.manage(managed({name}));
+  REQUIRE(manager.wait_idle(60s));
+  const auto first = manager.certificate_for(name).certificate;
+  REQUIRE(first);
+
+  // The CA goes away: every request now fails upstream.
+  const int dead_port = acmetool::test::free_port();
+  proxy.set_upstream("https://127.0.0.1:" + std::to_string(dead_port) + "/dir", pebble.listener_ca_file());
+  // Move to where a third of the certificate's life is left: renewal is due.
+  const auto lifetime = first->not_after - first->not_before;
+  clock.advance(std::chrono::duration_cast<std::chrono::seconds>(
+      (first->not_before + lifetime * 7 / 10) - std::chrono::system_clock::now()));
+
+  auto attempt = [&] {
+    const int before = proxy.total();
+    const auto report = manager.maintain();
+    CHECK(report.checked == 1);
+    return proxy.total() > before;
+  };
+  CHECK(attempt());              // tries, fails: backs off 1 min
+  CHECK(manager.certificate_for(name).certificate == first);  // still served
+  clock.advance(30s);
+  CHECK_FALSE(attempt());        // inside the 1 min backoff: not even a request
+  clock.advance(40s);
+  CHECK(attempt());              // 70 s later: tries again, fails: 10 min
+  clock.advance(5min);
+  CHECK_FALSE(attempt());
+  clock.advance(6min);
+  CHECK(attempt());              // fails again: 100 min
+  CHECK(manager.certificate_for(name).certificate == first);
+  CHECK(manager.stats().orders_succeeded == 1);
+
+  // The CA returns; the next attempt after the backoff renews.
+  proxy.set_upstream(pebble.directory_url(), pebble.listener_ca_file());
+  clock.advance(60min);
+  CHECK_FALSE(attempt());
+  clock.advance(50min);
+  const auto report = manager.maintain();
+  CHECK(report.renewed == 1);
+  const auto renewed = manager.certificate_for(name).certificate;
+  REQUIRE(renewed);
+  CHECK(renewed != first);
+  CHECK(renewed->not_after > first->not_after);
+}
+
+TEST_CASE("a damaged .crt, .key or .json is moved aside and re-obtained while the other names keep serving",
+          "[certmanager][pebble]") {
+  PebbleServer& pebble = PebbleServer::shared();
+  TempDir dir;
+  const fs::path root = dir.path() / "storage";
+  FileStorage storage(root);
+  const std::vector<std::string> names = {"crt.bad.test", "key.bad.test", "json.bad.test", "good.bad.test"};
+  const auto options = options_for(pebble.directory_url(), pebble.listener_ca_file(), pebble.http01_port());
+  {
+    CertManager manager(storage, options);
+    manager.manage(managed(names));
+    REQUIRE(manager.wait_idle(60s));
+  }
+  const fs::path issuer = root / "certificates" / issuer_dir_of(pebble.directory_url());
+  const std::string good_before = acmetool::test::read_text(issuer / "good.bad.test" / "good.bad.test.crt");
+  acmetool::test::write_file(issuer / "crt.bad.test" / "crt.bad.test.crt", "-----BEGIN CERTIFICATE-----\ngarbage");
+  acmetool::test::write_file(issuer / "key.bad.test" / "key.bad.test.key", "");
+  acmetool::test::write_file(issuer / "json.bad.test" / "json.bad.test.json", "{\"sans\": [");
+
+  CertManager manager(storage, options);
+  manager.manage(managed(names));
+  CHECK(manager.certificate_for("good.bad.test").outcome == Outcome::Cached);  // at once
+  REQUIRE(manager.wait_idle(60s));
+  for (const auto& name : names) {
+    INFO(name);
+    const CertificateAnswer answer = manager.certificate_for(name);
+    REQUIRE(answer.outcome == Outcome::Cached);
+    CHECK(verifies(*answer.certificate, pebble.root_file(), name, dir));
+  }
+  CHECK(acmetool::test::read_text(issuer / "good.bad.test" / "good.bad.test.crt") == good_before);
+  for (const std::string bad : {"crt.bad.test", "key.bad.test", "json.bad.test"}) {
+    int aside = 0;
+    for (const auto& entry : fs::directory_iterator(issuer / bad)) {
+      aside += entry.path().filename().string().find(".corrupt-") != std::string::npos;
+    }
+    INFO(bad);
+    CHECK(aside >= 1);
+  }
+}
+
+TEST_CASE("on-demand TLS: allowed names are obtained at the first handshake, denied ones never ordered",
+          "[certmanager][pebble][ondemand]") {
+  PebbleServer& pebble = PebbleServer::shared();
+  FaultProxy proxy(pebble.directory_url(), pebble.listener_ca_file());
+  const std::set<std::string> allowed = {"yes1.od.test", "yes2.od.test"};
+  std::atomic<int> asks{0};
+  acmetool::test::TinyHttpServer ask([&](const acmetool::test::RecordedRequest& request) {
+    ++asks;
+    const std::string target = request.target;
+    const auto at = target.find("domain=");
+    const std::string domain = at == std::string::npos ? "" : target.substr(at + 7, target.find('&', at) - at - 7);
+    return acmetool::test::CannedResponse{allowed.count(domain) ? 200 : 403, "", "text/plain"};
+  });
+  TempDir dir;
+  FileStorage storage(dir.path() / "storage");
+  CertManagerOptions options = options_for(proxy.directory_url(), proxy.ca_file(), pebble.http01_port());
+  options.on_demand.emplace();
+  options.on_demand->ask_url = ask.url() + "/check";
+  CertManager manager(storage, options);
+
+  for (const auto& name : allowed) {
+    const CertificateAnswer answer = manager.certificate_for(name, "192.0.2.1");
+    REQUIRE(answer.outcome == Outcome::Obtained);
+    CHECK(verifies(*answer.certificate, pebble.root_file(), name, dir));
+    CHECK(manager.certificate_for(name).outcome == Outcome::Cached);
+  }
+  CHECK(proxy.count(RequestKind::NewOrder, "POST") == 2);
+
+  // A storm of 1,000 distinct names the endpoint denies: no order, at most one ask each.
+  const int asks_before = asks;
+  for (int i = 0; i < 1000; ++i) {
+    CHECK(manager.certificate_for("scan" + std::to_string(i) + ".od.test").outcome == Outcome::Denied);
+  }
+  CHECK(asks - asks_before <= 1000);
+  CHECK(proxy.count(RequestKind::NewOrder, "POST") == 2);
+  // Asked again at once, a denied name is rejected from memory.
+  const int asks_after = asks;
+  const auto again = manager.certificate_for("scan1.od.test").outcome;
+  CHECK((again == Outcome::Denied || again == Outcome::CoolingDown));
+  CHECK(asks == asks_after);
+  // Invalid names never reach the endpoint.
+  CHECK(manager.certificate_for("bad..name").outcome == Outcome::Invalid);
+  CHECK(manager.certificate_for("*.od.test").outcome == Outcome::Invalid);
+  CHECK(manager.certificate_for("localhost").outcome == Outcome::Invalid);  // not for a public CA
+  CHECK(asks == asks_after);
+  const auto stats = manager.stats();
+  CHECK(stats.handshakes_obtained == 2);
+  CHECK(stats.on_demand.ask_denied >= 1000);
+}
+
+TEST_CASE("on-demand TLS: the ask endpoint down denies quickly while cached names keep working",
+          "[certmanager][pebble][ondemand]") {
+  PebbleServer& pebble = PebbleServer::shared();
+  TempDir dir;
+  FileStorage storage(dir.path() / "storage");
+  CertManagerOptions options = options_for(pebble.directory_url(), pebble.listener_ca_file(), pebble.http01_port());
+  options.on_demand.emplace();
+  auto ask = std::make_unique<acmetool::test::TinyHttpServer>(
+      [](const acmetool::test::RecordedRequest&) { return acmetool::test::CannedResponse{200, "", "text/plain"}; });
+  options.on_demand->ask_url = ask->url();
+  CertManager manager(storage, options);
+  REQUIRE(manager.certificate_for("kept.od.test").outcome == Outcome::Obtained);
+  ask.reset();  // the endpoint goes away
+  const auto start = std::chrono::steady_clock::now();
+  const CertificateAnswer denied = manager.certificate_for("new.od.test");
+  CHECK(denied.outcome == Outcome::Denied);
+  CHECK(std::chrono::steady_clock::now() - start < 2s);
+  CHECK(manager.certificate_for("kept.od.test").outcome == Outcome::Cached);
+  CHECK(manager.stats().on_demand.ask_errors == 1);
+}
+
+TEST_CASE("on-demand TLS: a failing name costs at most one order per cooldown window", "[certmanager][pebble][ondemand]") {
+  PebbleServer& pebble = PebbleServer::shared();
+  FaultProxy proxy(pebble.directory_url(), pebble.listener_ca_file());
+  // Every order fails as a CA refusing the name would.
+  acmetool::test::Fault refuse;
+  refuse.status = 400;
+  refuse.problem_type = "urn:ietf:params:acme:error:rejectedIdentifier";
+  proxy.fail(RequestKind::NewOrder, 1000, refuse);
+  acmetool::test::TinyHttpServer ask(
+      [](const acmetool::test::RecordedRequest&) { return acmetool::test::CannedResponse{200, "", "text/plain"}; });
+  TempDir dir;
+  FileStorage storage(dir.path() / "storage");
+  TestClock clock;
+  CertManagerOptions options = options_for(proxy.directory_url(), proxy.ca_file(), pebble.http01_port());
+  options.clock = [&clock] { return clock(); };
+  options.on_demand.emplace();
+  options.on_demand->ask_url = ask.url();  // a misconfigured endpoint that allows everything
+  options.on_demand->cooldown = 2min;
+  CertManager manager(storage, options);
+  int failed = 0;
+  for (int step = 0; step < 30; ++step) {  // 30 handshakes, 20 s apart: 10 minutes
+    const Outcome outcome = manager.certificate_for("fails.od.test").outcome;
+    failed += outcome == Outcome::Failed;
+    CHECK((outcome == Outcome::Failed || outcome == Outcome::CoolingDown));
+    clock.advance(20s);
+  }
+  const int orders = proxy.count(RequestKind::NewOrder, "POST");
+  CHECK(orders >= 1);
+  CHECK(orders <= 5);  // at most one per 2-minute window over 10 minutes
+  CHECK(failed >= orders);  // the CA's own backoff (1 min, 10 min) skips some attempts without an order
+}
+
+TEST_CASE("on-demand with a public CA and no ask endpoint is a configuration error", "[certmanager]") {
+  TempDir dir;
+  FileStorage storage(dir.path() / "storage");
+  CertManagerOptions options;
+  options.acme.directory_urls = {"https://127.0.0.1:1/dir"};
+  options.on_demand.emplace();
+  CHECK_THROWS_WITH(CertManager(storage, options), Catch::Contains("needs an 'ask' endpoint"));
+  options.on_demand_policy = IssuerPolicy::Internal;
+  CHECK_NOTHROW(CertManager(storage, options));
+}
