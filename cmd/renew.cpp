@@ -1,6 +1,7 @@
 // cmd/renew.cpp: `acmetool renew` renews stored certificates that are inside their renewal window:
 // ACME certificates from the CA, with the settings recorded when they were obtained (flags
-// override them), and local-CA certificates from the local CA.
+// override them), and local-CA certificates from the local CA. One maintenance pass of the
+// certificate manager `serve` runs (libserve/cert_manager.h), per group of recorded settings.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -16,6 +17,7 @@
 #include "acmetool/pki/hostname.h"
 #include "acmetool/pki/storage_keys.h"
 #include "acmetool/pki/x509.h"
+#include "acmetool/serve/cert_manager.h"
 #include "common.h"
 #include "dns_flags.h"
 #include "interrupt.h"
@@ -84,15 +86,6 @@ bool selected(const RenewArgs& args, const Stored& cert) {
   return false;
 }
 
-// Due by the flags alone: --force, or --days. nullopt when neither decides (then the
-// certificate's own rule does: ARI, or a third of its lifetime).
-std::optional<bool> due_by_flags(const RenewArgs& args, const Stored& cert) {
-  if (args.force) return true;
-  if (args.days > 0) return cert.info.not_after - std::chrono::system_clock::now() < std::chrono::days(args.days);
-  return std::nullopt;
-}
-
-
 acme::ObtainSettings acme_settings(const Stored& cert, const RenewArgs& args, const Context& ctx) {
   acme::ObtainSettings settings;
   if (!args.cas.empty()) {
@@ -119,8 +112,6 @@ acme::ObtainSettings acme_settings(const Stored& cert, const RenewArgs& args, co
   settings.tls_port = args.tls_port;
   settings.webroot = args.webroot;
   settings.key_type = pki::parse_key_type(cert.issuer_data.value("key_type", "p256")).value_or(pki::KeyType::P256);
-  settings.force = true;  // due was decided here
-  settings.retry_now = args.force;
   settings.reuse_key = cert.issuer_data.value("reuse_key", false);
   settings.profile = cert.issuer_data.value("profile", "");
   settings.user_agent = "acmetool/" ACMETOOL_VERSION;
@@ -129,72 +120,93 @@ acme::ObtainSettings acme_settings(const Stored& cert, const RenewArgs& args, co
   return settings;
 }
 
-// What became of one certificate: "not-due", "renewed" or "failed", and the reason or error.
-struct Result {
-  std::string status;
-  std::string reason;
+// Certificates renewed by one certificate manager: those whose recorded settings agree.
+struct Group {
+  serve::CertManagerOptions options;
+  std::vector<const Stored*> certs;
 };
 
-// An ACME certificate: due by the flags, else by the CA's renewal window (ARI, fetched when
-// stale) or a third of its lifetime; renewed from its CA (or --ca) when due.
-Result renew_acme(pki::FileStorage& storage, const Stored& cert, const RenewArgs& args, const Context& ctx) {
-  acme::Obtainer obtainer(storage, acme_settings(cert, args, ctx));
-  Result result{"not-due", ""};
-  if (const std::optional<bool> due = due_by_flags(args, cert)) {
-    if (!*due) return result;
-    result.reason = args.force ? "forced" : "fewer than " + std::to_string(args.days) + " days left";
-  } else {
-    const acme::RenewalCheck check = obtainer.check_renewal(cert.sans);
-    result.reason = check.reason;
-    if (check.status != acme::RenewalCheck::Status::Due) return result;
+// Sorts the selected certificates into groups by what renewing them needs: the ACME settings
+// recorded with each (flags override them), or the local CA and lifetime.
+std::map<std::string, Group> group_by_settings(const std::vector<Stored>& certs, const RenewArgs& args,
+                                               const Context& ctx) {
+  std::map<std::string, Group> groups;
+  for (const Stored& cert : certs) {
+    serve::CertManagerOptions options;
+    json key;
+    if (cert.issuer_data.contains("ca")) {
+      options.acme = acme_settings(cert, args, ctx);
+      key = {cert.issuer_key, options.acme.directory_urls, options.acme.account.email, options.acme.challenges,
+             pki::to_string(options.acme.key_type), options.acme.reuse_key, options.acme.profile,
+             cert.issuer_data.value("dns_provider", "")};
+    } else {
+      options.local_ca.name = cert.issuer_key;
+      options.internal_lifetime =
+          std::chrono::duration_cast<std::chrono::seconds>(cert.info.not_after - cert.info.not_before);
+      key = {"local", cert.issuer_key, options.internal_lifetime.count()};
+    }
+    options.ocsp_stapling = false;  // one pass from the command line: nothing to staple for
+    options.clean_storage = false;  // the other groups' certificates are not managed here
+    options.log = progress_printer(ctx);
+    Group& group = groups.try_emplace(key.dump(), Group{std::move(options), {}}).first->second;
+    group.certs.push_back(&cert);
   }
-  // Interrupted mid-order: DNS records and webroot files presented so far are taken back.
-  const InterruptGuard guard([&obtainer] { obtainer.withdraw_challenges(); });
-  const acme::ObtainOutcome outcome = obtainer.obtain(cert.sans);
-  if (outcome.status == acme::ObtainOutcome::Status::Failed) return {"failed", outcome.error};
-  return {"renewed", result.reason};
-}
-
-Result renew_local(pki::FileStorage& storage, const Stored& cert, const RenewArgs& args) {
-  const auto now = std::chrono::system_clock::now();
-  if (!due_by_flags(args, cert).value_or(acme::renewal_due(cert.info.not_before, cert.info.not_after, now))) {
-    return {"not-due", "renews when a third of its lifetime is left"};
-  }
-  const pki::LocalCa ca = pki::LocalCa::open(storage, {.name = cert.issuer_key});
-  const auto lifetime = std::chrono::duration_cast<std::chrono::seconds>(cert.info.not_after - cert.info.not_before);
-  const pki::IssuedLeaf leaf = ca.issue({cert.sans, lifetime});
-  pki::store_certificate(storage, cert.issuer_key,
-                         {cert.sans, pki::chain_to_pem(leaf.chain), pki::private_key_to_pem(*leaf.key), ""});
-  return {"renewed", ""};
+  return groups;
 }
 
 int run_renew(const RenewArgs& args, Context& ctx) {
   if (args.names.empty() && !args.all) throw UsageError("renew: name a certificate or pass --all");
   pki::FileStorage storage(ctx.storage_root());
+  std::vector<Damaged> damaged;
+  std::vector<Stored> certs = stored_certificates(storage, damaged);
+  std::erase_if(certs, [&](const Stored& cert) { return !selected(args, cert); });
+
+  // One maintenance pass of the certificate manager `serve` uses, per group of settings.
+  serve::MaintenanceRequest request;
+  request.force = args.force;
+  if (args.days > 0) request.renew_within = std::chrono::days(args.days);
   json rows = json::array();
   int failed = 0, done = 0;
-  std::vector<Damaged> damaged;
-  for (const Stored& cert : stored_certificates(storage, damaged)) {
-    if (!selected(args, cert)) continue;
-    Result result;
-    try {
-      result = cert.issuer_data.contains("ca") ? renew_acme(storage, cert, args, ctx) : renew_local(storage, cert, args);
-    } catch (const std::exception& e) {
-      result = {"failed", e.what()};
+  for (auto& [key, group] : group_by_settings(certs, args, ctx)) {
+    const bool local = !group.certs.front()->issuer_data.contains("ca");
+    std::map<std::string, const Stored*> by_name;
+    std::vector<serve::ManagedName> names;
+    for (const Stored* cert : group.certs) {
+      serve::ManagedName managed{cert->sans.front(), local ? serve::IssuerPolicy::Internal : serve::IssuerPolicy::Acme};
+      managed.also.assign(cert->sans.begin() + 1, cert->sans.end());
+      by_name[managed.name] = cert;
+      names.push_back(std::move(managed));
     }
-    const std::string& status = result.status;
-    const std::string detail =
-        status == "failed" ? result.reason : storage.path_of(pki::keys::cert_file(cert.issuer_key, cert.folder)).string();
-    status == "failed" ? ++failed : ++done;
-    std::string names;
-    for (const std::string& n : cert.sans) names += (names.empty() ? "" : ",") + n;
-    if (ctx.global.json) {
-      json row = {{"names", cert.sans}, {"issuer", cert.issuer_key}, {"status", status},
-                  {status == "failed" ? "error" : "certificate", detail}};
-      if (status != "failed" && !result.reason.empty()) row["reason"] = result.reason;
-      rows.push_back(std::move(row));
-    } else {
-      std::cout << status << '\t' << names << '\t' << detail << '\n';
+    serve::MaintenanceReport report;
+    try {
+      serve::CertManager manager(storage, std::move(group.options));
+      // Interrupted mid-order: DNS records and webroot files presented so far are taken back.
+      const InterruptGuard guard([&manager] { manager.withdraw_challenges(); });
+      manager.manage(std::move(names));
+      report = manager.maintain(request);
+    } catch (const std::exception& e) {
+      for (const auto& [name, cert] : by_name) report.items.push_back({name, serve::MaintenanceReport::Item::Status::Failed, e.what()});
+    }
+    for (const auto& item : report.items) {
+      const Stored& cert = *by_name.at(item.name);
+      using Status = serve::MaintenanceReport::Item::Status;
+      const std::string status = item.status == Status::Failed    ? "failed"
+                                 : item.status == Status::Renewed ? "renewed"
+                                                                  : "not-due";
+      const std::string detail =
+          item.status == Status::Failed ? item.detail
+                                        : storage.path_of(pki::keys::cert_file(cert.issuer_key, cert.folder)).string();
+      item.status == Status::Failed ? ++failed : ++done;
+      std::string joined;
+      for (const std::string& n : cert.sans) joined += (joined.empty() ? "" : ",") + n;
+      if (ctx.global.json) {
+        json row = {{"names", cert.sans}, {"issuer", cert.issuer_key}, {"status", status},
+                    {item.status == Status::Failed ? "error" : "certificate", detail}};
+        if (item.status != Status::Failed && !item.detail.empty()) row["reason"] = item.detail;
+        rows.push_back(std::move(row));
+      } else {
+        std::cout << status << '\t' << joined << '\t' << detail << '\n';
+      }
     }
   }
   for (const Damaged& d : damaged) {

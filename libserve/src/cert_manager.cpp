@@ -31,7 +31,6 @@ namespace {
 using Clock = std::chrono::system_clock;
 using Outcome = CertificateAnswer::Outcome;
 
-constexpr const char* kLocalIssuerKey = "local";  // Caddy's issuer key for the local CA
 constexpr auto kIssueLockTimeout = std::chrono::minutes(10);
 constexpr auto kQuarantineLockTimeout = std::chrono::seconds(10);
 constexpr auto kCleanEvery = std::chrono::hours(24);
@@ -123,6 +122,7 @@ std::string_view to_string(CertificateAnswer::Outcome outcome) {
 }
 
 struct CertManager::Impl {
+  using Names = std::vector<std::string>;  // a certificate's names, the managed (primary) one first
   using Waiter = std::function<void(CertificateAnswer)>;
 
   // One issuance (or on-demand decision) in progress for a name; handshakes for the same name
@@ -177,6 +177,12 @@ struct CertManager::Impl {
 
   Clock::time_point now() const { return options.clock(); }
 
+  static Names names_of(const ManagedName& m) {
+    Names names = {m.name};
+    names.insert(names.end(), m.also.begin(), m.also.end());
+    return names;
+  }
+
   void log(std::string_view line) const {
     if (options.log) options.log(line);
   }
@@ -185,7 +191,7 @@ struct CertManager::Impl {
 
   // The issuer keys a name's certificate may be stored under, in order of preference.
   std::vector<std::string> issuer_keys(IssuerPolicy policy) const {
-    if (policy == IssuerPolicy::Internal) return {kLocalIssuerKey};
+    if (policy == IssuerPolicy::Internal) return {options.local_ca.name};  // Caddy's issuer key: the CA's name
     std::vector<std::string> keys;
     for (const std::string& url : options.acme.directory_urls) keys.push_back(pki::keys::acme_issuer_key(url));
     return keys;
@@ -194,8 +200,9 @@ struct CertManager::Impl {
   // Renames a damaged certificate's files aside, after looking again under the issuance lock: a
   // writer stores the key before the certificate, so a reader racing it may see a pair that does
   // not match yet; under the lock no writer is active.
-  void quarantine(const std::string& issuer_key, const std::string& name, const std::string& why, bool lock_held) {
-    const std::string names_key = pki::keys::names_key({name});
+  void quarantine(const std::string& issuer_key, const Names& names, const std::string& why, bool lock_held) {
+    const std::string& name = names.front();
+    const std::string names_key = pki::keys::names_key(names);
     try {
       std::optional<pki::StorageLock> lock;
       if (!lock_held) lock.emplace(storage, pki::keys::issue_lock_name(names_key), kQuarantineLockTimeout);
@@ -227,23 +234,25 @@ struct CertManager::Impl {
     }
   }
 
-  // The stored certificate for `name` under the first issuer that has a readable one; damaged
+  // The stored certificate for `names` under the first issuer that has a readable one; damaged
   // ones are moved aside. Expired certificates are returned too: the caller decides. `lock_held`:
-  // the caller holds the name's issuance lock.
-  std::shared_ptr<const CachedCertificate> load_stored(const std::string& name, IssuerPolicy policy,
+  // the caller holds the names' issuance lock.
+  std::shared_ptr<const CachedCertificate> load_stored(const Names& names, IssuerPolicy policy,
                                                        CachedCertificate::Origin origin, bool lock_held = false) {
-    const std::string names_key = pki::keys::names_key({name});
+    const std::string names_key = pki::keys::names_key(names);
     for (const std::string& issuer_key : issuer_keys(policy)) {
       try {
         std::optional<pki::StoredCertificate> stored = pki::load_certificate(storage, issuer_key, names_key);
         if (!stored) continue;
         auto cert = make_cached_certificate(stored->chain_pem, stored->private_key_pem.str(), issuer_key, origin);
-        if (std::find(cert->names.begin(), cert->names.end(), name) == cert->names.end()) {
-          throw pki::Error("the certificate does not name " + name);
+        for (const std::string& name : names) {
+          if (std::find(cert->names.begin(), cert->names.end(), name) == cert->names.end()) {
+            throw pki::Error("the certificate does not name " + name);
+          }
         }
-        return with_stored_staple(std::move(cert), name);
+        return with_stored_staple(std::move(cert), names.front());
       } catch (const pki::Error& e) {
-        quarantine(issuer_key, name, e.what(), lock_held);
+        quarantine(issuer_key, names, e.what(), lock_held);
       }
     }
     return nullptr;
@@ -253,11 +262,11 @@ struct CertManager::Impl {
 
   // Issues `name` from the local CA into storage, under the issuance lock, unless another
   // process stored a certificate that is not due while we waited.
-  std::string issue_internal(const std::string& name, bool force) {
-    const std::string names_key = pki::keys::names_key({name});
+  std::string issue_internal(const Names& names, bool force) {
+    const std::string names_key = pki::keys::names_key(names);
     const pki::StorageLock lock(storage, pki::keys::issue_lock_name(names_key), kIssueLockTimeout);
     if (!force) {
-      if (auto stored = load_stored(name, IssuerPolicy::Internal, CachedCertificate::Origin::Configured, true);
+      if (auto stored = load_stored(names, IssuerPolicy::Internal, CachedCertificate::Origin::Configured, true);
           stored && !acme::renewal_due(stored->not_before, stored->not_after, now())) {
         return "reused";
       }
@@ -265,35 +274,39 @@ struct CertManager::Impl {
     std::lock_guard ca_lock(ca_mu);
     pki::LocalCa ca = pki::LocalCa::open(storage, options.local_ca);  // rotates a due intermediate
     pki::LeafRequest request;
-    request.names = {name};
+    request.names = names;
     request.lifetime = options.internal_lifetime;
     request.key_type = options.acme.key_type;
     const pki::IssuedLeaf leaf = ca.issue(request);
-    pki::store_certificate(storage, kLocalIssuerKey,
-                           {{name}, pki::chain_to_pem(leaf.chain), pki::private_key_to_pem(*leaf.key), "{}"});
+    pki::store_certificate(storage, options.local_ca.name,
+                           {names, pki::chain_to_pem(leaf.chain), pki::private_key_to_pem(*leaf.key), "{}"});
     return "obtained";
   }
 
-  // Obtains (or renews) `name` into storage and the cache. Runs on an obtain thread.
-  CertificateAnswer issue(const std::string& name, IssuerPolicy policy, CachedCertificate::Origin origin,
-                          bool force) {
+  // Obtains (or renews) a certificate for `names` into storage and the cache. `force`: even when
+  // the stored one is not due; `retry_now`: even while backing off (an operator's --force). Runs
+  // on an obtain thread.
+  CertificateAnswer issue(const Names& names, IssuerPolicy policy, CachedCertificate::Origin origin, bool force,
+                          bool retry_now = false) {
+    const std::string& name = names.front();
     const std::shared_ptr<const CachedCertificate> before = cache.find_any(name);
     ++counters.orders_started;
     std::string error;
     bool ordered = true;
     try {
       if (policy == IssuerPolicy::Internal) {
-        ordered = issue_internal(name, force) == "obtained";
+        ordered = issue_internal(names, force) == "obtained";
       } else if (!obtainer) {
         error = "no ACME CA is configured";
       } else {
         acme::ObtainOutcome outcome;
-        if (force) {
+        if (force || retry_now) {
           acme::ObtainSettings settings = options.acme;
-          settings.force = true;
-          outcome = acme::Obtainer(storage, settings).obtain({name});
+          settings.force = force;
+          settings.retry_now = retry_now;
+          outcome = acme::Obtainer(storage, settings).obtain(names);
         } else {
-          outcome = obtainer->obtain({name});
+          outcome = obtainer->obtain(names);
         }
         if (outcome.status == acme::ObtainOutcome::Status::Failed) error = outcome.error;
         ordered = outcome.status == acme::ObtainOutcome::Status::Obtained;
@@ -305,7 +318,7 @@ struct CertManager::Impl {
       ++counters.orders_failed;
       return {Outcome::Failed, nullptr, error};
     }
-    std::shared_ptr<const CachedCertificate> cert = load_stored(name, policy, origin);
+    std::shared_ptr<const CachedCertificate> cert = load_stored(names, policy, origin);
     if (!cert || cert->not_after <= now()) {
       ++counters.orders_failed;
       return {Outcome::Failed, nullptr, "the certificate stored for " + name + " cannot be loaded"};
@@ -341,10 +354,11 @@ struct CertManager::Impl {
   }
 
   // Obtains a managed name in the background unless that is already under way.
-  void obtain_managed(const ManagedName& managed, Waiter waiter, bool force = false) {
+  void obtain_managed(const ManagedName& managed, Waiter waiter, bool force = false, bool retry_now = false) {
     if (!join(managed.name, std::move(waiter))) return;
-    obtain_jobs->post([this, managed, force] {
-      CertificateAnswer answer = issue(managed.name, managed.policy, CachedCertificate::Origin::Configured, force);
+    obtain_jobs->post([this, managed, force, retry_now] {
+      CertificateAnswer answer =
+          issue(names_of(managed), managed.policy, CachedCertificate::Origin::Configured, force, retry_now);
       if (answer.outcome == Outcome::Failed) {
         log("obtaining a certificate for " + managed.name + " failed: " + answer.reason +
             (cache.find_any(managed.name) ? "; keeping the current certificate" : ""));
@@ -365,7 +379,7 @@ struct CertManager::Impl {
   void decide_on_demand(const std::string& name, const std::string& client_ip, bool renewal) {
     // Storage first: another process sharing it may have obtained (or renewed) the name. For a
     // renewal only a certificate that is not due itself counts.
-    if (auto stored = load_stored(name, options.on_demand_policy, CachedCertificate::Origin::OnDemand);
+    if (auto stored = load_stored({name}, options.on_demand_policy, CachedCertificate::Origin::OnDemand);
         stored && stored->not_after > now()) {
       const bool due = acme::renewal_due(stored->not_before, stored->not_after, now());
       if (!renewal || !due) {
@@ -386,7 +400,7 @@ struct CertManager::Impl {
     }
     obtain_jobs->post([this, name, renewal] {
       CertificateAnswer answer =
-          issue(name, options.on_demand_policy, CachedCertificate::Origin::OnDemand, /*force=*/false);
+          issue({name}, options.on_demand_policy, CachedCertificate::Origin::OnDemand, /*force=*/false);
       if (answer.outcome == Outcome::Failed) {
         policy->start_cooldown(name);
         rejection_log("on-demand: obtaining " + name + " failed: " + answer.reason);
@@ -485,6 +499,7 @@ struct CertManager::Impl {
     std::map<std::string, ManagedName> next;
     for (ManagedName& m : names) {
       m.name = normalise(m.name);
+      for (std::string& other : m.also) other = normalise(other);
       next[m.name] = std::move(m);
     }
     // Manual files first: a bad one fails the whole call before anything changes.
@@ -512,7 +527,7 @@ struct CertManager::Impl {
     }
     for (const auto& [name, m] : next) {
       if (m.policy == IssuerPolicy::Manual) continue;
-      std::shared_ptr<const CachedCertificate> cert = load_stored(name, m.policy, CachedCertificate::Origin::Configured);
+      std::shared_ptr<const CachedCertificate> cert = load_stored(names_of(m), m.policy, CachedCertificate::Origin::Configured);
       if (cert && cert->not_after > now()) cache.put(cert);
       if (!cert || acme::renewal_due(cert->not_before, cert->not_after, now())) obtain_managed(m, nullptr);
     }
@@ -520,33 +535,51 @@ struct CertManager::Impl {
 
   // ---- maintenance ----
 
-  MaintenanceReport maintain() {
-    MaintenanceReport report;
+  MaintenanceReport maintain(const MaintenanceRequest& request) {
     std::map<std::string, ManagedName> names;
     {
       std::lock_guard lock(managed_mu);
       names = managed;
     }
-    std::vector<std::pair<std::string, std::future<CertificateAnswer>>> waiting;
-    auto renew = [&](const ManagedName& m, bool force) {
+    using Status = MaintenanceReport::Item::Status;
+    MaintenanceReport report;
+    std::vector<std::future<CertificateAnswer>> waiting;  // one per item being renewed, by index
+    std::vector<std::size_t> waiting_items;
+    auto renew = [&](const ManagedName& m, std::string why, bool force) {
       auto done = std::make_shared<std::promise<CertificateAnswer>>();
-      waiting.emplace_back(m.name, done->get_future());
-      obtain_managed(m, [done](CertificateAnswer answer) { done->set_value(std::move(answer)); }, force);
+      waiting.push_back(done->get_future());
+      waiting_items.push_back(report.items.size());
+      report.items.push_back({m.name, Status::Renewed, std::move(why)});
+      obtain_managed(m, [done](CertificateAnswer answer) { done->set_value(std::move(answer)); }, force,
+                     request.force);
     };
     for (const auto& [name, m] : names) {
-      ++report.checked;
       if (m.policy == IssuerPolicy::Manual) {
         reload_manual_if_changed(m);
         continue;
       }
       std::shared_ptr<const CachedCertificate> cert = cache.find_any(name);
       if (!cert || cert->names.end() == std::find(cert->names.begin(), cert->names.end(), name)) {
-        renew(m, false);  // missing (or only a wildcard covers it): obtain
+        renew(m, "no valid certificate", false);  // missing, expired, or only a wildcard covers it
+      } else if (request.force) {
+        renew(m, "forced", true);
+      } else if (request.renew_within) {
+        if (cert->not_after - now() < *request.renew_within) {
+          renew(m, "fewer than " + std::to_string(request.renew_within->count() / 86400) + " days left", true);
+        } else {
+          report.items.push_back({name, Status::NotDue, "more time left than asked for"});
+        }
       } else if (m.policy == IssuerPolicy::Acme && obtainer) {
-        const acme::RenewalCheck check = obtainer->check_renewal({name});
-        if (check.status != acme::RenewalCheck::Status::NotDue) renew(m, false);
+        const acme::RenewalCheck check = obtainer->check_renewal(names_of(m));  // ARI when the CA offers it
+        if (check.status != acme::RenewalCheck::Status::NotDue) {
+          renew(m, check.reason, false);
+        } else {
+          report.items.push_back({name, Status::NotDue, check.reason});
+        }
       } else if (acme::renewal_due(cert->not_before, cert->not_after, now())) {
-        renew(m, false);
+        renew(m, "a third of its lifetime left", false);
+      } else {
+        report.items.push_back({name, Status::NotDue, "renews when a third of its lifetime is left"});
       }
     }
     // On-demand certificates still cached renew too, asking permission again.
@@ -554,17 +587,15 @@ struct CertManager::Impl {
       if (cert->origin != CachedCertificate::Origin::OnDemand || cert->names.empty()) continue;
       if (acme::renewal_due(cert->not_before, cert->not_after, now())) renew_on_demand_later(cert->names.front());
     }
-    for (auto& [name, future] : waiting) {
-      const CertificateAnswer answer = future.get();
+    for (std::size_t i = 0; i < waiting.size(); ++i) {
+      const CertificateAnswer answer = waiting[i].get();
       if (answer.outcome == Outcome::Failed) {
-        ++report.failed;
-        report.failures.push_back(name + ": " + answer.reason);
-      } else {
-        ++report.renewed;
+        report.items[waiting_items[i]].status = Status::Failed;
+        report.items[waiting_items[i]].detail = answer.reason;
       }
     }
     if (options.ocsp_stapling) refresh_staples(names);
-    clean_storage(names);
+    if (options.clean_storage) clean_storage(names);
     return report;
   }
 
@@ -714,8 +745,9 @@ struct CertManager::Impl {
         if (loop_cv.wait_for(lock, options.maintenance_interval, [&] { return stopping; })) break;
         lock.unlock();
         try {
-          const MaintenanceReport report = maintain();
-          for (const auto& failure : report.failures) log("maintenance: " + failure);
+          for (const auto& item : maintain({}).items) {
+            if (item.status == MaintenanceReport::Item::Status::Failed) log("maintenance: " + item.name + ": " + item.detail);
+          }
         } catch (const std::exception& e) {
           log("maintenance failed: " + std::string(e.what()));
         }
@@ -774,7 +806,16 @@ void CertManager::manage(std::vector<ManagedName> names) { impl_->manage(std::mo
 
 void CertManager::start() { impl_->start_loop(); }
 
-MaintenanceReport CertManager::maintain() { return impl_->maintain(); }
+MaintenanceReport CertManager::maintain(const MaintenanceRequest& request) { return impl_->maintain(request); }
+
+void CertManager::withdraw_challenges() noexcept {
+  if (impl_->obtainer) impl_->obtainer->withdraw_challenges();
+}
+
+std::size_t MaintenanceReport::count(Item::Status status) const {
+  return static_cast<std::size_t>(
+      std::count_if(items.begin(), items.end(), [status](const Item& item) { return item.status == status; }));
+}
 
 void CertManager::certificate_for(std::string_view server_name, std::string_view client_ip,
                                   std::function<void(CertificateAnswer)> done) {

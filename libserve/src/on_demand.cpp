@@ -25,6 +25,12 @@ constexpr seconds kMaxCacheLifetime{24 * 3600};
 constexpr seconds kMaxErrorLifetime{10};
 constexpr TimePoint kNever = TimePoint::min();
 
+// now + d, saturating: a cooldown of centuries must not wrap around into the past.
+TimePoint later(TimePoint now, nanoseconds d) {
+  const auto step = std::chrono::duration_cast<system_clock::duration>(d);
+  return step > TimePoint::max() - now ? TimePoint::max() : now + step;
+}
+
 char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 // As the certificate cache compares names: ASCII lower case, one trailing dot removed.
@@ -43,8 +49,8 @@ std::string query_escape(std::string_view value) {
   out.reserve(value.size());
   for (const char c : value) {
     const auto byte = static_cast<unsigned char>(c);
-    const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                            c == '-' || c == '.' || c == '_' || c == '~';
+    const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
     if (unreserved) {
       out += c;
     } else {
@@ -76,7 +82,8 @@ std::string_view trim(std::string_view s) {
 }
 
 bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
 }
 
 // How long the response's Cache-Control fields (RFC 9111 §5.2.2) let us remember it: nullopt
@@ -94,8 +101,10 @@ std::optional<seconds> cache_lifetime(const acme::HttpResponse& response) {
       const std::string_view key = trim(directive.substr(0, equals));
       if (iequals(key, "no-store") || iequals(key, "no-cache")) return seconds(0);
       if (!iequals(key, "max-age") || lifetime) continue;
-      std::string_view value = equals == std::string_view::npos ? "" : trim(directive.substr(equals + 1));
-      if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+      std::string_view value =
+          equals == std::string_view::npos ? "" : trim(directive.substr(equals + 1));
+      if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
+        value = value.substr(1, value.size() - 2);
       long long n = 0;
       bool valid = !value.empty();
       for (const char c : value) {
@@ -135,8 +144,8 @@ struct Flight {
 
 struct OnDemandPolicy::Impl {
   struct Counters {
-    std::atomic<std::uint64_t> ask_calls{0}, ask_allowed{0}, ask_denied{0}, ask_errors{0}, ask_cache_hits{0},
-        ask_queue_full{0}, cooldown_rejections{0}, budget_rejections{0};
+    std::atomic<std::uint64_t> ask_calls{0}, ask_allowed{0}, ask_denied{0}, ask_errors{0},
+        ask_cache_hits{0}, ask_queue_full{0}, cooldown_rejections{0}, budget_rejections{0};
   };
 
   OnDemandOptions options;
@@ -145,7 +154,8 @@ struct OnDemandPolicy::Impl {
 
   std::mutex mutex;  // guards everything below up to the budget
   std::unordered_map<std::string, Memory> memory;
-  std::list<const std::string*> ages;  // keys of `memory` (node keys are stable), written longest ago first
+  // The keys of `memory`, written longest ago first (node keys stay put when the map rehashes).
+  std::list<const std::string*> ages;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights;
   std::size_t in_flight = 0;
   std::size_t waiting = 0;
@@ -204,8 +214,9 @@ struct OnDemandPolicy::Impl {
     }
     const Memory& m = it->second;
     // Short enough for the small-string buffer: the hit path allocates nothing.
-    return PermissionAnswer{*m.verdict, true,
-                            m.status == 0 ? std::string("cached error") : "cached " + std::to_string(m.status)};
+    return PermissionAnswer{
+        *m.verdict, true,
+        m.status == 0 ? std::string("cached error") : "cached " + std::to_string(m.status)};
   }
 
   // Takes an ask slot, waiting up to ask_timeout behind at most max_waiting_asks others.
@@ -222,14 +233,27 @@ struct OnDemandPolicy::Impl {
     return true;
   }
 
-  CallResult call(const std::string& name, std::string_view client_ip, std::unique_ptr<acme::HttpClient>& client);
+  // Waits for another caller's call for the same name and shares its answer.
+  PermissionAnswer join_locked(std::unique_lock<std::mutex>& lock, std::shared_ptr<Flight> flight) {
+    flight->finished.wait(lock, [&] { return flight->done; });
+    PermissionAnswer shared = flight->answer;
+    shared.cached = true;
+    auto& counter =
+        shared.verdict == Permission::QueueFull ? counters.ask_queue_full : counters.ask_cache_hits;
+    counter.fetch_add(1, std::memory_order_relaxed);
+    return shared;
+  }
+
+  CallResult call(const std::string& name, std::string_view client_ip,
+                  std::unique_ptr<acme::HttpClient>& client);
   void record_locked(const std::string& key, const CallResult& result);
 };
 
 // One GET to the ask endpoint. Leaves `client` null when it failed, so that it is not reused.
 CallResult OnDemandPolicy::Impl::call(const std::string& name, std::string_view client_ip,
                                       std::unique_ptr<acme::HttpClient>& client) {
-  const std::string url = ask_request_url(options.ask_url, name, options.ask_include_ip ? client_ip : "");
+  const std::string url =
+      ask_request_url(options.ask_url, name, options.ask_include_ip ? client_ip : "");
   counters.ask_calls.fetch_add(1, std::memory_order_relaxed);
   try {
     if (!client) {
@@ -254,7 +278,8 @@ CallResult OnDemandPolicy::Impl::call(const std::string& name, std::string_view 
     if (const std::size_t at = detail.find(url + ": "); at != std::string_view::npos) {
       detail.remove_prefix(at + url.size() + 2);
     }
-    return {{Permission::Error, false, "ask " + url + ": " + (e.timed_out() ? "timed out" : std::string(detail))}};
+    return {{Permission::Error, false,
+             "ask " + url + ": " + (e.timed_out() ? "timed out" : std::string(detail))}};
   } catch (const std::exception& e) {
     client.reset();
     return {{Permission::Error, false, "ask " + url + ": " + e.what()}};
@@ -284,10 +309,10 @@ void OnDemandPolicy::Impl::record_locked(const std::string& key, const CallResul
     Memory& m = remember_locked(key);
     m.verdict = verdict;
     m.status = result.status;
-    m.answer_expires = now + ttl;
+    m.answer_expires = later(now, ttl);
   }
   if (verdict != Permission::Allowed && options.cooldown > nanoseconds(0)) {
-    remember_locked(key).cooldown_until = now + std::chrono::duration_cast<system_clock::duration>(options.cooldown);
+    remember_locked(key).cooldown_until = later(now, options.cooldown);
   }
 }
 
@@ -317,8 +342,7 @@ std::optional<system_clock::time_point> OnDemandPolicy::cooling_down(std::string
 void OnDemandPolicy::start_cooldown(std::string_view name) {
   if (impl_->options.cooldown <= nanoseconds(0)) return;
   const std::string key = normalize_name(name);
-  const TimePoint until =
-      impl_->clock() + std::chrono::duration_cast<system_clock::duration>(impl_->options.cooldown);
+  const TimePoint until = later(impl_->clock(), impl_->options.cooldown);
   std::lock_guard lock(impl_->mutex);
   impl_->remember_locked(key).cooldown_until = until;
 }
@@ -344,12 +368,7 @@ PermissionAnswer OnDemandPolicy::ask(std::string_view name, std::string_view cli
     return std::move(*remembered);
   }
   if (const auto it = impl.flights.find(key); it != impl.flights.end()) {
-    const std::shared_ptr<Flight> flight = it->second;
-    flight->finished.wait(lock, [&] { return flight->done; });
-    impl.counters.ask_cache_hits.fetch_add(1, std::memory_order_relaxed);
-    PermissionAnswer shared = flight->answer;
-    shared.cached = true;
-    return shared;
+    return impl.join_locked(lock, it->second);
   }
   const auto flight = std::make_shared<Flight>();
   impl.flights.emplace(key, flight);
@@ -413,8 +432,9 @@ bool OnDemandPolicy::take_issuance_budget() {
 OnDemandStats OnDemandPolicy::stats() const {
   const Impl::Counters& c = impl_->counters;
   constexpr auto kRelaxed = std::memory_order_relaxed;
-  return {c.ask_calls.load(kRelaxed),      c.ask_allowed.load(kRelaxed),         c.ask_denied.load(kRelaxed),
-          c.ask_errors.load(kRelaxed),     c.ask_cache_hits.load(kRelaxed),      c.ask_queue_full.load(kRelaxed),
+  return {c.ask_calls.load(kRelaxed),           c.ask_allowed.load(kRelaxed),
+          c.ask_denied.load(kRelaxed),          c.ask_errors.load(kRelaxed),
+          c.ask_cache_hits.load(kRelaxed),      c.ask_queue_full.load(kRelaxed),
           c.cooldown_rejections.load(kRelaxed), c.budget_rejections.load(kRelaxed)};
 }
 

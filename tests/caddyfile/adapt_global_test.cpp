@@ -142,7 +142,7 @@ TEST_CASE("on_demand_tls takes permission http with its endpoint inline or in a 
   CHECK(global_error("\ton_demand_tls {\n\t\tpermission http {\n\t\t\tendpoint\n\t\t}\n\t}\n") ==
         "Caddyfile:4: wrong argument count or unexpected line ending after 'endpoint'");
   CHECK(global_error("\ton_demand_tls {\n\t\tpermission http {\n\t\t\tendpoint http://a http://b\n\t\t}\n\t}\n") ==
-        "Caddyfile:4: wrong argument count or unexpected line ending after 'http://a'");
+        "Caddyfile:4: wrong argument count or unexpected line ending after 'http://b'");
   CHECK(global_error("\ton_demand_tls {\n\t\tpermission http http://a {\n\t\t\tendpoint http://b\n\t\t}\n\t}\n") ==
         "Caddyfile:4: on_demand_tls permission http: endpoint already specified");
   CHECK(global_error("\ton_demand_tls {\n\t\tpermission http\n\t}\n") ==
@@ -172,8 +172,8 @@ TEST_CASE("on_demand_tls takes acmetool's cooldown and ask_include_ip", "[caddyf
       {"\t\tcooldown soon\n", "Caddyfile:3: on_demand_tls cooldown: invalid duration 'soon'"},
       {"\t\tcooldown -5m\n", "Caddyfile:3: on_demand_tls cooldown: negative duration '-5m'"},
       {"\t\tcooldown\n", "Caddyfile:3: wrong argument count or unexpected line ending after 'cooldown'"},
-      {"\t\tcooldown 1m 2m\n", "Caddyfile:3: wrong argument count or unexpected line ending after '1m'"},
-      {"\t\task_include_ip yes\n", "Caddyfile:3: wrong argument count or unexpected line ending after 'ask_include_ip'"},
+      {"\t\tcooldown 1m 2m\n", "Caddyfile:3: wrong argument count or unexpected line ending after '2m'"},
+      {"\t\task_include_ip yes\n", "Caddyfile:3: wrong argument count or unexpected line ending after 'yes'"},
       {"\t\task_include_ip {\n\t\t\tx\n\t\t}\n", "Caddyfile:3: on_demand_tls ask_include_ip: takes no block"},
       {"\t\tcooldwn 1m\n", "Caddyfile:3: on_demand_tls: unrecognized subdirective: cooldwn (did you mean 'cooldown'?)"},
   };

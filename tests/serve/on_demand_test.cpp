@@ -49,12 +49,15 @@ std::string query_value(const RecordedRequest& request, const std::string& key) 
 }
 
 // An endpoint allowing the names in `allowed` (200) and denying the rest (403).
-TinyHttpServer::Handler allow_list(std::set<std::string> allowed, std::vector<std::pair<std::string, std::string>> headers = {}) {
-  return [allowed = std::move(allowed), headers = std::move(headers)](const RecordedRequest& request) {
-    CannedResponse response{allowed.count(query_value(request, "domain")) != 0 ? 200 : 403, "", "text/plain"};
-    response.headers = headers;
-    return response;
-  };
+TinyHttpServer::Handler allow_list(std::set<std::string> allowed,
+                                   std::vector<std::pair<std::string, std::string>> headers = {}) {
+  return
+      [allowed = std::move(allowed), headers = std::move(headers)](const RecordedRequest& request) {
+        CannedResponse response{allowed.count(query_value(request, "domain")) != 0 ? 200 : 403, "",
+                                "text/plain"};
+        response.headers = headers;
+        return response;
+      };
 }
 
 serve::OnDemandOptions options_for(const TinyHttpServer& server) {
@@ -93,7 +96,8 @@ struct RefusingPort {
 
 }  // namespace
 
-TEST_CASE("ask allows the names the endpoint answers 2xx for and denies the rest", "[serve][on_demand]") {
+TEST_CASE("ask allows the names the endpoint answers 2xx for and denies the rest",
+          "[serve][on_demand]") {
   TinyHttpServer server(allow_list({"shop.example", "blog.example"}));
   serve::OnDemandPolicy policy(options_for(server));
 
@@ -126,7 +130,8 @@ TEST_CASE("without an ask URL every name is allowed and nothing is asked", "[ser
   CHECK(policy.stats().ask_cache_hits == 0);
 }
 
-TEST_CASE("the ask query carries the domain, and the client ip only when asked to", "[serve][on_demand]") {
+TEST_CASE("the ask query carries the domain, and the client ip only when asked to",
+          "[serve][on_demand]") {
   TinyHttpServer server(allow_list({}));
   serve::OnDemandOptions options = options_for(server);
   options.ask_url = server.url() + "/check?token=a%20b#ignored";
@@ -145,7 +150,8 @@ TEST_CASE("the ask query carries the domain, and the client ip only when asked t
   CHECK(requests[2].target == "/check?token=a%20b&domain=three.example");
 }
 
-TEST_CASE("allow and deny answers are cached: asking again makes no request", "[serve][on_demand]") {
+TEST_CASE("allow and deny answers are cached: asking again makes no request",
+          "[serve][on_demand]") {
   TinyHttpServer server(allow_list({"shop.example"}));
   TestClock clock;
   serve::OnDemandPolicy policy(options_for(server), clock.clock());
@@ -179,7 +185,8 @@ TEST_CASE("allow and deny answers are cached: asking again makes no request", "[
   CHECK(server.requests().size() == 5);
 }
 
-TEST_CASE("Cache-Control max-age sets how long an answer is cached, no-store keeps it uncached", "[serve][on_demand]") {
+TEST_CASE("Cache-Control max-age sets how long an answer is cached, no-store keeps it uncached",
+          "[serve][on_demand]") {
   TestClock clock;
   {
     TinyHttpServer server(allow_list({"shop.example"}, {{"Cache-Control", "private, max-age=1"}}));
@@ -222,7 +229,8 @@ TEST_CASE("a redirect from the ask endpoint denies and is not followed", "[serve
   CHECK(server.requests().size() == 1);
 }
 
-TEST_CASE("an ask endpoint that is down gives Error at once and starts the cooldown", "[serve][on_demand]") {
+TEST_CASE("an ask endpoint that is down gives Error at once and starts the cooldown",
+          "[serve][on_demand]") {
   RefusingPort down;
   TestClock clock;
   serve::OnDemandOptions options;
@@ -274,7 +282,8 @@ TEST_CASE("a bad ask URL gives Error", "[serve][on_demand]") {
   CHECK_THAT(answer.reason, Catch::StartsWith("ask ftp://127.0.0.1/check?domain=shop.example: "));
 }
 
-TEST_CASE("a storm of 1,000 denied names costs one request each and memory stays bounded", "[serve][on_demand]") {
+TEST_CASE("a storm of 1,000 denied names costs one request each and memory stays bounded",
+          "[serve][on_demand]") {
   TinyHttpServer server(allow_list({}));
   serve::OnDemandOptions options = options_for(server);
   options.memory_capacity = 100;
@@ -294,7 +303,8 @@ TEST_CASE("a storm of 1,000 denied names costs one request each and memory stays
   CHECK(server.requests().size() == 1001);
 }
 
-TEST_CASE("when too many callers wait for an ask slot, the next one gets QueueFull at once", "[serve][on_demand]") {
+TEST_CASE("when too many callers wait for an ask slot, the next one gets QueueFull at once",
+          "[serve][on_demand]") {
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   TinyHttpServer server([released](const RecordedRequest&) {
@@ -316,8 +326,9 @@ TEST_CASE("when too many callers wait for an ask slot, the next one gets QueueFu
 
   std::vector<serve::PermissionAnswer> answers{first.get(), second.get(), third.get()};
   CHECK(answers[0].verdict == Permission::Allowed);
-  const auto queue_full = std::count_if(answers.begin(), answers.end(),
-                                        [](const auto& a) { return a.verdict == Permission::QueueFull; });
+  const auto queue_full = std::count_if(answers.begin(), answers.end(), [](const auto& a) {
+    return a.verdict == Permission::QueueFull;
+  });
   CHECK(queue_full == 1);
   CHECK(server.requests().size() == 2);
   CHECK(policy.stats().ask_calls == 2);
@@ -372,7 +383,8 @@ TEST_CASE("a name cools down for the cooldown after a denial or failure", "[serv
   CHECK_FALSE(no_cooldown.cooling_down("shop.example"));
 }
 
-TEST_CASE("the deprecated issuance budget allows burst issuances per interval", "[serve][on_demand]") {
+TEST_CASE("the deprecated issuance budget allows burst issuances per interval",
+          "[serve][on_demand]") {
   TestClock clock;
   serve::OnDemandOptions options;
   options.interval = 1min;
@@ -397,10 +409,12 @@ TEST_CASE("the deprecated issuance budget allows burst issuances per interval", 
   CHECK(unlimited.stats().budget_rejections == 0);
 }
 
-TEST_CASE("SampledLog passes per_window lines per window and then says how many it suppressed", "[serve][on_demand]") {
+TEST_CASE("SampledLog passes per_window lines per window and then says how many it suppressed",
+          "[serve][on_demand]") {
   TestClock clock;
   std::vector<std::string> lines;
-  serve::SampledLog log([&lines](std::string_view line) { lines.emplace_back(line); }, 2, 1s, clock.clock());
+  serve::SampledLog log([&lines](std::string_view line) { lines.emplace_back(line); }, 2, 1s,
+                        clock.clock());
   for (int i = 0; i < 5; ++i) log("denied scan" + std::to_string(i) + ".example");
   CHECK(lines == std::vector<std::string>{"denied scan0.example", "denied scan1.example"});
   CHECK(log.suppressed() == 3);

@@ -36,6 +36,9 @@ enum class IssuerPolicy {
 struct ManagedName {
   std::string name;  ///< A-label, lower case, no trailing dot; "*.example.com" or an IP literal
   IssuerPolicy policy = IssuerPolicy::Acme;
+  /// Further names on the same certificate (`acmetool obtain a b` makes one certificate for
+  /// both); empty for the one-name certificates a server manages. Stored under all the names.
+  std::vector<std::string> also;
   std::filesystem::path cert_file;  ///< Manual: PEM chain, leaf first
   std::filesystem::path key_file;   ///< Manual: PEM private key
 };
@@ -63,6 +66,9 @@ struct CertManagerOptions {
   std::chrono::seconds expired_renewal_wait{90};
   /// Fetch OCSP responses for certificates that name a responder, staple them, refresh them.
   bool ocsp_stapling = true;
+  /// Let maintenance remove certificates expired for a day whose names are neither managed nor
+  /// cached, at most once a day across the processes sharing the storage (CertMagic's rule).
+  bool clean_storage = true;
   /// The wall clock; tests move it. Empty: std::chrono::system_clock::now.
   pki::Clock clock;
   /// One line per event worth an operator's attention ("obtained example.com from ...",
@@ -105,12 +111,24 @@ struct CertificateAnswer {
 };
 std::string_view to_string(CertificateAnswer::Outcome outcome);
 
+/// What a maintenance pass is asked to do beyond its rules (`acmetool renew` flags).
+struct MaintenanceRequest {
+  /// Renew every managed certificate now, even while backing off after failures (--force).
+  bool force = false;
+  /// Renew when less than this is left, instead of the ARI window or the last third (--days).
+  std::optional<std::chrono::seconds> renew_within;
+};
+
 /// What one maintenance pass did.
 struct MaintenanceReport {
-  std::size_t checked = 0;
-  std::size_t renewed = 0;
-  std::size_t failed = 0;                 ///< renewals (or first issuances) that failed this pass
-  std::vector<std::string> failures;      ///< "example.com: <why>", one per failure
+  struct Item {
+    enum class Status { NotDue, Renewed, Failed };
+    std::string name;    ///< the managed name
+    Status status = Status::NotDue;
+    std::string detail;  ///< why it was (not) due, or why it failed; one line
+  };
+  std::vector<Item> items;  ///< one per managed name (manual files aside), in name order
+  std::size_t count(Item::Status status) const;
 };
 
 /// Thread-safe. Background work runs on the manager's own threads until it is destroyed.
@@ -138,10 +156,14 @@ class CertManager {
 
   /// One maintenance pass now, blocking: renews every due certificate (ACME ones ask the CA for
   /// its ARI window first), obtains managed names still missing, reloads changed manual files,
-  /// refreshes OCSP staples, and at most once a day removes expired certificates of names no
-  /// longer managed (under the storage-wide lock "storage_clean"). Failures are persisted, so
-  /// a name backing off is skipped until its time (acme/failures.h).
-  MaintenanceReport maintain();
+  /// refreshes OCSP staples, and at most once a day removes certificates expired for a day
+  /// whose names are no longer managed (under the storage-wide lock "storage_clean"). Failures
+  /// are persisted, so a name backing off fails at once until its time (acme/failures.h).
+  MaintenanceReport maintain(const MaintenanceRequest& request = {});
+
+  /// Takes back every challenge presented right now (an interrupted process, before it exits).
+  /// Callable from any thread.
+  void withdraw_challenges() noexcept;
 
   /// The certificate for a TLS ClientHello's server name (or the local address' IP when there is
   /// no SNI), decided cheapest stage first: cache → name syntax → cooldown → storage → ask →

@@ -94,6 +94,7 @@ class OnDemandPolicy {
   OnDemandPolicy(const OnDemandPolicy&) = delete;
   OnDemandPolicy& operator=(const OnDemandPolicy&) = delete;
 
+  /// The options in force: as given, with max_concurrent_asks raised to at least 1.
   const OnDemandOptions& options() const;
 
   /// Until when `name` cools down (after a denial or a failed issuance), if it does now. Memory
@@ -124,6 +125,7 @@ class OnDemandPolicy {
   /// is empty; always true when options().interval is 0.
   bool take_issuance_budget();
 
+  /// The counters now; each is read atomically, not all at one instant.
   OnDemandStats stats() const;
 
  private:
@@ -152,7 +154,8 @@ class SampledLog {
   const std::chrono::milliseconds window_;
   pki::Clock clock_;
   mutable std::mutex mutex_;
-  std::optional<std::chrono::system_clock::time_point> window_start_;  ///< none before the first line
+  /// When the current window opened; none before the first line.
+  std::optional<std::chrono::system_clock::time_point> window_start_;
   std::size_t passed_in_window_ = 0;
   std::uint64_t pending_ = 0;  ///< suppressed since the last line passed
   std::uint64_t suppressed_ = 0;
