@@ -827,6 +827,9 @@ CertificateAnswer CertManager::certificate_for(std::string_view server_name, std
   std::future<CertificateAnswer> answer = done->get_future();
   impl_->certificate_for(server_name, client_ip,
                          [done](CertificateAnswer a) { done->set_value(std::move(a)); });
+  if (answer.wait_for(impl_->options.expired_renewal_wait) == std::future_status::timeout) {
+    return {CertificateAnswer::Outcome::Failed, nullptr, "no certificate within the handshake's wait"};
+  }
   return answer.get();
 }
 

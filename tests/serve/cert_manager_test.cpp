@@ -13,6 +13,7 @@
 
 #include "acmetool/pki/ca.h"
 #include "acmetool/pki/cert_storage.h"
+#include "acmetool/pki/key.h"
 #include "acmetool/pki/storage.h"
 #include "acmetool/pki/storage_keys.h"
 #include "acmetool/pki/x509.h"
@@ -426,4 +427,94 @@ TEST_CASE("on-demand with a public CA and no ask endpoint is a configuration err
   CHECK_THROWS_WITH(CertManager(storage, options), Catch::Contains("needs an 'ask' endpoint"));
   options.on_demand_policy = IssuerPolicy::Internal;
   CHECK_NOTHROW(CertManager(storage, options));
+}
+
+TEST_CASE("maintenance removes expired certificates no longer managed, at most once a day", "[certmanager]") {
+  TempDir dir;
+  const fs::path root = dir.path() / "storage";
+  FileStorage storage(root);
+  TestClock clock;
+  CertManagerOptions options;
+  options.clock = [&clock] { return clock(); };
+  options.internal_lifetime = std::chrono::hours(1);
+  CertManager manager(storage, options);
+  manager.manage({{"old.internal", IssuerPolicy::Internal}, {"kept.internal", IssuerPolicy::Internal}});
+  REQUIRE(manager.wait_idle(30s));
+  const fs::path old_dir = root / "certificates" / "local" / "old.internal";
+  REQUIRE(fs::exists(old_dir / "old.internal.crt"));
+
+  manager.manage({{"kept.internal", IssuerPolicy::Internal}});  // old.internal is dropped from the config
+  CHECK(manager.certificate_for("old.internal").outcome == Outcome::Unknown);
+  manager.maintain();
+  CHECK(fs::exists(old_dir / "old.internal.crt"));  // not expired yet: kept
+
+  clock.advance(std::chrono::hours(1) + std::chrono::hours(24) + 1min);  // expired for a day
+  manager.maintain();  // also renews kept.internal, which expired meanwhile
+  CHECK_FALSE(fs::exists(old_dir));
+  CHECK(fs::exists(root / "certificates" / "local" / "kept.internal" / "kept.internal.crt"));
+  CHECK(fs::exists(root / "last_clean.json"));
+  CHECK(manager.certificate_for("kept.internal").outcome == Outcome::Cached);
+}
+
+TEST_CASE("on-demand certificates from the local CA renew at a handshake after a third of their life",
+          "[certmanager][ondemand]") {
+  TempDir dir;
+  FileStorage storage(dir.path() / "storage");
+  TestClock clock;
+  CertManagerOptions options;
+  options.clock = [&clock] { return clock(); };
+  options.on_demand.emplace();  // no ask: allowed for the local CA only
+  options.on_demand_policy = IssuerPolicy::Internal;
+  options.internal_lifetime = std::chrono::hours(3);
+  CertManager manager(storage, options);
+
+  const CertificateAnswer first = manager.certificate_for("dev.localhost");
+  REQUIRE(first.outcome == Outcome::Obtained);
+  CHECK(manager.certificate_for("dev.localhost").certificate == first.certificate);
+
+  clock.advance(2h + 10min);  // under a third left: served at once, renewed in the background
+  const CertificateAnswer due = manager.certificate_for("dev.localhost");
+  CHECK(due.outcome == Outcome::Cached);
+  CHECK(due.certificate == first.certificate);
+  REQUIRE(manager.wait_idle(30s));
+  const CertificateAnswer renewed = manager.certificate_for("dev.localhost");
+  REQUIRE(renewed.certificate);
+  CHECK(renewed.certificate->not_after > first.certificate->not_after);
+
+  clock.advance(4h);  // expired: the handshake waits for the renewal
+  const CertificateAnswer after_expiry = manager.certificate_for("dev.localhost");
+  REQUIRE(after_expiry.certificate);
+  CHECK(after_expiry.certificate->not_after > clock());
+  CHECK(manager.stats().handshakes_obtained >= 2);
+}
+
+TEST_CASE("manual certificate files are served and reloaded when they change", "[certmanager]") {
+  TempDir dir;
+  FileStorage storage(dir.path() / "storage");
+  // Two certificates for the same name from a local CA of the test's own, written as files.
+  FileStorage other(dir.path() / "other");
+  const auto ca = acmetool::pki::LocalCa::open(other, {});
+  auto write_pair = [&](std::chrono::seconds lifetime) {
+    const auto leaf = ca.issue({{"files.example.test"}, lifetime});
+    acmetool::test::write_file(dir.path() / "site.crt", acmetool::pki::chain_to_pem(leaf.chain));
+    acmetool::test::write_file(dir.path() / "site.key", acmetool::pki::private_key_to_pem(*leaf.key).str());
+  };
+  write_pair(std::chrono::hours(5));
+  CertManagerOptions options;
+  CertManager manager(storage, options);
+  ManagedName files{"files.example.test", IssuerPolicy::Manual, {}, dir.path() / "site.crt", dir.path() / "site.key"};
+  manager.manage({files});
+  const auto first = manager.certificate_for("files.example.test");
+  REQUIRE(first.outcome == Outcome::Cached);
+  CHECK(first.certificate->origin == acmetool::serve::CachedCertificate::Origin::Manual);
+
+  std::this_thread::sleep_for(20ms);  // a distinct modification time
+  write_pair(std::chrono::hours(8));
+  manager.maintain();
+  const auto second = manager.certificate_for("files.example.test");
+  REQUIRE(second.certificate);
+  CHECK(second.certificate->not_after > first.certificate->not_after);
+  // A manual file that cannot be read fails manage() with the file's name.
+  ManagedName missing{"gone.example.test", IssuerPolicy::Manual, {}, dir.path() / "gone.crt", dir.path() / "gone.key"};
+  CHECK_THROWS_WITH(manager.manage({missing}), Catch::Contains("gone.crt"));
 }

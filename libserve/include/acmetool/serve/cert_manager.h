@@ -175,7 +175,8 @@ class CertManager {
   void certificate_for(std::string_view server_name, std::string_view client_ip,
                        std::function<void(CertificateAnswer)> done);
 
-  /// certificate_for, waiting for the answer (tests, tools).
+  /// certificate_for, waiting for the answer at most expired_renewal_wait (then Failed; the
+  /// work goes on in the background). For tests and tools; a server keeps its own timer.
   CertificateAnswer certificate_for(std::string_view server_name, std::string_view client_ip = {});
 
   /// Waits until no background job is queued or running, at most `timeout`; returns whether it

@@ -1,0 +1,2 @@
+// placeholder (issue 7)
+#pragma once
