@@ -52,7 +52,7 @@ std::int64_t unix_seconds(Clock::time_point t) {
 }
 
 // A fixed set of threads running queued jobs in order. wait_idle() waits until nothing is queued
-// or running.
+// or running. Destruction drops the jobs not started yet and waits for the running ones.
 class WorkQueue {
  public:
   explicit WorkQueue(std::size_t threads) {
@@ -85,7 +85,11 @@ class WorkQueue {
     std::unique_lock lock(mu_);
     for (;;) {
       cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;  // stopping, and the queue is drained
+      if (stopping_) {
+        jobs_.clear();
+        idle_cv_.notify_all();
+        return;
+      }
       std::function<void()> job = std::move(jobs_.front());
       jobs_.pop_front();
       ++running_;
@@ -467,8 +471,28 @@ struct CertManager::Impl {
                          name));
     }
     const bool expired = cache.find_any(name) != nullptr;  // cached, but no longer valid
-    if (!join(name, std::move(done))) return;              // someone is already on it: wait with them
-    lookup_jobs->post([this, name, ip = std::string(client_ip), expired] { decide_on_demand(name, ip, expired); });
+    bool queued = false;
+    {
+      std::lock_guard lock(flight_mu);
+      if (auto it = in_flight.find(name); it != in_flight.end()) {  // someone is already on it: wait with them
+        it->second.waiters.push_back(std::move(done));
+        return;
+      }
+      // A storm of new names must not queue without bound: past what the ask stage would let
+      // wait, reject at once (below, outside the lock).
+      const auto& od = *options.on_demand;
+      if (pending_decisions < od.max_concurrent_asks + od.max_waiting_asks) {
+        ++pending_decisions;
+        in_flight[name].waiters.push_back(std::move(done));
+        queued = true;
+      }
+    }
+    if (!queued) return done(reject(Outcome::Denied, "too many on-demand decisions waiting", name));
+    lookup_jobs->post([this, name, ip = std::string(client_ip), expired] {
+      decide_on_demand(name, ip, expired);
+      std::lock_guard lock(flight_mu);
+      --pending_decisions;
+    });
   }
 
   // ---- managed names ----
@@ -536,6 +560,7 @@ struct CertManager::Impl {
   // ---- maintenance ----
 
   MaintenanceReport maintain(const MaintenanceRequest& request) {
+    const std::lock_guard serial(maintain_mu);
     std::map<std::string, ManagedName> names;
     {
       std::lock_guard lock(managed_mu);
@@ -658,7 +683,7 @@ struct CertManager::Impl {
 
   void refresh_staples(const std::map<std::string, ManagedName>& names) {
     for (const auto& cert : cache.all()) {
-      if (cert->chain.size() < 2 || cert->names.empty() || cert->origin == CachedCertificate::Origin::Manual) continue;
+      if (cert->chain.size() < 2 || cert->names.empty()) continue;
       if (ocsp_responder_urls(*cert->chain.front()).empty()) continue;
       const std::string& name = cert->names.front();
       {
@@ -671,10 +696,10 @@ struct CertManager::Impl {
         if (!http) http = acme::make_http_client(acme::HttpOptions{options.acme.ca_root, options.acme.user_agent});
         const OcspStaple staple = fetch_ocsp_staple(cert->chain, *http, now());
         if (staple.status == OcspStaple::Status::Revoked) {
-          log("the certificate for " + name + " is revoked (OCSP " + staple.responder_url +
-              "); not stapling it and replacing the certificate");
-          auto it = names.find(name);
-          if (it != names.end() && it->second.policy != IssuerPolicy::Manual) obtain_managed(it->second, nullptr, true);
+          const bool ours = cert->origin != CachedCertificate::Origin::Manual && names.count(name);
+          log("the certificate for " + name + " is revoked (OCSP " + staple.responder_url + "); not stapling it" +
+              (ours ? " and replacing the certificate" : "; replace its files"));
+          if (ours) obtain_managed(names.at(name), nullptr, /*force=*/true);
           continue;
         }
         if (!ocsp_stapleable(staple, now())) throw Error("the response's status is not good");
@@ -779,6 +804,8 @@ struct CertManager::Impl {
 
   std::mutex flight_mu;
   std::map<std::string, InFlight> in_flight;
+  std::size_t pending_decisions = 0;  // on-demand decisions queued or running (under flight_mu)
+  std::mutex maintain_mu;             // one maintenance pass at a time
 
   std::mutex ocsp_mu;
   std::map<std::string, OcspStaple> staples;

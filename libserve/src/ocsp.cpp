@@ -32,8 +32,7 @@ constexpr std::chrono::minutes kClockSkew{5};
 constexpr std::chrono::days kValidityWithoutNextUpdate{7};
 
 // The reasons OpenSSL queued, with the detail it attaches ("certificate verify error (Verify
-// error:unable to get local issuer certificate)"), which pki::CryptoError leaves out. Empties
-// the queue.
+// error: self-signed certificate)"), which pki::CryptoError leaves out. Empties the queue.
 std::string drain_openssl_reasons() {
   std::string reasons;
   const char* data = nullptr;
@@ -64,12 +63,18 @@ std::string format_utc(system_clock::time_point t) {
 // RFC 6960 §4.2.1 OCSPResponseStatus, spelt as the ASN.1 module does.
 std::string response_status_name(int status) {
   switch (status) {
-    case OCSP_RESPONSE_STATUS_MALFORMEDREQUEST: return "malformedRequest";
-    case OCSP_RESPONSE_STATUS_INTERNALERROR: return "internalError";
-    case OCSP_RESPONSE_STATUS_TRYLATER: return "tryLater";
-    case OCSP_RESPONSE_STATUS_SIGREQUIRED: return "sigRequired";
-    case OCSP_RESPONSE_STATUS_UNAUTHORIZED: return "unauthorized";
-    default: return "status " + std::to_string(status);
+    case OCSP_RESPONSE_STATUS_MALFORMEDREQUEST:
+      return "malformedRequest";
+    case OCSP_RESPONSE_STATUS_INTERNALERROR:
+      return "internalError";
+    case OCSP_RESPONSE_STATUS_TRYLATER:
+      return "tryLater";
+    case OCSP_RESPONSE_STATUS_SIGREQUIRED:
+      return "sigRequired";
+    case OCSP_RESPONSE_STATUS_UNAUTHORIZED:
+      return "unauthorized";
+    default:
+      return "status " + std::to_string(status);
   }
 }
 
@@ -107,7 +112,9 @@ OcspBasicPtr basic_response(std::string_view der) {
   OcspResponsePtr response(d2i_OCSP_RESPONSE(nullptr, &end, static_cast<long>(der.size())));
   if (!response || end != begin + der.size()) fail_openssl("not a DER OCSP response");
   const int status = OCSP_response_status(response.get());
-  if (status != OCSP_RESPONSE_STATUS_SUCCESSFUL) throw Error("responder said " + response_status_name(status));
+  if (status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+    throw Error("responder said " + response_status_name(status));
+  }
   OcspBasicPtr basic(OCSP_response_get1_basic(response.get()));
   if (!basic) fail_openssl("not a basic OCSP response");
   return basic;
@@ -120,7 +127,8 @@ OcspBasicPtr basic_response(std::string_view der) {
 void verify_signature(OCSP_BASICRESP& basic, const X509& issuer, system_clock::time_point now) {
   pki::OsslPtr<X509_STORE> store(X509_STORE_new());
   pki::OsslPtr<stack_st_X509> signer_candidates(sk_X509_new_null());
-  if (!store || !signer_candidates || !X509_STORE_add_cert(store.get(), const_cast<X509*>(&issuer))) {
+  if (!store || !signer_candidates ||
+      !X509_STORE_add_cert(store.get(), const_cast<X509*>(&issuer))) {
     fail_openssl("building the OCSP trust store");
   }
   // A response signed by the issuer need not carry the issuer's certificate.
@@ -136,7 +144,8 @@ void verify_signature(OCSP_BASICRESP& basic, const X509& issuer, system_clock::t
 }
 
 // The notAfter of a delegated responder's certificate; nullopt when the issuer signed itself.
-std::optional<system_clock::time_point> delegated_signer_expiry(OCSP_BASICRESP& basic, const X509& issuer) {
+std::optional<system_clock::time_point> delegated_signer_expiry(OCSP_BASICRESP& basic,
+                                                                const X509& issuer) {
   X509* signer = nullptr;
   if (OCSP_resp_get0_signer(&basic, &signer, nullptr) != 1 || !signer) return std::nullopt;
   if (X509_cmp(signer, &issuer) == 0) return std::nullopt;
@@ -145,39 +154,45 @@ std::optional<system_clock::time_point> delegated_signer_expiry(OCSP_BASICRESP& 
 
 OcspStaple::Status to_status(int cert_status) {
   switch (cert_status) {
-    case V_OCSP_CERTSTATUS_GOOD: return OcspStaple::Status::Good;
-    case V_OCSP_CERTSTATUS_REVOKED: return OcspStaple::Status::Revoked;
-    default: return OcspStaple::Status::Unknown;
+    case V_OCSP_CERTSTATUS_GOOD:
+      return OcspStaple::Status::Good;
+    case V_OCSP_CERTSTATUS_REVOKED:
+      return OcspStaple::Status::Revoked;
+    default:
+      return OcspStaple::Status::Unknown;
   }
 }
 
 // The single response about `id`, its times checked against `now`.
 OcspStaple single_response(OCSP_BASICRESP& basic, OCSP_CERTID& id, system_clock::time_point now) {
   int cert_status = 0;
-  int reason = 0;
   ASN1_GENERALIZEDTIME* revoked_at = nullptr;
   ASN1_GENERALIZEDTIME* this_update = nullptr;
   ASN1_GENERALIZEDTIME* next_update = nullptr;
-  if (OCSP_resp_find_status(&basic, &id, &cert_status, &reason, &revoked_at, &this_update, &next_update) != 1) {
-    throw Error("the response says nothing about this certificate");
+  if (OCSP_resp_find_status(&basic, &id, &cert_status, nullptr, &revoked_at, &this_update,
+                            &next_update) != 1) {
+    throw Error("no status for this certificate");
   }
   OcspStaple staple;
   staple.status = to_status(cert_status);
   staple.this_update = pki::from_asn1_time(*this_update);
-  staple.next_update =
-      next_update ? pki::from_asn1_time(*next_update) : staple.this_update + kValidityWithoutNextUpdate;
-  if (staple.status == OcspStaple::Status::Revoked && revoked_at) staple.revoked_at = pki::from_asn1_time(*revoked_at);
+  staple.next_update = next_update ? pki::from_asn1_time(*next_update)
+                                   : staple.this_update + kValidityWithoutNextUpdate;
+  if (staple.status == OcspStaple::Status::Revoked && revoked_at) {
+    staple.revoked_at = pki::from_asn1_time(*revoked_at);
+  }
   if (staple.this_update > now + kClockSkew) {
-    throw Error("the response is not valid yet (thisUpdate " + format_utc(staple.this_update) + ")");
+    throw Error("not valid yet (thisUpdate " + format_utc(staple.this_update) + ")");
   }
   if (staple.next_update < now) {
-    throw Error("the response expired (nextUpdate " + format_utc(staple.next_update) + ")");
+    throw Error("expired (nextUpdate " + format_utc(staple.next_update) + ")");
   }
   return staple;
 }
 
 // Everything parse_ocsp_staple() promises, with bare reasons; callers add the context.
-OcspStaple check_response(std::string_view der, const pki::CertificateChain& chain, system_clock::time_point now) {
+OcspStaple check_response(std::string_view der, const pki::CertificateChain& chain,
+                          system_clock::time_point now) {
   const OcspCertIdPtr id = leaf_cert_id(chain);
   const OcspBasicPtr basic = basic_response(der);
   verify_signature(*basic, *chain[1], now);
@@ -213,11 +228,14 @@ OcspStaple fetch_ocsp_staple(const pki::CertificateChain& chain, acme::HttpClien
     const acme::HttpResponse response = http.send(acme::HttpRequest{
         .method = "POST",
         .url = url,
-        .headers = {{"content-type", "application/ocsp-request"}, {"accept", "application/ocsp-response"}},
+        .headers = {{"content-type", "application/ocsp-request"},
+                    {"accept", "application/ocsp-response"}},
         .body = encode_request(*id),
         .timeout = kRequestTimeout,
     });
-    if (response.status != 200) throw Error("responder answered HTTP " + std::to_string(response.status));
+    if (response.status != 200) {
+      throw Error("responder answered HTTP " + std::to_string(response.status));
+    }
     OcspStaple staple = check_response(response.body, chain, now);
     staple.responder_url = url;
     return staple;
@@ -257,7 +275,9 @@ std::string ocsp_storage_key(std::string_view name, const X509& leaf) {
   static const char kHex[] = "0123456789abcdef";
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_length = 0;
-  if (!X509_digest(&leaf, EVP_sha256(), digest, &digest_length)) fail_openssl("hashing a certificate");
+  if (!X509_digest(&leaf, EVP_sha256(), digest, &digest_length)) {
+    fail_openssl("hashing a certificate");
+  }
   std::string hash;
   for (unsigned int i = 0; i < 8; ++i) {
     hash += kHex[digest[i] >> 4];

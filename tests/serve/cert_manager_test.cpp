@@ -20,6 +20,7 @@
 #include "acmetool/serve/cert_manager.h"
 #include "fault_proxy.h"
 #include "fixture_util.h"
+#include "ocsp_responder.h"
 #include "pebble.h"
 #include "process.h"
 #include "tiny_http_server.h"
@@ -517,4 +518,92 @@ TEST_CASE("manual certificate files are served and reloaded when they change", "
   // A manual file that cannot be read fails manage() with the file's name.
   ManagedName missing{"gone.example.test", IssuerPolicy::Manual, {}, dir.path() / "gone.crt", dir.path() / "gone.key"};
   CHECK_THROWS_WITH(manager.manage({missing}), Catch::Contains("gone.crt"));
+}
+
+TEST_CASE("on-demand TLS: a concurrent storm of unknown names is answered, bounded, without an order",
+          "[certmanager][pebble][ondemand]") {
+  PebbleServer& pebble = PebbleServer::shared();
+  FaultProxy proxy(pebble.directory_url(), pebble.listener_ca_file());
+  std::atomic<int> asks{0};
+  acmetool::test::TinyHttpServer ask([&](const acmetool::test::RecordedRequest&) {
+    ++asks;
+    return acmetool::test::CannedResponse{403, "", "text/plain"};
+  });
+  TempDir dir;
+  FileStorage storage(dir.path() / "storage");
+  CertManagerOptions options = options_for(proxy.directory_url(), proxy.ca_file(), pebble.http01_port());
+  options.on_demand.emplace();
+  options.on_demand->ask_url = ask.url();
+  options.on_demand->max_concurrent_asks = 4;
+  options.on_demand->max_waiting_asks = 32;  // a small queue, so the storm overflows it
+  CertManager manager(storage, options);
+
+  std::atomic<int> answered{0}, denied{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      for (int i = 0; i < 250; ++i) {
+        manager.certificate_for("storm" + std::to_string(t) + "-" + std::to_string(i) + ".od.test", "198.51.100.7",
+                                [&](CertificateAnswer answer) {
+                                  denied += answer.outcome == Outcome::Denied;
+                                  ++answered;
+                                });
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
+  REQUIRE(acmetool::test::wait_until([&] { return answered == 1000; }, 60s));
+  CHECK(denied == 1000);
+  CHECK(asks <= 1000);
+  CHECK(proxy.count(RequestKind::NewOrder, "POST") == 0);
+  REQUIRE(manager.wait_idle(10s));
+  CHECK(manager.stats().handshakes_rejected == 1000);
+}
+
+TEST_CASE("OCSP responses are stapled, refreshed, kept when the responder fails, and never for a revoked certificate",
+          "[certmanager][ocsp]") {
+  acmetool::test::OcspResponder responder;  // good.test and revoked.test, answers valid for 60 min
+  TempDir dir;
+  FileStorage storage(dir.path() / "storage");
+  auto manual = [&](const std::string& name) {
+    // The certificate file holds the chain (leaf, then CA), as a server would serve it.
+    const fs::path chain = dir.path() / (name + ".pem");
+    acmetool::test::write_file(chain, acmetool::test::read_text(responder.leaf_file(name)) +
+                                          acmetool::test::read_text(responder.ca_file()));
+    return ManagedName{name, IssuerPolicy::Manual, {}, chain, responder.leaf_file(name).parent_path() / (name + ".key")};
+  };
+  TestClock clock;
+  std::vector<std::string> lines;
+  std::mutex lines_mu;
+  CertManagerOptions options;
+  options.clock = [&clock] { return clock(); };
+  options.log = [&](std::string_view line) {
+    std::lock_guard lock(lines_mu);
+    lines.emplace_back(line);
+  };
+  CertManager manager(storage, options);
+  manager.manage({manual("good.test"), manual("revoked.test")});
+  CHECK(manager.certificate_for("good.test").certificate->ocsp_response.empty());  // nothing fetched yet
+
+  manager.maintain();
+  const auto stapled = manager.certificate_for("good.test").certificate;
+  REQUIRE(stapled);
+  CHECK_FALSE(stapled->ocsp_response.empty());
+  CHECK(manager.certificate_for("revoked.test").certificate->ocsp_response.empty());
+  {
+    std::lock_guard lock(lines_mu);
+    CHECK(std::any_of(lines.begin(), lines.end(), [](const std::string& l) {
+      return l.find("revoked.test is revoked") != std::string::npos;
+    }));
+  }
+  CHECK(manager.stats().ocsp_fetches == 2);
+
+  manager.maintain();  // not yet halfway through the response's validity: no fetch
+  CHECK(manager.stats().ocsp_fetches == 3);  // only revoked.test, which has no good staple, is asked again
+
+  responder.stop();
+  clock.advance(40min);  // past halfway: a refresh is due, and the responder is down
+  manager.maintain();
+  CHECK(manager.stats().ocsp_failures >= 1);
+  CHECK(manager.certificate_for("good.test").certificate->ocsp_response == stapled->ocsp_response);  // kept
 }

@@ -16,7 +16,7 @@ namespace acmetool::test {
 
 /// A leaf the test CA issues: CN and only SAN `name`, valid for 30 days.
 struct OcspTestLeaf {
-  std::string name;           ///< also its file name in the CA's directory
+  std::string name;           ///< also its file name; not "ca" nor a signer's file name
   bool revoked = false;       ///< revoked (keyCompromise) before the responder starts
   bool with_ocsp_url = true;  ///< false: no Authority Information Access extension at all
   std::string ocsp_url;       ///< the OCSP URL to put in it; empty: the responder's url()
@@ -69,7 +69,9 @@ class OcspResponder {
   std::string log_tail() const;
 
  private:
+  std::string file(const std::string& name) const;  // a file in work_
   void make_pki();
+  // Makes a key and a certificate for CN `name` ("ca": the self-signed CA) in work_.
   void issue(const std::string& name, const std::string& extensions, std::chrono::days lifetime);
   void start_responder();
   void wait_until_ready();

@@ -1,5 +1,6 @@
 // OCSP stapling (issue 7): asking the issuer's responder whether a certificate is still good
-// (RFC 6960), checking the answer, deciding when to ask again, and where to keep it.
+// (RFC 6960), checking the answer, deciding when to ask again, and where to keep it. Every
+// function is safe to call from several threads at once, given a separate HttpClient each.
 #pragma once
 
 #include <chrono>
