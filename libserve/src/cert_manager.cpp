@@ -463,6 +463,11 @@ struct CertManager::Impl {
                         (options.on_demand_policy == IssuerPolicy::Internal ? q.name_class != pki::NameClass::Invalid
                                                                             : q.name_class == pki::NameClass::Public);
     if (!usable) return done(reject(Outcome::Invalid, "not a name a certificate can be obtained for", name));
+    if (!options.on_demand_hosts.empty() &&
+        std::none_of(options.on_demand_hosts.begin(), options.on_demand_hosts.end(),
+                     [&](const std::string& pattern) { return pki::match_wildcard(name, pattern); })) {
+      return done(reject(Outcome::Unknown, "not a name of an on-demand site", name));
+    }
     if (auto until = policy->cooling_down(name)) {
       return done(reject(Outcome::CoolingDown,
                          "cooling down for " +
@@ -766,8 +771,10 @@ struct CertManager::Impl {
     if (loop.joinable()) return;
     loop = std::thread([this] {
       std::unique_lock lock(loop_mu);
-      while (!stopping) {
-        if (loop_cv.wait_for(lock, options.maintenance_interval, [&] { return stopping; })) break;
+      // The first pass runs at once: it asks the CAs for their ARI windows, which manage() did
+      // not wait for.
+      for (bool first = true; !stopping; first = false) {
+        if (!first && loop_cv.wait_for(lock, options.maintenance_interval, [&] { return stopping; })) break;
         lock.unlock();
         try {
           for (const auto& item : maintain({}).items) {

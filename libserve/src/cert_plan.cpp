@@ -424,6 +424,15 @@ void plan_on_demand(const Config& config, CertificatePlan& plan) {
           " says");
     }
   }
+  // Names on-demand TLS may obtain for: the on-demand sites' hosts (patterns such as
+  // "*.example.com" included), or any name when one of them has no host (`https://`).
+  for (const SiteAddress* a : addresses) {
+    if (a->address.host.empty()) {
+      plan.options.on_demand_hosts.clear();
+      break;
+    }
+    plan.options.on_demand_hosts.push_back(pki::qualify_name(a->address.host).name);
+  }
   plan.options.on_demand = std::move(on_demand);
   plan.options.on_demand_policy =
       first.cert_source == CertSource::Internal ? IssuerPolicy::Internal : IssuerPolicy::Acme;

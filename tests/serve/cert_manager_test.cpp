@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <fstream>
+#include <iostream>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -72,7 +74,13 @@ CertManagerOptions options_for(const std::string& directory_url, const fs::path&
   options.acme.challenges = {"http-01"};
   options.acme.listen_address = "127.0.0.1";
   options.acme.http_port = http_port;
-  options.log = [](std::string_view line) { UNSCOPED_INFO(std::string(line)); };
+  // The manager logs from its own threads, and Catch's macros are not thread-safe: stderr, one
+  // line at a time (ctest shows it when a test fails).
+  options.log = [](std::string_view line) {
+    static std::mutex mu;
+    std::lock_guard lock(mu);
+    std::cerr << line << '\n';
+  };
   return options;
 }
 
@@ -222,12 +230,20 @@ TEST_CASE("processes killed at random points leave storage loadable, and a resta
 
 TEST_CASE("with the CA down, certificates keep being served and renewal backs off until the CA returns",
           "[certmanager][pebble]") {
-  PebbleServer& pebble = PebbleServer::shared();
-  FaultProxy proxy(pebble.directory_url(), pebble.listener_ca_file());
+  // A pebble of this test's own, stopped and started again (as a new pebble, which forgets every
+  // account: the manager registers again). Behind the proxy its URL, and so the issuer's storage
+  // key, stays the same. It validates without dialling, since the new pebble's HTTP-01 port differs.
+  const auto pebble_options = [] {
+    PebbleOptions o;
+    o.env = {{"PEBBLE_VA_ALWAYS_VALID", "1"}};
+    return o;
+  };
+  auto pebble = std::make_unique<PebbleServer>(pebble_options());
+  FaultProxy proxy(pebble->directory_url(), pebble->listener_ca_file());
   TempDir dir;
   FileStorage storage(dir.path() / "storage");
   TestClock clock;
-  CertManagerOptions options = options_for(proxy.directory_url(), proxy.ca_file(), pebble.http01_port());
+  CertManagerOptions options = options_for(proxy.directory_url(), proxy.ca_file(), acmetool::test::free_port());
   options.clock = [&clock] { return clock(); };
   CertManager manager(storage, options);
   const std::string name = "down.cm.test";
@@ -236,9 +252,7 @@ TEST_CASE("with the CA down, certificates keep being served and renewal backs of
   const auto first = manager.certificate_for(name).certificate;
   REQUIRE(first);
 
-  // The CA goes away: every request now fails upstream.
-  const int dead_port = acmetool::test::free_port();
-  proxy.set_upstream("https://127.0.0.1:" + std::to_string(dead_port) + "/dir", pebble.listener_ca_file());
+  pebble.reset();  // the CA stops (by PID)
   // Move to where a third of the certificate's life is left: renewal is due.
   const auto lifetime = first->not_after - first->not_before;
   clock.advance(std::chrono::duration_cast<std::chrono::seconds>(
@@ -264,7 +278,8 @@ TEST_CASE("with the CA down, certificates keep being served and renewal backs of
   CHECK(manager.stats().orders_succeeded == 1);
 
   // The CA returns; the next attempt after the backoff renews.
-  proxy.set_upstream(pebble.directory_url(), pebble.listener_ca_file());
+  pebble = std::make_unique<PebbleServer>(pebble_options());
+  proxy.set_upstream(pebble->directory_url(), pebble->listener_ca_file());
   clock.advance(60min);
   CHECK_FALSE(attempt());
   clock.advance(50min);
@@ -274,6 +289,7 @@ TEST_CASE("with the CA down, certificates keep being served and renewal backs of
   REQUIRE(renewed);
   CHECK(renewed != first);
   CHECK(renewed->not_after > first->not_after);
+  CHECK(verifies(*renewed, pebble->root_file(), name, dir));
 }
 
 TEST_CASE("a damaged .crt, .key or .json is moved aside and re-obtained while the other names keep serving",
@@ -606,4 +622,42 @@ TEST_CASE("OCSP responses are stapled, refreshed, kept when the responder fails,
   manager.maintain();
   CHECK(manager.stats().ocsp_failures >= 1);
   CHECK(manager.certificate_for("good.test").certificate->ocsp_response == stapled->ocsp_response);  // kept
+}
+
+TEST_CASE("the maintenance loop runs a pass at start and renews what is due by itself", "[certmanager]") {
+  TempDir dir;
+  FileStorage storage(dir.path() / "storage");
+  TestClock clock;
+  CertManagerOptions options;
+  options.clock = [&clock] { return clock(); };
+  options.internal_lifetime = std::chrono::hours(3);
+  options.maintenance_interval = std::chrono::hours(1);  // only the first pass can run in this test
+  CertManager manager(storage, options);
+  manager.manage({{"loop.internal", IssuerPolicy::Internal}});
+  REQUIRE(manager.wait_idle(30s));
+  const auto first = manager.certificate_for("loop.internal").certificate;
+  REQUIRE(first);
+  clock.advance(2h + 10min);
+  manager.start();
+  CHECK(acmetool::test::wait_until(
+      [&] {
+        const auto now = manager.certificate_for("loop.internal").certificate;
+        return now && now->not_after > first->not_after;
+      },
+      20s));
+}
+
+TEST_CASE("on-demand TLS obtains only for the names and patterns of on-demand sites", "[certmanager][ondemand]") {
+  TempDir dir;
+  FileStorage storage(dir.path() / "storage");
+  CertManagerOptions options;
+  options.on_demand.emplace();
+  options.on_demand_policy = IssuerPolicy::Internal;
+  options.on_demand_hosts = {"app.localhost", "*.dev.localhost"};
+  CertManager manager(storage, options);
+  CHECK(manager.certificate_for("app.localhost").outcome == Outcome::Obtained);
+  CHECK(manager.certificate_for("a.dev.localhost").outcome == Outcome::Obtained);
+  CHECK(manager.certificate_for("a.b.dev.localhost").outcome == Outcome::Unknown);  // one label only
+  CHECK(manager.certificate_for("other.localhost").outcome == Outcome::Unknown);
+  CHECK(manager.stats().orders_started == 2);
 }

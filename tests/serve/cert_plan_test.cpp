@@ -70,8 +70,8 @@ http://plain.example.com, :8080 {
 }
 )");
   CHECK(summary(p.names) == Lines{"192.168.1.5 internal", "::1 internal", "app.internal internal",
-                                  "example.com acme", "localhost internal", "printer.home.arpa internal",
-                                  "www.example.com acme"});
+                                  "example.com acme", "localhost internal",
+                                  "printer.home.arpa internal", "www.example.com acme"});
   CHECK(p.options.local_ca.name == "local");
   CHECK(p.options.internal_lifetime == 12h);
   CHECK_FALSE(p.options.on_demand);
@@ -79,7 +79,8 @@ http://plain.example.com, :8080 {
 }
 
 TEST_CASE("an internationalised host is managed under its A-label", "[serve][plan][issue-7]") {
-  CHECK(summary(plan("bücher.example.com {\n\trespond ok\n}\n").names) == Lines{"xn--bcher-kva.example.com acme"});
+  CHECK(summary(plan("bücher.example.com {\n\trespond ok\n}\n").names) ==
+        Lines{"xn--bcher-kva.example.com acme"});
 }
 
 TEST_CASE("tls cert key makes manual names with the paths as written, even with auto_https off",
@@ -92,7 +93,8 @@ other.example.com {
 }
 )";
   serve::CertificatePlan p = plan(site);
-  CHECK(summary(p.names) == Lines{"example.com manual certs/site.pem /etc/keys/site.key", "other.example.com acme",
+  CHECK(summary(p.names) == Lines{"example.com manual certs/site.pem /etc/keys/site.key",
+                                  "other.example.com acme",
                                   "www.example.com manual certs/site.pem /etc/keys/site.key"});
   p = plan(std::string("{\n\tauto_https off\n}\n") + site);
   CHECK(summary(p.names) == Lines{"example.com manual certs/site.pem /etc/keys/site.key",
@@ -141,7 +143,8 @@ example.com, *.example.com, localhost {
 	respond ok
 }
 )");
-  CHECK(summary(p.names) == Lines{"*.example.com internal", "example.com internal", "localhost internal"});
+  CHECK(summary(p.names) ==
+        Lines{"*.example.com internal", "example.com internal", "localhost internal"});
   CHECK(p.options.acme.directory_urls.empty());
 }
 
@@ -199,12 +202,14 @@ example.com {
 )");
   CHECK(p.options.acme.directory_urls ==
         Lines{"https://first.example.net/directory", "https://second.example.net/directory"});
-  CHECK(p.options.acme.account.email == "ops@example.com");  // the first issuer's, from the global option
+  CHECK(p.options.acme.account.email ==
+        "ops@example.com");  // the first issuer's, from the global option
 }
 
 TEST_CASE("http_port and https_port are the challenge ports; alt ports and disabled challenges win",
           "[serve][plan][issue-7]") {
-  serve::CertificatePlan p = plan("{\n\thttp_port 8080\n\thttps_port 8443\n}\nexample.com {\n\trespond ok\n}\n");
+  serve::CertificatePlan p =
+      plan("{\n\thttp_port 8080\n\thttps_port 8443\n}\nexample.com {\n\trespond ok\n}\n");
   CHECK(p.options.acme.http_port == 8080);
   CHECK(p.options.acme.tls_port == 8443);
 
@@ -233,7 +238,8 @@ TEST_CASE("http_port and https_port are the challenge ports; alt ports and disab
 )") == "Caddyfile:1: every ACME challenge is disabled and no DNS provider is set");
 }
 
-TEST_CASE("acme_dns turns on DNS-01 alone with a provider, which wildcards need", "[serve][plan][issue-7]") {
+TEST_CASE("acme_dns turns on DNS-01 alone with a provider, which wildcards need",
+          "[serve][plan][issue-7]") {
   const serve::CertificatePlan p = plan(R"({
 	acme_dns rfc2136 {
 		key_name "acme-key"
@@ -286,8 +292,9 @@ TEST_CASE("a wildcard without a DNS provider, or with one acmetool lacks, is an 
   CHECK_THAT(unknown, Catch::StartsWith("Caddyfile:1: unknown DNS provider \"route53\""));
 }
 
-TEST_CASE("on-demand sites with an ask endpoint fill OnDemandOptions and are not managed at start-up",
-          "[serve][plan][issue-7]") {
+TEST_CASE(
+    "on-demand sites with an ask endpoint fill OnDemandOptions and are not managed at start-up",
+    "[serve][plan][issue-7]") {
   const serve::CertificatePlan p = plan(R"({
 	on_demand_tls {
 		ask http://127.0.0.1:9123/check
@@ -314,21 +321,42 @@ example.com {
   CHECK(p.options.on_demand->cooldown == 0ns);
   CHECK(p.options.on_demand->interval == 0ns);
   CHECK(p.options.acme.directory_urls == Lines{kLetsEncrypt});
+  CHECK(p.options.on_demand_hosts.empty());  // `https://` takes any name
+}
+
+TEST_CASE("on-demand sites with hosts limit on-demand TLS to those names and patterns", "[serve][plan][issue-7]") {
+  const serve::CertificatePlan p = plan(R"({
+	on_demand_tls {
+		ask http://127.0.0.1:9123/check
+	}
+}
+customer.example.net, *.tenants.example.org {
+	tls {
+		on_demand
+	}
+}
+)");
+  CHECK(p.names.empty());
+  CHECK(p.options.on_demand_hosts == Lines{"customer.example.net", "*.tenants.example.org"});
 }
 
 TEST_CASE("permission http gives the ask URL, inline or in its block", "[serve][plan][issue-7]") {
   const std::string site = "https:// {\n\ttls {\n\t\ton_demand\n\t}\n}\n";
-  serve::CertificatePlan p =
-      plan("{\n\ton_demand_tls {\n\t\tpermission http https://auth.example.net/ok?tenant=1\n\t}\n}\n" + site);
+  serve::CertificatePlan p = plan(
+      "{\n\ton_demand_tls {\n\t\tpermission http https://auth.example.net/ok?tenant=1\n\t}\n}\n" +
+      site);
   REQUIRE(p.options.on_demand);
   CHECK(p.options.on_demand->ask_url == "https://auth.example.net/ok?tenant=1");
-  p = plan("{\n\ton_demand_tls {\n\t\tpermission http {\n\t\t\tendpoint https://auth.example.net/v2\n\t\t}\n\t}\n}\n" +
-           site);
+  p = plan(
+      "{\n\ton_demand_tls {\n\t\tpermission http {\n\t\t\tendpoint "
+      "https://auth.example.net/v2\n\t\t}\n\t}\n}\n" +
+      site);
   REQUIRE(p.options.on_demand);
   CHECK(p.options.on_demand->ask_url == "https://auth.example.net/v2");
 }
 
-TEST_CASE("cooldown, ask_include_ip and the deprecated interval and burst are mapped", "[serve][plan][issue-7]") {
+TEST_CASE("cooldown, ask_include_ip and the deprecated interval and burst are mapped",
+          "[serve][plan][issue-7]") {
   const serve::CertificatePlan p = plan(R"({
 	on_demand_tls {
 		ask http://localhost:9123/check
@@ -362,7 +390,8 @@ https:// {
 		on_demand
 	}
 }
-)") == "Caddyfile:4: on-demand TLS with a public CA needs 'ask' or 'permission' in the on_demand_tls global option");
+)") == "Caddyfile:4: on-demand TLS with a public CA needs 'ask' or 'permission' in the "
+       "on_demand_tls global option");
   CHECK(plan_error(R"({
 	on_demand_tls {
 		permission my_module a b
@@ -373,7 +402,12 @@ https:// {
 		on_demand
 	}
 }
-)") == "Caddyfile:6: on_demand_tls: permission module 'my_module' is not supported (acmetool has 'http')");
+)") == "Caddyfile:6: on_demand_tls: permission module 'my_module' is not supported (acmetool has "
+       "'http')");
+  CHECK(plan_error("{\n\ton_demand_tls {\n\t\task ftp://auth.example.net/ok\n\t}\n}\n"
+                   "https:// {\n\ttls {\n\t\ton_demand\n\t}\n}\n") ==
+        "Caddyfile:6: on_demand_tls: the permission endpoint 'ftp://auth.example.net/ok' is not an "
+        "http:// or https:// URL");
 }
 
 TEST_CASE("on-demand TLS from the local CA needs no ask endpoint", "[serve][plan][issue-7]") {
@@ -390,8 +424,9 @@ TEST_CASE("on-demand TLS from the local CA needs no ask endpoint", "[serve][plan
   CHECK(p.options.acme.directory_urls.empty());
 }
 
-TEST_CASE("a host in several sites: the first wins, a different policy is a warning naming both lines",
-          "[serve][plan][issue-7]") {
+TEST_CASE(
+    "a host in several sites: the first wins, a different policy is a warning naming both lines",
+    "[serve][plan][issue-7]") {
   const serve::CertificatePlan p = plan(R"(example.com {
 	respond ok
 }
@@ -403,8 +438,9 @@ localhost, example.com:9443 {
 }
 )");
   CHECK(summary(p.names) == Lines{"example.com acme", "localhost internal"});
-  CHECK(p.warnings == Lines{"Caddyfile:4: example.com gets its certificate from the ACME CA as Caddyfile:1 says, "
-                            "not from the files cert.pem and key.pem"});
+  CHECK(p.warnings ==
+        Lines{"Caddyfile:4: example.com gets its certificate from the ACME CA as Caddyfile:1 says, "
+              "not from the files cert.pem and key.pem"});
 }
 
 TEST_CASE("sites' own ACME issuers are used when they agree, else the global one with a warning",
@@ -428,14 +464,17 @@ b.example.com {
 
   p = plan(std::string(agreeing) + "c.example.com {\n\trespond ok\n}\n");
   CHECK(p.options.acme.directory_urls == Lines{kLetsEncrypt});
-  CHECK(p.warnings ==
-        Lines{"Caddyfile:1: per-site ACME issuers are not supported yet; this site uses the global issuer",
-              "Caddyfile:8: per-site ACME issuers are not supported yet; this site uses the global issuer"});
+  CHECK(p.warnings == Lines{"Caddyfile:1: per-site ACME issuers are not supported yet; this site "
+                            "uses the global issuer",
+                            "Caddyfile:8: per-site ACME issuers are not supported yet; this site "
+                            "uses the global issuer"});
 }
 
-TEST_CASE("a tls key_type acmetool cannot make is an error naming the option", "[serve][plan][issue-7]") {
+TEST_CASE("a tls key_type acmetool cannot make is an error naming the option",
+          "[serve][plan][issue-7]") {
   CHECK(plan_error("example.com {\n\ttls {\n\t\tkey_type dsa1024\n\t}\n}\n") ==
-        "Caddyfile:1: tls key_type: unsupported key type 'dsa1024' (expected p256, p384, rsa2048, rsa3072, rsa4096 "
+        "Caddyfile:1: tls key_type: unsupported key type 'dsa1024' (expected p256, p384, rsa2048, "
+        "rsa3072, rsa4096 "
         "or ed25519)");
   const serve::CertificatePlan p = plan("example.com {\n\ttls {\n\t\tkey_type rsa4096\n\t}\n}\n");
   CHECK(p.options.acme.key_type == pki::KeyType::Rsa4096);
@@ -443,5 +482,6 @@ TEST_CASE("a tls key_type acmetool cannot make is an error naming the option", "
 
 TEST_CASE("renew_interval is the maintenance interval", "[serve][plan][issue-7]") {
   CHECK(plan("example.com {\n\trespond ok\n}\n").options.maintenance_interval == 10min);
-  CHECK(plan("{\n\trenew_interval 30m\n}\nexample.com {\n\trespond ok\n}\n").options.maintenance_interval == 30min);
+  CHECK(plan("{\n\trenew_interval 30m\n}\nexample.com {\n\trespond ok\n}\n")
+            .options.maintenance_interval == 30min);
 }

@@ -56,6 +56,10 @@ struct CertManagerOptions {
   /// (a public CA would issue for any name a scanner sends): the constructor throws otherwise.
   std::optional<OnDemandOptions> on_demand;
   IssuerPolicy on_demand_policy = IssuerPolicy::Acme;
+  /// The names on-demand TLS may obtain for: exact names and one-label wildcard patterns
+  /// ("*.example.com"), as the on-demand sites' addresses give them. Empty: any name (a site
+  /// without a host, `https://`).
+  std::vector<std::string> on_demand_hosts;
   /// At most this many on-demand certificates are cached (least recently used leave); 0: no bound.
   std::size_t on_demand_capacity = 0;
   /// How often the maintenance loop runs (Caddy's renew_interval: 10 min).
@@ -151,7 +155,7 @@ class CertManager {
   /// serve::Error for a manual certificate that cannot be loaded, naming the file.
   void manage(std::vector<ManagedName> names);
 
-  /// Starts the maintenance loop (every maintenance_interval); idempotent.
+  /// Starts the maintenance loop: a pass at once, then every maintenance_interval; idempotent.
   void start();
 
   /// One maintenance pass now, blocking: renews every due certificate (ACME ones ask the CA for
