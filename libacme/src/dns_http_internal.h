@@ -42,9 +42,6 @@ HttpResponse send_api_request(std::string_view provider, std::string_view zone,
 /// endpoint and "/present".
 std::string join_url(std::string_view base, std::string_view path);
 
-/// `text` percent-encoded except for RFC 3986 §2.3 unreserved characters: a query value.
-std::string url_query_value(std::string_view text);
-
 /// The value of an RFC 7617 Authorization field: "Basic " + base64(user ":" password).
 std::string basic_authorization(std::string_view user, std::string_view password);
 

@@ -158,22 +158,6 @@ std::string join_url(std::string_view base, std::string_view path) {
   return std::string(base) + std::string(path);
 }
 
-std::string url_query_value(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (std::isalnum(byte) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[byte >> 4];
-      out += kHex[byte & 15];
-    }
-  }
-  return out;
-}
-
 std::string basic_authorization(std::string_view user, std::string_view password) {
   const std::string credentials = std::string(user) + ":" + std::string(password);
   std::string encoded(4 * ((credentials.size() + 2) / 3) + 1, '\0');

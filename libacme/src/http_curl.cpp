@@ -35,6 +35,22 @@ std::string_view trim_ows(std::string_view s) {
 
 }  // namespace
 
+std::string url_query_value(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 15];
+    }
+  }
+  return out;
+}
+
 std::optional<std::string> HttpResponse::header(std::string_view name) const {
   for (const HttpHeader& h : headers) {
     if (equals_ignoring_case(h.name, name)) return h.value;

@@ -32,8 +32,9 @@ std::string canonical_ip(const std::string& name) {
   return text;
 }
 
-// ASCII lower case without one trailing dot; IP literals in canonical form.
-std::string normalise(std::string_view name) {
+}  // namespace
+
+std::string normalise_server_name(std::string_view name) {
   if (name.ends_with('.')) name.remove_suffix(1);
   std::string out(name);
   for (char& c : out) {
@@ -42,6 +43,8 @@ std::string normalise(std::string_view name) {
   if (std::string ip = canonical_ip(out); !ip.empty()) return ip;
   return out;
 }
+
+namespace {
 
 // "a.b.example.com" -> "*.b.example.com"; empty for a single label, an IP
 // literal or a wildcard.
@@ -63,11 +66,11 @@ std::shared_ptr<const CachedCertificate> make_cached_certificate(std::string_vie
   const X509& leaf = *cert->chain.front();
   const pki::CertificateInfo info = pki::describe_certificate(leaf);
 
-  for (const auto& name : info.dns_names) cert->names.push_back(normalise(name));
-  for (const auto& ip : info.ip_addresses) cert->names.push_back(normalise(ip));
+  for (const auto& name : info.dns_names) cert->names.push_back(normalise_server_name(name));
+  for (const auto& ip : info.ip_addresses) cert->names.push_back(normalise_server_name(ip));
   // A certificate without subjectAltName names its host in the CN only (pre-RFC
   // 2818 practice).
-  if (cert->names.empty() && !info.subject_cn.empty()) cert->names.push_back(normalise(info.subject_cn));
+  if (cert->names.empty() && !info.subject_cn.empty()) cert->names.push_back(normalise_server_name(info.subject_cn));
   const std::string subject = cert->names.empty() ? info.sha256_fingerprint : cert->names.front();
   if (cert->names.empty()) throw pki::Error("caching certificate " + subject + ": it names no host");
 
@@ -95,7 +98,7 @@ void CertificateCache::put(std::shared_ptr<const CachedCertificate> cert) {
   const EntryPtr entry = slot;  // a copy: unindex_locked may rehash entries_
   entry->last_used.store(++clock_, std::memory_order_relaxed);
   for (const auto& raw : cert->names) {
-    const std::string name = normalise(raw);
+    const std::string name = normalise_server_name(raw);
     auto it = by_name_.find(name);
     if (it != by_name_.end() && it->second == entry) continue;
     if (it != by_name_.end()) unindex_locked(name);
@@ -107,7 +110,7 @@ void CertificateCache::put(std::shared_ptr<const CachedCertificate> cert) {
 
 std::shared_ptr<const CachedCertificate> CertificateCache::find(std::string_view server_name,
                                                                 std::chrono::system_clock::time_point now) const {
-  const std::string name = normalise(server_name);
+  const std::string name = normalise_server_name(server_name);
   if (name.empty()) return nullptr;
   std::shared_lock lock(mutex_);
   EntryPtr entry = lookup_locked(name, true, now);
@@ -121,7 +124,7 @@ std::shared_ptr<const CachedCertificate> CertificateCache::find(std::string_view
 }
 
 std::shared_ptr<const CachedCertificate> CertificateCache::find_any(std::string_view server_name) const {
-  const std::string name = normalise(server_name);
+  const std::string name = normalise_server_name(server_name);
   if (name.empty()) return nullptr;
   std::shared_lock lock(mutex_);
   EntryPtr entry = lookup_locked(name, false, {});
@@ -133,7 +136,7 @@ std::shared_ptr<const CachedCertificate> CertificateCache::find_any(std::string_
 
 void CertificateCache::remove(const std::vector<std::string>& names) {
   std::unique_lock lock(mutex_);
-  for (const auto& name : names) unindex_locked(normalise(name));
+  for (const auto& name : names) unindex_locked(normalise_server_name(name));
 }
 
 std::size_t CertificateCache::size() const {
@@ -186,7 +189,7 @@ void CertificateCache::evict_locked(const Entry* keep) {
     // Copy the names first: unindexing the last one destroys the entry.
     const std::vector<std::string> names = victim->cert->names;
     for (const auto& raw : names) {
-      const std::string name = normalise(raw);
+      const std::string name = normalise_server_name(raw);
       const auto it = by_name_.find(name);
       if (it != by_name_.end() && it->second.get() == victim) unindex_locked(name);
     }

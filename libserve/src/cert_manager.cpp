@@ -38,15 +38,6 @@ constexpr auto kCleanGrace = std::chrono::hours(24);  // expired this long befor
 constexpr const char* kCleanLock = "storage_clean";
 constexpr const char* kLastCleanKey = "last_clean.json";
 
-// Lower case, one trailing dot removed: the form names are compared in.
-std::string normalise(std::string_view name) {
-  std::string out(name);
-  if (!out.empty() && out.back() == '.') out.pop_back();
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
-  return out;
-}
-
 std::int64_t unix_seconds(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
@@ -432,7 +423,7 @@ struct CertManager::Impl {
   }
 
   void certificate_for(std::string_view server_name, std::string_view client_ip, Waiter reply) {
-    const std::string name = normalise(server_name);
+    const std::string name = normalise_server_name(server_name);
     const auto at = now();
     if (auto cert = cache.find(name, at)) {  // the hot path: no allocation beyond the name
       if (cert->origin == CachedCertificate::Origin::OnDemand &&
@@ -527,8 +518,8 @@ struct CertManager::Impl {
   void manage(std::vector<ManagedName> names) {
     std::map<std::string, ManagedName> next;
     for (ManagedName& m : names) {
-      m.name = normalise(m.name);
-      for (std::string& other : m.also) other = normalise(other);
+      m.name = normalise_server_name(m.name);
+      for (std::string& other : m.also) other = normalise_server_name(other);
       next[m.name] = std::move(m);
     }
     // Manual files first: a bad one fails the whole call before anything changes.

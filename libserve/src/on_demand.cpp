@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "acmetool/acme/http.h"
+#include "acmetool/serve/cert_cache.h"
 
 namespace acmetool::serve {
 namespace {
@@ -33,35 +34,6 @@ TimePoint later(TimePoint now, nanoseconds d) {
 
 char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
-// As the certificate cache compares names: ASCII lower case, one trailing dot removed.
-std::string normalize_name(std::string_view name) {
-  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-  std::string out(name);
-  std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
-  return out;
-}
-
-// Everything but RFC 3986 §2.3 unreserved characters is percent-encoded, as Go's url.QueryEscape
-// does for what a host name or an IP address can hold (':' of IPv6 becomes %3A).
-std::string query_escape(std::string_view value) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(value.size());
-  for (const char c : value) {
-    const auto byte = static_cast<unsigned char>(c);
-    const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xF];
-    }
-  }
-  return out;
-}
-
 // <ask_url>?domain=<name>[&ip=<ip>]. A fragment is never sent, so the query goes before it.
 std::string ask_request_url(std::string_view ask_url, std::string_view name, std::string_view ip) {
   std::string url(ask_url.substr(0, ask_url.find('#')));
@@ -70,8 +42,8 @@ std::string ask_request_url(std::string_view ask_url, std::string_view name, std
   } else if (url.back() != '?' && url.back() != '&') {
     url += '&';
   }
-  url += "domain=" + query_escape(name);
-  if (!ip.empty()) url += "&ip=" + query_escape(ip);
+  url += "domain=" + acme::url_query_value(name);
+  if (!ip.empty()) url += "&ip=" + acme::url_query_value(ip);
   return url;
 }
 
@@ -325,7 +297,7 @@ const OnDemandOptions& OnDemandPolicy::options() const { return impl_->options; 
 
 std::optional<system_clock::time_point> OnDemandPolicy::cooling_down(std::string_view name) {
   if (impl_->options.cooldown <= nanoseconds(0)) return std::nullopt;
-  const std::string key = normalize_name(name);
+  const std::string key = normalise_server_name(name);
   const TimePoint now = impl_->clock();
   std::lock_guard lock(impl_->mutex);
   const auto it = impl_->memory.find(key);
@@ -341,14 +313,14 @@ std::optional<system_clock::time_point> OnDemandPolicy::cooling_down(std::string
 
 void OnDemandPolicy::start_cooldown(std::string_view name) {
   if (impl_->options.cooldown <= nanoseconds(0)) return;
-  const std::string key = normalize_name(name);
+  const std::string key = normalise_server_name(name);
   const TimePoint until = later(impl_->clock(), impl_->options.cooldown);
   std::lock_guard lock(impl_->mutex);
   impl_->remember_locked(key).cooldown_until = until;
 }
 
 void OnDemandPolicy::clear_cooldown(std::string_view name) {
-  const std::string key = normalize_name(name);
+  const std::string key = normalise_server_name(name);
   const TimePoint now = impl_->clock();
   std::lock_guard lock(impl_->mutex);
   const auto it = impl_->memory.find(key);
@@ -360,7 +332,7 @@ void OnDemandPolicy::clear_cooldown(std::string_view name) {
 PermissionAnswer OnDemandPolicy::ask(std::string_view name, std::string_view client_ip) {
   Impl& impl = *impl_;
   if (impl.options.ask_url.empty()) return {Permission::Allowed, false, "no ask endpoint"};
-  const std::string key = normalize_name(name);
+  const std::string key = normalise_server_name(name);
   const TimePoint now = impl.clock();
   std::unique_lock lock(impl.mutex);
   if (auto remembered = impl.remembered_locked(key, now)) {
@@ -401,7 +373,7 @@ PermissionAnswer OnDemandPolicy::ask(std::string_view name, std::string_view cli
 }
 
 void OnDemandPolicy::forget(std::string_view name) {
-  const std::string key = normalize_name(name);
+  const std::string key = normalise_server_name(name);
   const TimePoint now = impl_->clock();
   std::lock_guard lock(impl_->mutex);
   const auto it = impl_->memory.find(key);

@@ -94,6 +94,15 @@ struct RefusingPort {
   ~RefusingPort() { ::close(fd); }
 };
 
+// An endpoint that holds each request until `release` is set (at most 10 s), then allows it.
+TinyHttpServer::Handler allow_when_released(std::promise<void>& release) {
+  std::shared_future<void> released = release.get_future().share();
+  return [released](const RecordedRequest&) {
+    released.wait_for(10s);
+    return CannedResponse{200, "", "text/plain"};
+  };
+}
+
 }  // namespace
 
 TEST_CASE("ask allows the names the endpoint answers 2xx for and denies the rest",
@@ -259,11 +268,7 @@ TEST_CASE("an ask endpoint that is down gives Error at once and starts the coold
 
 TEST_CASE("an ask endpoint slower than ask_timeout gives Error", "[serve][on_demand]") {
   std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  TinyHttpServer server([released](const RecordedRequest&) {
-    released.wait_for(10s);
-    return CannedResponse{200, "", "text/plain"};
-  });
+  TinyHttpServer server(allow_when_released(release));
   serve::OnDemandOptions options = options_for(server);
   options.ask_timeout = 300ms;
   serve::OnDemandPolicy policy(options);
@@ -306,11 +311,7 @@ TEST_CASE("a storm of 1,000 denied names costs one request each and memory stays
 TEST_CASE("when too many callers wait for an ask slot, the next one gets QueueFull at once",
           "[serve][on_demand]") {
   std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  TinyHttpServer server([released](const RecordedRequest&) {
-    released.wait_for(10s);
-    return CannedResponse{200, "", "text/plain"};
-  });
+  TinyHttpServer server(allow_when_released(release));
   serve::OnDemandOptions options = options_for(server);
   options.max_concurrent_asks = 1;
   options.max_waiting_asks = 1;

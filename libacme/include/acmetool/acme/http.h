@@ -67,6 +67,10 @@ struct HttpOptions {
   std::chrono::milliseconds connect_timeout{10000};
 };
 
+/// `text` percent-encoded except for RFC 3986 §2.3 unreserved characters, as Go's
+/// url.QueryEscape does for names and addresses: a query value ("::1" -> "%3A%3A1").
+std::string url_query_value(std::string_view text);
+
 /// A transport failure: DNS, connect, TLS, timeout, an oversized body. No HTTP response exists.
 /// what() is "<METHOD> <url>: <detail>", e.g.
 /// "GET https://127.0.0.1:14000/dir: SSL certificate problem: unable to get local issuer

@@ -46,6 +46,10 @@ struct CachedCertificate {
   Origin origin = Origin::Configured;
 };
 
+/// A name as the cache and the on-demand checks compare it: ASCII lower case, one trailing dot
+/// removed, IP literals in inet_ntop form ("::0001" -> "::1").
+std::string normalise_server_name(std::string_view name);
+
 /// Parses a PEM chain (leaf first) and its PEM private key into a certificate
 /// to cache; names and validity come from the leaf. Throws pki::CryptoError
 /// when either PEM holds nothing usable, and pki::Error ("private key does not
