@@ -106,7 +106,7 @@ std::string issuer_dir_of(const std::string& directory_url) {
 
 }  // namespace
 
-TEST_CASE("managed names are obtained in the background and served; a restart serves storage without ordering",
+TEST_CASE("managed names are obtained in the background and served, and a restart serves storage without ordering",
           "[certmanager][pebble]") {
   PebbleServer& pebble = PebbleServer::shared();
   FaultProxy proxy(pebble.directory_url(), pebble.listener_ca_file());

@@ -206,7 +206,7 @@ example.com {
         "ops@example.com");  // the first issuer's, from the global option
 }
 
-TEST_CASE("http_port and https_port are the challenge ports; alt ports and disabled challenges win",
+TEST_CASE("http_port and https_port are the challenge ports, and alt ports and disabled challenges win",
           "[serve][plan][issue-7]") {
   serve::CertificatePlan p =
       plan("{\n\thttp_port 8080\n\thttps_port 8443\n}\nexample.com {\n\trespond ok\n}\n");

@@ -221,7 +221,7 @@ TEST_CASE("a responder that is down fails the fetch with the transport's reason"
   CHECK_THAT(error, Contains("Couldn't connect to server"));
 }
 
-TEST_CASE("requests are POSTed with a SHA-1 CertID and no nonce; refusals name the reason",
+TEST_CASE("requests are POSTed with a SHA-1 CertID and no nonce, and refusals name the reason",
           "[serve][ocsp]") {
   // tryLater (RFC 6960 §4.2.1): OCSPResponse { responseStatus 3 } with no responseBytes.
   const std::string try_later("\x30\x03\x0a\x01\x03", 5);
