@@ -168,5 +168,14 @@ complete -c acmetool -n '__acmetool_using fmt' -l diff -d 'Print a diff instead 
 # validate, adapt, serve
 complete -c acmetool -n "__fish_seen_subcommand_from validate adapt serve" -s c -l config -r -F -d 'Caddyfile'
 complete -c acmetool -n "__fish_seen_subcommand_from validate adapt serve" -l envfile -r -F -d 'Load environment variables from FILE first'
+complete -c acmetool -n '__acmetool_using serve' -l domain -x -a '(__fish_print_hostnames)' -d 'Serve files for this name with a managed certificate'
+complete -c acmetool -n '__acmetool_using serve' -l root -x -a '(__fish_complete_directories)' -d 'Directory to serve in quick mode'
+complete -c acmetool -n '__acmetool_using serve' -l browse -d 'List directories without an index file'
+complete -c acmetool -n '__acmetool_using serve' -l listen -x -d 'Address to listen on'
+complete -c acmetool -n '__acmetool_using serve' -l http-port -x -d 'Port for HTTP (redirects and http-01)'
+complete -c acmetool -n '__acmetool_using serve' -l https-port -x -d 'Port for HTTPS'
+complete -c acmetool -n '__acmetool_using serve' -l ca -x -a 'letsencrypt letsencrypt-staging zerossl' -d 'ACME CA for public names'
+complete -c acmetool -n '__acmetool_using serve' -l ca-root -r -F -d "PEM roots to trust for the CA's own TLS"
+complete -c acmetool -n '__acmetool_using serve' -l email -x -d 'Account email for the ACME CA'
 complete -c acmetool -n '__acmetool_using adapt' -l pretty -d 'Indent the JSON'
 complete -c acmetool -n '__acmetool_using adapt' -l validate -d 'Also validate the result'

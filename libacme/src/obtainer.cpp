@@ -29,6 +29,24 @@ struct Issuer {
   std::once_flag login;
 };
 
+// A solver someone else owns (ObtainSettings::http01_solver), in the obtainer's list.
+class SharedSolver : public Solver {
+ public:
+  explicit SharedSolver(std::shared_ptr<Solver> solver) : solver_(std::move(solver)) {}
+  std::string_view type() const override { return solver_->type(); }
+  void present(std::string_view identifier, std::string_view token, std::string_view key_authorization) override {
+    solver_->present(identifier, token, key_authorization);
+  }
+  void wait_presented(std::chrono::milliseconds timeout) override { solver_->wait_presented(timeout); }
+  void cleanup(std::string_view identifier, std::string_view token) noexcept override {
+    solver_->cleanup(identifier, token);
+  }
+  void withdraw_all() noexcept override { solver_->withdraw_all(); }
+
+ private:
+  std::shared_ptr<Solver> solver_;
+};
+
 // A stored certificate, read.
 struct Found {
   pki::StoredCertificate cert;
@@ -96,7 +114,9 @@ struct Obtainer::Impl {
   const std::vector<std::unique_ptr<Solver>>& solvers_in_use() {
     std::call_once(solvers_once, [this] {
       for (const std::string& type : settings.challenges) {
-        if (type == "http-01") {
+        if (type == "http-01" && settings.http01_solver) {
+          solvers.push_back(std::make_unique<SharedSolver>(settings.http01_solver));
+        } else if (type == "http-01") {
           solvers.push_back(settings.webroot.empty()
                                 ? make_http01_standalone(settings.listen_address, settings.http_port)
                                 : make_http01_webroot(settings.webroot));

@@ -188,7 +188,7 @@ TEST_CASE("a parse error exits 2 with one line naming the problem and the comman
 TEST_CASE("a command whose issue has not landed says so and exits 1", "[cli][issue-2]") {
   const CommandResult r = run_acmetool({"serve", "--config", "Caddyfile"});
   CHECK(r.exit_code == 1);
-  CHECK(r.err == "acmetool: serve is not implemented yet\n");
+  CHECK(r.err == "acmetool: serve with a Caddyfile is not implemented yet\n");
 }
 
 TEST_CASE("version and --version print the same version", "[cli]") {

@@ -27,6 +27,9 @@ struct ObtainSettings {
   int http_port = 80;
   int tls_port = 443;
   std::filesystem::path webroot;             ///< http-01 through files instead of a listener
+  /// http-01 answered by this solver instead (a server that answers challenges on its own HTTP
+  /// port, as `acmetool serve` does); it is shared, and must outlive the obtainer's orders.
+  std::shared_ptr<Solver> http01_solver;
   /// dns-01 (when among `challenges`): the provider that edits the zone, and how the solver
   /// places and checks the records. Wildcard names are ordered with dns-01 alone.
   std::shared_ptr<DnsProvider> dns_provider;

@@ -1,0 +1,80 @@
+// The HTTPS server of `acmetool serve` (issue 8): listeners on the HTTP and HTTPS ports, a TLS
+// front end that reads the ClientHello itself and takes the certificate from the CertManager,
+// HTTP/1.1 with keep-alive, redirects from HTTP to HTTPS, and the file server. No Asio in this
+// header: the engine lives in server.cpp.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "acmetool/serve/cert_manager.h"
+#include "acmetool/serve/challenge_responder.h"
+#include "acmetool/serve/file_server.h"
+
+namespace acmetool::serve {
+
+/// One site: the hosts it answers for and what it serves.
+struct SiteOptions {
+  /// Host names (A-labels, lower case) and one-label wildcard patterns ("*.example.com"); an empty
+  /// list answers every host.
+  std::vector<std::string> hosts;
+  /// Static files from this root (the `file_server` handler).
+  FileServerOptions files;
+};
+
+struct ServerOptions {
+  /// Addresses to listen on (IP literals); empty: every IPv4 and IPv6 address.
+  std::vector<std::string> listen_addresses;
+  int http_port = 80;    ///< 0: a free port (see Server::http_port())
+  int https_port = 443;  ///< 0: a free port
+  /// Answer plain HTTP for the sites' hosts with 308 to https:// (Caddy's automatic redirects).
+  bool redirect_http = true;
+  std::vector<SiteOptions> sites;  ///< the first whose hosts match a request serves it
+  /// Answers http-01 challenges on the HTTP port, for every host (the CA may validate any name
+  /// being ordered); may be null.
+  std::shared_ptr<const Http01Responder> http01;
+  /// io threads; 0: one per core.
+  std::size_t threads = 0;
+  /// Limits (Caddy-like defaults): the whole request head must arrive within header_timeout, a
+  /// kept-alive connection may idle idle_timeout, a request head may be at most 16 KiB (431).
+  std::chrono::milliseconds header_timeout = std::chrono::seconds(10);
+  std::chrono::milliseconds idle_timeout = std::chrono::minutes(5);
+  std::size_t max_header_bytes = 16 * 1024;
+  /// One line per event (listening, refused handshakes sampled by the caller's taste). Called from
+  /// the io threads; may be empty.
+  std::function<void(std::string_view)> log;
+};
+
+/// Runs the listeners on their own threads. Thread-safe.
+class Server {
+ public:
+  /// `certificates` must outlive the server. Does not listen yet.
+  Server(ServerOptions options, CertManager& certificates);
+  /// Stops at once (as stop() with no grace) and joins the threads.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Binds every listener and starts the io threads. Throws serve::Error naming the address and
+  /// port when one cannot be bound ("listening on 0.0.0.0:443: Address already in use").
+  void start();
+
+  /// The ports actually bound (after start(); useful with port 0).
+  int http_port() const;
+  int https_port() const;
+
+  /// Stops accepting, lets requests in progress finish for at most `grace`, closes idle
+  /// connections, and returns once every thread has stopped.
+  void stop(std::chrono::milliseconds grace = std::chrono::seconds(5));
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace acmetool::serve

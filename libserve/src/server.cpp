@@ -1,0 +1,628 @@
+// The HTTPS server engine: Asio + Beast with C++20 coroutines (see ../shared/notes/engine.md).
+// A TLS connection is read up to the end of its ClientHello by us (client_hello.h); the
+// certificate comes from the CertManager before any SSL object exists; the bytes read are then
+// replayed into OpenSSL through Beast's buffered handshake. HTTP/1.1 on both ports; responses are
+// written as a header plus pieces (strings and file slices read with pread), so files of any size
+// stream without being loaded.
+#include "acmetool/serve/server.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <thread>
+#include <utility>
+#include <variant>
+
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/ssl.h>
+
+#include "acmetool/pki/hostname.h"
+#include "acmetool/pki/unique_fd.h"
+#include "acmetool/serve/client_hello.h"
+#include "acmetool/serve/error.h"
+#include "acmetool/serve/file_server.h"
+
+namespace acmetool::serve {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+constexpr auto kTuple = asio::as_tuple(use_awaitable);
+
+// ---- responses ----
+
+// A response: its head, then body pieces in order. A piece is bytes we hold or a slice of an
+// open file. Content-Length is the sum of the pieces (set by finish()).
+struct FileSlice {
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+struct Reply {
+  http::response<http::empty_body> head;
+  std::vector<std::variant<std::string, FileSlice>> pieces;
+  std::shared_ptr<pki::UniqueFd> file;  // the file the slices read from
+  bool close = false;                   // close the connection after this response
+
+  void finish(bool head_only) {
+    std::uint64_t length = 0;
+    for (const auto& piece : pieces) {
+      length += std::holds_alternative<std::string>(piece) ? std::get<std::string>(piece).size()
+                                                           : std::get<FileSlice>(piece).length;
+    }
+    head.content_length(length);
+    if (head_only) pieces.clear();
+  }
+};
+
+// The IMF-fixdate of now, for the Date field; computed once per second.
+std::string date_now() {
+  thread_local std::time_t cached_second = 0;
+  thread_local std::string cached;
+  const std::time_t now = std::time(nullptr);
+  if (now != cached_second) {
+    cached_second = now;
+    cached = http_date(std::chrono::system_clock::from_time_t(now));
+  }
+  return cached;
+}
+
+Reply text_reply(http::status status, std::string body, unsigned version) {
+  Reply reply;
+  reply.head.result(status);
+  reply.head.version(version);
+  reply.head.set(http::field::content_type, "text/plain; charset=utf-8");
+  if (!body.empty()) reply.pieces.emplace_back(std::move(body));
+  return reply;
+}
+
+// The host a request names, without a port, lower case; "" when absent.
+std::string request_host(const http::request_header<>& req) {
+  std::string host(req[http::field::host]);
+  if (!host.empty() && host.front() == '[') {  // [v6]:port
+    const auto end = host.find(']');
+    host = end == std::string::npos ? "" : host.substr(1, end - 1);
+  } else if (const auto colon = host.rfind(':'); colon != std::string::npos) {
+    host.resize(colon);
+  }
+  return normalise_server_name(host);
+}
+
+bool host_matches(const SiteOptions& site, const std::string& host) {
+  if (site.hosts.empty()) return true;
+  for (const std::string& pattern : site.hosts) {
+    if (pki::match_wildcard(host, pattern)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(ServerOptions o, CertManager& c)
+      : options(std::move(o)),
+        certificates(c),
+        threads_wanted(options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency())),
+        io(static_cast<int>(threads_wanted)),
+        tls(ssl::context::tls_server) {
+    configure_tls();
+  }
+
+  // Mozilla's "intermediate" profile: TLS 1.2 and 1.3, AEAD ECDHE suites, X25519/P-256/P-384,
+  // the client's preference (all suites are strong), no compression or renegotiation.
+  void configure_tls() {
+    SSL_CTX* ctx = tls.native_handle();
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_cipher_list(ctx,
+                            "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                            "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                            "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+    SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384");
+    SSL_CTX_set_alpn_select_cb(
+        ctx,
+        [](SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
+           void*) -> int {
+          static const unsigned char kOffer[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+          unsigned char* selected = nullptr;
+          if (SSL_select_next_proto(&selected, outlen, kOffer, sizeof kOffer, in, inlen) != OPENSSL_NPN_NEGOTIATED) {
+            return SSL_TLSEXT_ERR_NOACK;
+          }
+          *out = selected;
+          return SSL_TLSEXT_ERR_OK;
+        },
+        nullptr);
+  }
+
+  void log(std::string_view line) const {
+    if (options.log) options.log(line);
+  }
+
+  // ---- listeners ----
+
+  void listen(int& port, bool https) {
+    std::vector<std::string> addresses = options.listen_addresses;
+    if (addresses.empty()) addresses = {"::"};
+    for (const std::string& address : addresses) {
+      const auto ip = asio::ip::make_address(address);
+      tcp::endpoint endpoint(ip, static_cast<unsigned short>(port));
+      auto acceptor = std::make_unique<tcp::acceptor>(io);
+      boost::system::error_code ec;
+      acceptor->open(endpoint.protocol(), ec);
+      if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+      if (!ec && ip.is_v6() && address == "::") acceptor->set_option(asio::ip::v6_only(false), ec);
+      if (!ec) acceptor->bind(endpoint, ec);
+      if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) {
+        throw Error("listening on " + (ip.is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(port) +
+                    ": " + ec.message());
+      }
+      port = acceptor->local_endpoint().port();  // the next address binds the same port
+      asio::co_spawn(io, accept_loop(*acceptor, https), asio::detached);
+      acceptors.push_back(std::move(acceptor));
+    }
+  }
+
+  awaitable<void> accept_loop(tcp::acceptor& acceptor, bool https) {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io), kTuple);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+        continue;  // EMFILE and the like: keep accepting
+      }
+      auto executor = socket.get_executor();
+      asio::co_spawn(executor, https ? tls_connection(std::move(socket)) : plain_connection(std::move(socket)),
+                     asio::detached);
+    }
+  }
+
+  // ---- connection bookkeeping for a graceful stop ----
+
+  // One live connection: whether it waits between requests, and its socket, which a graceful
+  // stop shuts for reading (thread-safe at the OS level) to end an idle wait. A connection leaves
+  // (LiveGuard) before its socket is closed, so a registered descriptor is always its own.
+  struct Live {
+    bool idle = false;
+    int fd = -1;
+  };
+
+  std::uint64_t enter(int fd) {
+    std::lock_guard lock(live_mu);
+    const std::uint64_t id = ++next_id;
+    live[id] = {false, fd};
+    return id;
+  }
+  void set_idle(std::uint64_t id, bool idle) {
+    std::lock_guard lock(live_mu);
+    if (auto it = live.find(id); it != live.end()) it->second.idle = idle;
+  }
+  void leave(std::uint64_t id) {
+    std::lock_guard lock(live_mu);
+    live.erase(id);
+    if (live.empty()) live_cv.notify_all();
+  }
+  struct LiveGuard {
+    Impl& impl;
+    std::uint64_t id;
+    ~LiveGuard() { impl.leave(id); }
+  };
+
+  // ---- TLS front end ----
+
+  using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+  awaitable<void> tls_connection(tcp::socket socket) {
+    boost::system::error_code ignored;
+    const std::string remote_ip = socket.remote_endpoint(ignored).address().to_string();
+    const std::string local_ip = socket.local_endpoint(ignored).address().to_string();
+    const int fd = socket.native_handle();
+    beast::tcp_stream stream(std::move(socket));
+    std::optional<TlsStream> tls_stream;  // takes the socket over once the certificate is known
+    const LiveGuard guard{*this, enter(fd)};  // destroyed first: leaves before the socket closes
+    try {
+      co_await tls_session(stream, tls_stream, remote_ip, local_ip, guard.id);
+    } catch (const std::exception& e) {
+      log("connection from " + remote_ip + ": " + e.what());
+    }
+  }
+
+  awaitable<void> tls_session(beast::tcp_stream& stream, std::optional<TlsStream>& tls_stream,
+                              const std::string& remote_ip, const std::string& local_ip, std::uint64_t id) {
+    // Read until the ClientHello is complete, within the header timeout.
+    stream.expires_after(options.header_timeout);
+    std::vector<std::uint8_t> raw;
+    ClientHelloResult hello;
+    for (;;) {
+      const std::size_t want = std::max<std::size_t>(hello.bytes_wanted, 1024);
+      const std::size_t have = raw.size();
+      if (have + want > kMaxClientHello + 5 * 16) co_return;  // never more than one hello's worth
+      raw.resize(have + want);
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(raw.data() + have, want), kTuple);
+      raw.resize(have + n);
+      if (ec) co_return;
+      hello = parse_client_hello(raw);
+      if (hello.status != HelloStatus::NeedMore) break;
+    }
+    if (hello.status == HelloStatus::NotTls) {
+      if (hello.looks_like_http) {
+        static constexpr std::string_view kAnswer =
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
+            "Content-Length: 48\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+        co_await asio::async_write(stream, asio::buffer(kAnswer), kTuple);
+      }
+      co_return;
+    }
+    if (hello.status != HelloStatus::Complete) {
+      co_await asio::async_write(stream, asio::buffer(handshake_failure_alert().data(), handshake_failure_alert().size()),
+                                 kTuple);
+      co_return;
+    }
+    // The certificate for the name (or, without SNI, for the address the client reached).
+    const std::string name = hello.info.server_name.empty() ? local_ip : hello.info.server_name;
+    const CertificateAnswer answer = co_await async_certificate(name, remote_ip);
+    if (!answer.certificate) {
+      co_await asio::async_write(
+          stream, asio::buffer(unrecognized_name_alert().data(), unrecognized_name_alert().size()), kTuple);
+      co_return;
+    }
+    tls_stream.emplace(std::move(stream), tls);
+    if (!use_certificate(tls_stream->native_handle(), *answer.certificate)) co_return;
+    beast::get_lowest_layer(*tls_stream).expires_after(options.header_timeout);
+    auto [ec, used] = co_await tls_stream->async_handshake(ssl::stream_base::server, asio::buffer(raw), kTuple);
+    (void)used;
+    if (ec) co_return;
+    co_await http_session(*tls_stream, /*https=*/true, id);
+    beast::get_lowest_layer(*tls_stream).expires_after(std::chrono::seconds(2));
+    co_await tls_stream->async_shutdown(kTuple);
+  }
+
+  // Presents `cert` on this connection: leaf, key and chain, plus the OCSP staple when there is one.
+  static bool use_certificate(SSL* ssl, const CachedCertificate& cert) {
+    STACK_OF(X509)* chain = sk_X509_new_null();
+    if (!chain) return false;
+    for (std::size_t i = 1; i < cert.chain.size(); ++i) sk_X509_push(chain, cert.chain[i].get());
+    const bool ok = SSL_use_cert_and_key(ssl, cert.chain.front().get(), cert.key.get(), chain, 1) == 1;
+    sk_X509_free(chain);  // SSL_use_cert_and_key took its own references
+    if (ok && !cert.ocsp_response.empty()) {
+      auto* der = static_cast<unsigned char*>(OPENSSL_memdup(cert.ocsp_response.data(), cert.ocsp_response.size()));
+      if (der && SSL_set_tlsext_status_ocsp_resp(ssl, der, static_cast<long>(cert.ocsp_response.size())) != 1) {
+        OPENSSL_free(der);
+      }
+    }
+    return ok;
+  }
+
+  // Asks the CertManager; the answer resumes the awaiting coroutine on its executor (the
+  // connection's strand). Not a coroutine itself: g++ 12 mishandles lambda temporaries with
+  // captures inside co_await expressions, so the initiation captures nothing but `this`.
+  awaitable<CertificateAnswer> async_certificate(std::string name, std::string remote_ip) {
+    return asio::async_initiate<const asio::use_awaitable_t<>&, void(CertificateAnswer)>(
+        [this](auto handler, std::string name, std::string remote_ip) {
+          auto executor = asio::get_associated_executor(handler);
+          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+          certificates.certificate_for(name, remote_ip, [executor, shared](CertificateAnswer answer) {
+            asio::post(executor, [shared, answer = std::move(answer)]() mutable { (*shared)(std::move(answer)); });
+          });
+        },
+        use_awaitable, std::move(name), std::move(remote_ip));
+  }
+
+  // ---- plain HTTP ----
+
+  awaitable<void> plain_connection(tcp::socket socket) {
+    const int fd = socket.native_handle();
+    beast::tcp_stream stream(std::move(socket));
+    const LiveGuard guard{*this, enter(fd)};
+    try {
+      co_await http_session(stream, /*https=*/false, guard.id);
+      boost::system::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    } catch (const std::exception& e) {
+      log(std::string("plain connection: ") + e.what());
+    }
+  }
+
+  // ---- HTTP/1.1 ----
+
+  template <class Stream>
+  awaitable<void> http_session(Stream& stream, bool https, std::uint64_t id) {
+    beast::flat_buffer buffer;
+    for (bool first = true;; first = false) {
+      if (stopping) co_return;
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+      parser.body_limit(1024 * 1024);  // the handlers here read no bodies; a bigger one is refused
+      // Waiting for the next request counts as idle (a graceful stop closes it); once its
+      // first bytes are here, the head must arrive within header_timeout.
+      set_idle(id, !first);
+      beast::get_lowest_layer(stream).expires_after(first ? options.header_timeout : options.idle_timeout);
+      if (!first && buffer.size() == 0) {
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
+        if (ec) co_return;
+        buffer.commit(n);
+      }
+      set_idle(id, false);
+      beast::get_lowest_layer(stream).expires_after(options.header_timeout);
+      auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
+      (void)n;
+      if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::operation_aborted ||
+          ec == beast::error::timeout) {
+        co_return;
+      }
+      if (ec) {
+        const bool too_large = ec == http::error::header_limit;
+        Reply reply = text_reply(too_large ? http::status::request_header_fields_too_large
+                                           : ec == http::error::body_limit ? http::status::payload_too_large
+                                                                           : http::status::bad_request,
+                                 "", 11);
+        reply.close = true;
+        co_await write_reply(stream, reply);
+        co_return;
+      }
+      const auto& req = parser.get();
+      Reply reply = handle(req, https);
+      if (!req.keep_alive() || stopping) reply.close = true;
+      if (!co_await write_reply(stream, reply)) co_return;
+      if (reply.close) co_return;
+    }
+  }
+
+  template <class Stream>
+  awaitable<bool> write_reply(Stream& stream, Reply& reply) {
+    reply.head.set(http::field::date, date_now());
+    if (reply.close) reply.head.keep_alive(false);
+    beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+    http::response_serializer<http::empty_body> serializer(reply.head);
+    auto [ec, n] = co_await http::async_write_header(stream, serializer, kTuple);
+    (void)n;
+    if (ec) co_return false;
+    std::vector<char> chunk;
+    for (const auto& piece : reply.pieces) {
+      if (const auto* text = std::get_if<std::string>(&piece)) {
+        auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(*text), kTuple);
+        (void)wn;
+        if (wec) co_return false;
+        continue;
+      }
+      const FileSlice slice = std::get<FileSlice>(piece);
+      chunk.resize(64 * 1024);
+      for (std::uint64_t done = 0; done < slice.length;) {
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), slice.length - done));
+        const ssize_t got = ::pread(reply.file->get(), chunk.data(), want, static_cast<off_t>(slice.offset + done));
+        if (got <= 0) co_return false;  // the file shrank or vanished: the length we promised is wrong, close
+        auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(chunk.data(), static_cast<std::size_t>(got)),
+                                                    kTuple);
+        (void)wn;
+        if (wec) co_return false;
+        done += static_cast<std::uint64_t>(got);
+      }
+    }
+    co_return true;
+  }
+
+  // ---- handlers ----
+
+  Reply handle(const http::request<http::string_body>& req, bool https) {
+    const std::string host = request_host(req);
+    const SiteOptions* site = nullptr;
+    for (const SiteOptions& s : options.sites) {
+      if (host_matches(s, host)) {
+        site = &s;
+        break;
+      }
+    }
+    Reply reply;
+    const std::string_view target = req.target();
+    if (!https && options.http01 && target.starts_with(Http01Responder::kPathPrefix)) {
+      const auto answer = options.http01->answer(target.substr(Http01Responder::kPathPrefix.size()));
+      reply = answer ? text_reply(http::status::ok, *answer, req.version())
+                     : text_reply(http::status::not_found, "", req.version());
+      if (answer) reply.head.set(http::field::content_type, "text/plain");
+    } else if (!site) {
+      reply = text_reply(http::status::not_found, "", req.version());
+    } else if (!https && options.redirect_http) {
+      reply = redirect_to_https(req, host);
+    } else {
+      reply = serve_file(*site, req);
+    }
+    reply.head.version(req.version());
+    reply.finish(req.method() == http::verb::head);
+    return reply;
+  }
+
+  Reply redirect_to_https(const http::request<http::string_body>& req, const std::string& host) {
+    Reply reply = text_reply(http::status::permanent_redirect, "", req.version());
+    std::string location = "https://" + (host.find(':') != std::string::npos ? "[" + host + "]" : host);
+    if (https_port_bound != 443) location += ":" + std::to_string(https_port_bound);
+    location += std::string(req.target());
+    reply.head.set(http::field::location, location);
+    reply.head.erase(http::field::content_type);
+    return reply;
+  }
+
+  // The file server: method, path, preconditions, ranges, precompressed sidecars (file_server.h
+  // decides; this sends).
+  Reply serve_file(const SiteOptions& site, const http::request<http::string_body>& req) {
+    const unsigned version = req.version();
+    if (req.method() != http::verb::get && req.method() != http::verb::head) {
+      Reply reply = text_reply(http::status::method_not_allowed, "", version);
+      reply.head.set(http::field::allow, "GET, HEAD");
+      return reply;
+    }
+    const std::string_view target = req.target();
+    const std::size_t query = target.find('?');
+    const FileTarget found = resolve_file(site.files, target.substr(0, query));
+    switch (found.kind) {
+      case FileTarget::Kind::BadRequest: return text_reply(http::status::bad_request, "", version);
+      case FileTarget::Kind::NotFound: return text_reply(http::status::not_found, "", version);
+      case FileTarget::Kind::Forbidden: return text_reply(http::status::forbidden, "", version);
+      case FileTarget::Kind::Redirect: {
+        Reply reply = text_reply(http::status::permanent_redirect, "", version);
+        std::string location = found.redirect_location;
+        if (query != std::string_view::npos) location += target.substr(query);
+        reply.head.set(http::field::location, location);
+        return reply;
+      }
+      case FileTarget::Kind::Listing: {
+        const std::vector<DirEntry> entries = list_directory(site.files, found.path);
+        const bool json = std::string_view(req[http::field::accept]).find("application/json") != std::string_view::npos;
+        Reply reply = text_reply(http::status::ok, json ? browse_json(entries) : browse_html(found.clean_path, entries),
+                                 version);
+        reply.head.set(http::field::content_type, json ? "application/json" : "text/html; charset=utf-8");
+        return reply;
+      }
+      case FileTarget::Kind::File: break;
+    }
+    return send_file(site, req, found);
+  }
+
+  Reply send_file(const SiteOptions& site, const http::request<http::string_body>& req, const FileTarget& found) {
+    const unsigned version = req.version();
+    std::filesystem::path path = found.path;
+    std::uintmax_t size = found.size;
+    std::filesystem::file_time_type modified = found.modified;
+    std::string encoding;
+    if (!site.files.precompressed.empty()) {
+      if (auto sidecar = choose_precompressed(site.files, found.path, req[http::field::accept_encoding])) {
+        path = sidecar->path;
+        size = sidecar->size;
+        modified = sidecar->modified;
+        encoding = sidecar->encoding;
+      }
+    }
+    auto file = std::make_shared<pki::UniqueFd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (file->get() < 0) return text_reply(http::status::not_found, "", version);
+    const std::string etag = file_etag(modified, size);
+    const auto last_modified = useful_mod_time(modified);
+
+    Reply reply;
+    reply.head.version(version);
+    reply.head.set(http::field::content_type, mime_type(found.path));
+    reply.head.set(http::field::etag, etag);
+    if (last_modified) reply.head.set(http::field::last_modified, http_date(*last_modified));
+    reply.head.set(http::field::accept_ranges, "bytes");
+    if (!site.files.precompressed.empty()) reply.head.set(http::field::vary, "Accept-Encoding");
+    if (!encoding.empty()) reply.head.set(http::field::content_encoding, encoding);
+
+    ConditionalHeaders conditional;
+    conditional.if_match = req[http::field::if_match];
+    conditional.if_none_match = req[http::field::if_none_match];
+    conditional.if_modified_since = req[http::field::if_modified_since];
+    conditional.if_unmodified_since = req[http::field::if_unmodified_since];
+    switch (evaluate_preconditions(req.method_string(), conditional, etag, last_modified)) {
+      case Precondition::NotModified:
+        reply.head.result(http::status::not_modified);
+        reply.head.erase(http::field::content_type);
+        return reply;
+      case Precondition::Failed: return text_reply(http::status::precondition_failed, "", version);
+      case Precondition::Proceed: break;
+    }
+    reply.file = std::move(file);
+    const std::string_view range = req[http::field::range];
+    const std::string_view if_range = req[http::field::if_range];
+    std::optional<std::vector<ByteRange>> ranges;
+    if (!range.empty() && (if_range.empty() || if_range_matches(if_range, etag, last_modified))) {
+      ranges = parse_range(range, size);
+    }
+    if (!ranges) {
+      reply.head.result(http::status::ok);
+      reply.pieces.emplace_back(FileSlice{0, size});
+    } else if (ranges->empty()) {
+      reply = text_reply(http::status::range_not_satisfiable, "", version);
+      reply.head.set(http::field::content_range, "bytes */" + std::to_string(size));
+    } else if (ranges->size() == 1) {
+      const ByteRange r = ranges->front();
+      reply.head.result(http::status::partial_content);
+      reply.head.set(http::field::content_range,
+                     "bytes " + std::to_string(r.first) + "-" + std::to_string(r.last) + "/" + std::to_string(size));
+      reply.pieces.emplace_back(FileSlice{r.first, r.last - r.first + 1});
+    } else {
+      const MultipartPlan plan = plan_multipart(*ranges, size, mime_type(found.path));
+      reply.head.result(http::status::partial_content);
+      reply.head.set(http::field::content_type, plan.content_type);
+      for (std::size_t i = 0; i < ranges->size(); ++i) {
+        reply.pieces.emplace_back(plan.part_headers[i]);
+        reply.pieces.emplace_back(FileSlice{(*ranges)[i].first, (*ranges)[i].last - (*ranges)[i].first + 1});
+      }
+      reply.pieces.emplace_back(plan.closing);
+    }
+    return reply;
+  }
+
+  ServerOptions options;
+  CertManager& certificates;
+  std::size_t threads_wanted;
+  asio::io_context io;
+  ssl::context tls;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::vector<std::thread> threads;
+  int http_port_bound = 0, https_port_bound = 0;
+  std::atomic<bool> stopping{false};
+
+  std::mutex live_mu;
+  std::condition_variable live_cv;
+  std::map<std::uint64_t, Live> live;
+  std::uint64_t next_id = 0;
+};
+
+Server::Server(ServerOptions options, CertManager& certificates)
+    : impl_(std::make_unique<Impl>(std::move(options), certificates)) {}
+
+Server::~Server() { stop(std::chrono::milliseconds(0)); }
+
+void Server::start() {
+  Impl& impl = *impl_;
+  impl.https_port_bound = impl.options.https_port;
+  impl.http_port_bound = impl.options.http_port;
+  impl.listen(impl.https_port_bound, /*https=*/true);
+  impl.listen(impl.http_port_bound, /*https=*/false);
+  for (std::size_t i = 0; i < impl.threads_wanted; ++i) impl.threads.emplace_back([&impl] { impl.io.run(); });
+  impl.log("serving HTTPS on port " + std::to_string(impl.https_port_bound) + ", HTTP on port " +
+           std::to_string(impl.http_port_bound));
+}
+
+int Server::http_port() const { return impl_->http_port_bound; }
+int Server::https_port() const { return impl_->https_port_bound; }
+
+void Server::stop(std::chrono::milliseconds grace) {
+  Impl& impl = *impl_;
+  if (impl.threads.empty()) return;
+  impl.stopping = true;
+  // Stop accepting; close connections that wait between requests; let the others finish.
+  asio::post(impl.io, [&impl] {
+    for (auto& acceptor : impl.acceptors) {
+      boost::system::error_code ignored;
+      acceptor->close(ignored);
+    }
+  });
+  {
+    std::unique_lock lock(impl.live_mu);
+    for (auto& [id, live] : impl.live) {
+      if (live.idle) ::shutdown(live.fd, SHUT_RD);
+    }
+    impl.live_cv.wait_for(lock, grace, [&] { return impl.live.empty(); });
+  }
+  impl.io.stop();
+  for (auto& thread : impl.threads) thread.join();
+  impl.threads.clear();
+}
+
+}  // namespace acmetool::serve
