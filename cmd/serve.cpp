@@ -1,19 +1,23 @@
-// cmd/serve.cpp: `acmetool serve` runs the automatic-HTTPS server. This far: the quick file-server
-// mode (`--domain NAME --root DIR`, like `caddy file-server --domain`); serving a Caddyfile is
-// issue 8's next step.
+// cmd/serve.cpp: `acmetool serve` runs the automatic-HTTPS server: the sites of a Caddyfile, or
+// in quick mode (`--domain NAME --root DIR`, like `caddy file-server --domain`) one directory.
 #include <CLI/CLI.hpp>
 
 #include <csignal>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "acmetool/pki/hostname.h"
 #include "acmetool/pki/storage.h"
 #include "acmetool/serve/cert_manager.h"
+#include "acmetool/serve/cert_plan.h"
+#include "acmetool/serve/error.h"
+#include "acmetool/serve/routes.h"
 #include "acmetool/serve/challenge_responder.h"
 #include "acmetool/serve/server.h"
+#include "caddyfile_input.h"
 #include "common.h"
 
 namespace acmetool::cmd {
@@ -26,8 +30,8 @@ struct ServeArgs {
   std::string root = ".";
   bool browse = false;
   std::vector<std::string> listen;
-  int http_port = 80;
-  int https_port = 443;
+  std::optional<int> http_port;   ///< default 80, or the Caddyfile's http_port
+  std::optional<int> https_port;  ///< default 443, or the Caddyfile's https_port
   std::vector<std::string> cas;
   std::string ca_root;
   std::string email;
@@ -75,8 +79,8 @@ int run_quick_file_server(const ServeArgs& args, Context& ctx) {
 
   serve::ServerOptions options;
   options.listen_addresses = args.listen;
-  options.http_port = args.http_port;
-  options.https_port = args.https_port;
+  options.http_port = args.http_port.value_or(80);
+  options.https_port = args.https_port.value_or(443);
   serve::SiteOptions site;
   site.hosts = {name.name};
   site.files.root = root;
@@ -97,9 +101,94 @@ int run_quick_file_server(const ServeArgs& args, Context& ctx) {
   return kExitOk;
 }
 
+// The sites of an adapted Caddyfile, for the server: one SiteOptions per site and scheme. Only
+// the HTTP and HTTPS ports are served yet; another port is a configuration error.
+std::vector<serve::SiteOptions> sites_of(const caddyfile::Config& config, int http_port, int https_port) {
+  std::vector<serve::SiteOptions> out;
+  for (const caddyfile::Site& site : config.sites) {
+    serve::check_routes_supported(site);
+    auto routes = std::make_shared<const caddyfile::Site>(site);
+    serve::SiteOptions https_site, http_site;
+    https_site.routes = http_site.routes = routes;
+    http_site.https = false;
+    bool any_https = false, any_http = false, catch_all_https = false, catch_all_http = false;
+    for (const caddyfile::SiteAddress& a : site.addresses) {
+      const bool https = a.scheme == "https";
+      if (a.port != (https ? https_port : http_port)) {
+        throw UsageError("serve: " + a.file + ":" + std::to_string(a.line) + ": " + a.address.to_string() +
+                         ": only the HTTP port (" + std::to_string(http_port) + ") and the HTTPS port (" +
+                         std::to_string(https_port) + ") are served yet");
+      }
+      const std::string host = pki::qualify_name(a.address.host).name;
+      (https ? any_https : any_http) = true;
+      if (host.empty()) (https ? catch_all_https : catch_all_http) = true;
+      else (https ? https_site : http_site).hosts.push_back(host);
+    }
+    if (catch_all_https) https_site.hosts.clear();
+    if (catch_all_http) http_site.hosts.clear();
+    if (any_https) out.push_back(https_site);
+    if (any_http) out.push_back(http_site);
+  }
+  return out;
+}
+
+int run_caddyfile(const ServeArgs& args, Context& ctx) {
+  const AdaptedCaddyfile adapted = adapt_caddyfile(args.config, args.envfile, ctx);
+  const caddyfile::Config& config = adapted.config;
+  serve::CertificatePlan plan;
+  std::vector<serve::SiteOptions> sites;
+  serve::ServerOptions options;
+  options.http_port = args.http_port.value_or(config.global.effective_http_port());
+  options.https_port = args.https_port.value_or(config.global.effective_https_port());
+  try {
+    plan = serve::plan_certificates(config);
+    sites = sites_of(config, config.global.effective_http_port(), config.global.effective_https_port());
+  } catch (const serve::Error& e) {
+    throw UsageError(std::string("serve: ") + e.what());
+  }
+  const auto print = progress_printer(ctx);
+  for (const std::string& warning : plan.warnings) {
+    if (print) print("warning: " + warning);
+  }
+  // http-01 is answered on the server's own HTTP port; TLS-ALPN-01 by the server is not there yet.
+  auto http01 = std::make_shared<serve::Http01Responder>();
+  auto& challenges = plan.options.acme.challenges;
+  std::erase(challenges, "tls-alpn-01");
+  if (!plan.options.acme.directory_urls.empty() && challenges.empty()) {
+    throw UsageError("serve: only the TLS-ALPN-01 challenge is enabled, which serve cannot answer yet");
+  }
+  plan.options.acme.http01_solver = http01;
+  plan.options.acme.http_port = options.http_port;
+  plan.options.acme.user_agent = "acmetool/" ACMETOOL_VERSION;
+  plan.options.log = print;
+
+  const sigset_t stop_signals = block_stop_signals();
+  const std::filesystem::path storage_root = !ctx.global.storage.empty() || !config.global.storage_root
+                                                 ? ctx.storage_root()
+                                                 : std::filesystem::path(*config.global.storage_root);
+  pki::FileStorage storage(storage_root);
+  serve::CertManager certificates(storage, std::move(plan.options));
+  certificates.manage(plan.names);
+  options.sites = std::move(sites);
+  options.redirect_http = !config.global.auto_https.off && !config.global.auto_https.disable_redirects;
+  options.http01 = http01;
+  options.log = print;
+  serve::Server server(std::move(options), certificates);
+  server.start();
+  certificates.start();
+  if (print) {
+    print("serving " + std::to_string(config.sites.size()) + " site(s) from " + args.config + ": HTTPS on port " +
+          std::to_string(server.https_port()) + ", HTTP on port " + std::to_string(server.http_port()));
+  }
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  server.stop();
+  return kExitOk;
+}
+
 int run_serve(const ServeArgs& args, Context& ctx) {
   if (!args.domain.empty()) return run_quick_file_server(args, ctx);
-  throw NotImplementedError("serve with a Caddyfile");
+  return run_caddyfile(args, ctx);
 }
 
 }  // namespace
@@ -115,8 +204,8 @@ void add_serve(CLI::App& root, Context& ctx) {
   sub->add_flag("--browse", args->browse, "List directories without an index file");
   sub->add_option("--listen", args->listen, "Address to listen on, repeatable (default: every address)")
       ->type_name("ADDR");
-  sub->add_option("--http-port", args->http_port, "Port for HTTP (redirects and http-01)")->capture_default_str();
-  sub->add_option("--https-port", args->https_port, "Port for HTTPS")->capture_default_str();
+  sub->add_option("--http-port", args->http_port, "Port for HTTP (redirects and http-01; default 80)")->type_name("N");
+  sub->add_option("--https-port", args->https_port, "Port for HTTPS (default 443)")->type_name("N");
   sub->add_option("--ca", args->cas, "ACME CA for public names, repeatable for fallback (default: letsencrypt)")
       ->type_name("CA");
   sub->add_option("--ca-root", args->ca_root, "PEM roots to trust for the CA's own TLS")->type_name("FILE");

@@ -35,6 +35,7 @@
 #include "acmetool/serve/client_hello.h"
 #include "acmetool/serve/error.h"
 #include "acmetool/serve/file_server.h"
+#include "acmetool/serve/routes.h"
 
 namespace acmetool::serve {
 namespace {
@@ -253,7 +254,8 @@ struct Server::Impl {
     for (;;) {
       const std::size_t want = std::max<std::size_t>(hello.bytes_wanted, 1024);
       const std::size_t have = raw.size();
-      if (have + want > kMaxClientHello + 5 * 16) co_return;  // never more than one hello's worth
+      // At most a hello's worth, with room for record headers of a hello split in small records.
+      if (have + want > 2 * kMaxClientHello) co_return;
       raw.resize(have + want);
       auto [ec, n] = co_await stream.async_read_some(asio::buffer(raw.data() + have, want), kTuple);
       raw.resize(have + n);
@@ -289,7 +291,7 @@ struct Server::Impl {
     auto [ec, used] = co_await tls_stream->async_handshake(ssl::stream_base::server, asio::buffer(raw), kTuple);
     (void)used;
     if (ec) co_return;
-    co_await http_session(*tls_stream, /*https=*/true, id);
+    co_await http_session(*tls_stream, /*https=*/true, id, remote_ip);
     beast::get_lowest_layer(*tls_stream).expires_after(std::chrono::seconds(2));
     co_await tls_stream->async_shutdown(kTuple);
   }
@@ -332,8 +334,9 @@ struct Server::Impl {
     beast::tcp_stream stream(std::move(socket));
     const LiveGuard guard{*this, enter(fd)};
     try {
-      co_await http_session(stream, /*https=*/false, guard.id);
       boost::system::error_code ignored;
+      const std::string remote_ip = stream.socket().remote_endpoint(ignored).address().to_string();
+      co_await http_session(stream, /*https=*/false, guard.id, remote_ip);
       stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     } catch (const std::exception& e) {
       log(std::string("plain connection: ") + e.what());
@@ -343,7 +346,7 @@ struct Server::Impl {
   // ---- HTTP/1.1 ----
 
   template <class Stream>
-  awaitable<void> http_session(Stream& stream, bool https, std::uint64_t id) {
+  awaitable<void> http_session(Stream& stream, bool https, std::uint64_t id, const std::string& remote_ip) {
     beast::flat_buffer buffer;
     for (bool first = true;; first = false) {
       if (stopping) co_return;
@@ -378,7 +381,7 @@ struct Server::Impl {
         co_return;
       }
       const auto& req = parser.get();
-      Reply reply = handle(req, https);
+      Reply reply = handle(req, https, remote_ip);
       if (!req.keep_alive() || stopping) reply.close = true;
       if (!co_await write_reply(stream, reply)) co_return;
       if (reply.close) co_return;
@@ -420,11 +423,12 @@ struct Server::Impl {
 
   // ---- handlers ----
 
-  Reply handle(const http::request<http::string_body>& req, bool https) {
+  Reply handle(const http::request<http::string_body>& req, bool https, const std::string& remote_ip) {
     const std::string host = request_host(req);
+    // The site for this host and scheme: an https site on the HTTP port only redirects.
     const SiteOptions* site = nullptr;
     for (const SiteOptions& s : options.sites) {
-      if (host_matches(s, host)) {
+      if (host_matches(s, host) && (s.https || !https)) {
         site = &s;
         break;
       }
@@ -438,14 +442,72 @@ struct Server::Impl {
       if (answer) reply.head.set(http::field::content_type, "text/plain");
     } else if (!site) {
       reply = text_reply(http::status::not_found, "", req.version());
-    } else if (!https && options.redirect_http) {
-      reply = redirect_to_https(req, host);
+    } else if (!https && site->https) {
+      reply = options.redirect_http ? redirect_to_https(req, host) : text_reply(http::status::not_found, "", 11);
+    } else if (site->routes) {
+      reply = run_routes(*site, req, https, host, remote_ip);
     } else {
-      reply = serve_file(*site, req);
+      reply = serve_file(site->files, req, req.target());
     }
     reply.head.version(req.version());
     reply.finish(req.method() == http::verb::head);
     return reply;
+  }
+
+  // A Caddyfile site: the routes decide, this sends.
+  Reply run_routes(const SiteOptions& site, const http::request<http::string_body>& req, bool https,
+                   const std::string& host, const std::string& remote_ip) {
+    RouteRequest request;
+    request.method = std::string(req.method_string());
+    request.target = std::string(req.target());
+    request.host = host;
+    request.scheme = https ? "https" : "http";
+    request.port = https ? https_port_bound : http_port_bound;
+    request.remote_ip = remote_ip;
+    request.version = static_cast<int>(req.version());
+    for (const auto& field : req) request.headers.emplace_back(field.name_string(), field.value());
+    const RouteResult result = evaluate_routes(*site.routes, request);
+    Reply reply;
+    switch (result.kind) {
+      case RouteResult::Kind::Empty: reply = text_reply(http::status::ok, "", req.version()); break;
+      case RouteResult::Kind::Files: {
+        std::string target = result.path;
+        if (!result.query.empty()) target += "?" + result.query;
+        reply = serve_file(result.files, req, target);
+        break;
+      }
+      case RouteResult::Kind::Respond:
+        reply = text_reply(static_cast<http::status>(result.status), result.body, req.version());
+        reply.close = result.close;
+        break;
+      case RouteResult::Kind::Redirect:
+        reply = text_reply(static_cast<http::status>(result.status), result.body, req.version());
+        reply.head.set(http::field::location, result.location);
+        if (result.body.empty()) reply.head.erase(http::field::content_type);
+        else reply.head.set(http::field::content_type, "text/html; charset=utf-8");
+        break;
+      case RouteResult::Kind::Unsupported:
+        log(result.unsupported);
+        reply = text_reply(http::status::internal_server_error, "", req.version());
+        break;
+    }
+    apply_header_ops(reply.head, result.response_headers);
+    return reply;
+  }
+
+  static void apply_header_ops(http::response<http::empty_body>& head, const std::vector<caddyfile::HeaderOp>& ops) {
+    using Kind = caddyfile::HeaderOp::Kind;
+    for (const caddyfile::HeaderOp& op : ops) {
+      switch (op.kind) {
+        case Kind::Set: head.set(op.field, op.value); break;
+        case Kind::Add: head.insert(op.field, op.value); break;
+        case Kind::Default:
+          if (head.find(op.field) == head.end()) head.set(op.field, op.value);
+          break;
+        case Kind::Delete: head.erase(op.field); break;
+        case Kind::Replace: break;  // needs the value's text: later
+      }
+    }
   }
 
   Reply redirect_to_https(const http::request<http::string_body>& req, const std::string& host) {
@@ -460,16 +522,16 @@ struct Server::Impl {
 
   // The file server: method, path, preconditions, ranges, precompressed sidecars (file_server.h
   // decides; this sends).
-  Reply serve_file(const SiteOptions& site, const http::request<http::string_body>& req) {
+  Reply serve_file(const FileServerOptions& files, const http::request<http::string_body>& req,
+                   std::string_view target) {
     const unsigned version = req.version();
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
       Reply reply = text_reply(http::status::method_not_allowed, "", version);
       reply.head.set(http::field::allow, "GET, HEAD");
       return reply;
     }
-    const std::string_view target = req.target();
     const std::size_t query = target.find('?');
-    const FileTarget found = resolve_file(site.files, target.substr(0, query));
+    const FileTarget found = resolve_file(files, target.substr(0, query));
     switch (found.kind) {
       case FileTarget::Kind::BadRequest: return text_reply(http::status::bad_request, "", version);
       case FileTarget::Kind::NotFound: return text_reply(http::status::not_found, "", version);
@@ -482,7 +544,7 @@ struct Server::Impl {
         return reply;
       }
       case FileTarget::Kind::Listing: {
-        const std::vector<DirEntry> entries = list_directory(site.files, found.path);
+        const std::vector<DirEntry> entries = list_directory(files, found.path);
         const bool json = std::string_view(req[http::field::accept]).find("application/json") != std::string_view::npos;
         Reply reply = text_reply(http::status::ok, json ? browse_json(entries) : browse_html(found.clean_path, entries),
                                  version);
@@ -491,17 +553,18 @@ struct Server::Impl {
       }
       case FileTarget::Kind::File: break;
     }
-    return send_file(site, req, found);
+    return send_file(files, req, found);
   }
 
-  Reply send_file(const SiteOptions& site, const http::request<http::string_body>& req, const FileTarget& found) {
+  Reply send_file(const FileServerOptions& files, const http::request<http::string_body>& req,
+                  const FileTarget& found) {
     const unsigned version = req.version();
     std::filesystem::path path = found.path;
     std::uintmax_t size = found.size;
     std::filesystem::file_time_type modified = found.modified;
     std::string encoding;
-    if (!site.files.precompressed.empty()) {
-      if (auto sidecar = choose_precompressed(site.files, found.path, req[http::field::accept_encoding])) {
+    if (!files.precompressed.empty()) {
+      if (auto sidecar = choose_precompressed(files, found.path, req[http::field::accept_encoding])) {
         path = sidecar->path;
         size = sidecar->size;
         modified = sidecar->modified;
@@ -519,7 +582,7 @@ struct Server::Impl {
     reply.head.set(http::field::etag, etag);
     if (last_modified) reply.head.set(http::field::last_modified, http_date(*last_modified));
     reply.head.set(http::field::accept_ranges, "bytes");
-    if (!site.files.precompressed.empty()) reply.head.set(http::field::vary, "Accept-Encoding");
+    if (!files.precompressed.empty()) reply.head.set(http::field::vary, "Accept-Encoding");
     if (!encoding.empty()) reply.head.set(http::field::content_encoding, encoding);
 
     ConditionalHeaders conditional;

@@ -160,3 +160,70 @@ TEST_CASE("serve --domain with a public name gets its certificate from pebble th
   server.process->kill(SIGTERM);
   CHECK(server.process->wait(15s));
 }
+
+TEST_CASE("serve -c Caddyfile serves its sites: files, respond, headers, redirects and an http:// site",
+          "[serve][cli]") {
+  TempDir dir;
+  const fs::path www = dir.path() / "www";
+  fs::create_directories(www);
+  write_file(www / "index.html", "caddyfile site\n");
+  const std::vector<int> ports = acmetool::test::distinct_free_ports(2);
+  const std::string http = std::to_string(ports[0]), https = std::to_string(ports[1]);
+  const fs::path caddyfile = dir.path() / "Caddyfile";
+  write_file(caddyfile, "{\n\thttp_port " + http + "\n\thttps_port " + https +
+                            "\n}\n"
+                            "localhost {\n\troot * " + www.string() +
+                            "\n\tfile_server\n\theader X-Served-By acmetool\n}\n"
+                            "app.localhost {\n\trespond \"app {host} {uri}\" 201\n}\n"
+                            "http://plain.localhost {\n\trespond \"plain\"\n}\n");
+  const fs::path storage = dir.path() / "storage", log = dir.path() / "serve.log";
+  ChildProcess process = ChildProcess::start(
+      {ACMETOOL_BINARY, "--storage", storage.string(), "serve", "-c", caddyfile.string()}, log);
+  const fs::path root = storage / "pki" / "authorities" / "local" / "root.crt";
+  auto curl = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "10", "--cacert", root.string()};
+    for (const char* name : {"localhost", "app.localhost", "plain.localhost"}) {
+      for (const std::string& port : {http, https}) {
+        argv.insert(argv.end(), {"--resolve", std::string(name) + ":" + port + ":127.0.0.1"});
+      }
+    }
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_command(argv, "", {}, 20s);
+  };
+  CommandResult r;
+  const bool up = acmetool::test::wait_until(
+      [&] {
+        r = curl({"https://localhost:" + https + "/"});
+        return r.exit_code == 0;
+      },
+      20s);
+  INFO(acmetool::test::log_tail("serve", log));
+  INFO(r.err);
+  REQUIRE(up);
+  CHECK(r.out == "caddyfile site\n");
+  r = curl({"-D", "-", "-o", "/dev/null", "https://localhost:" + https + "/"});
+  CHECK(r.out.find("X-Served-By: acmetool") != std::string::npos);
+  REQUIRE(acmetool::test::wait_until([&] { return curl({"https://app.localhost:" + https + "/x?y=1"}).exit_code == 0; },
+                                     20s));
+  r = curl({"-w", " %{http_code}", "https://app.localhost:" + https + "/x?y=1"});
+  CHECK(r.out == "app app.localhost /x?y=1 201");
+  CHECK(curl({"http://plain.localhost:" + http + "/"}).out == "plain");
+  CHECK(curl({"-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "http://localhost:" + http + "/a?b"}).out ==
+        "308 https://localhost:" + https + "/a?b");
+  process.kill(SIGTERM);
+  const auto status = process.wait(15s);
+  REQUIRE(status);
+  CHECK(WEXITSTATUS(*status) == 0);
+}
+
+TEST_CASE("serve refuses a Caddyfile with a directive it cannot run yet, naming the line", "[serve][cli]") {
+  TempDir dir;
+  const fs::path caddyfile = dir.path() / "Caddyfile";
+  write_file(caddyfile, "localhost {\n\treverse_proxy 127.0.0.1:9\n}\n");
+  const CommandResult r = run_command(
+      {ACMETOOL_BINARY, "--storage", (dir.path() / "storage").string(), "serve", "-c", caddyfile.string()}, "", {},
+      20s);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find(caddyfile.string() + ":2") != std::string::npos);
+  CHECK(r.err.find("reverse_proxy") != std::string::npos);
+}

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "acmetool/caddyfile/config.h"
 #include "acmetool/serve/cert_manager.h"
 #include "acmetool/serve/challenge_responder.h"
 #include "acmetool/serve/file_server.h"
@@ -23,7 +24,11 @@ struct SiteOptions {
   /// Host names (A-labels, lower case) and one-label wildcard patterns ("*.example.com"); an empty
   /// list answers every host.
   std::vector<std::string> hosts;
-  /// Static files from this root (the `file_server` handler).
+  /// Served over HTTPS (and redirected from HTTP), or plain HTTP only (an `http://` site).
+  bool https = true;
+  /// A Caddyfile site: its routes decide (routes.h). Null: serve `files` (quick mode).
+  std::shared_ptr<const caddyfile::Site> routes;
+  /// Static files from this root (the `file_server` handler) when there are no routes.
   FileServerOptions files;
 };
 

@@ -1,0 +1,93 @@
+// Routing (issue 8): runs an adapted Caddyfile site's routes for one request as Caddy's HTTP app
+// does — matchers, `handle` groups, path rewrites, placeholders — and says which terminal handler
+// answers. Pure: no sockets, no files; the server (server.cpp) acts on the result.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "acmetool/caddyfile/config.h"
+#include "acmetool/serve/file_server.h"
+
+namespace acmetool::serve {
+
+/// The parts of a request the routes look at. Header lookups are case-insensitive.
+struct RouteRequest {
+  std::string method;     ///< "GET", as received (matching is case-sensitive, as in Caddy)
+  std::string target;     ///< the request-target as received: "/a%20b/c?x=1"
+  std::string host;       ///< Host without port, lower case
+  std::string scheme;     ///< "https" or "http"
+  int port = 0;           ///< the port the request came in on
+  int version = 11;       ///< HTTP version as Beast writes it: 10, 11, 20
+  std::string remote_ip;  ///< the TCP peer
+  int remote_port = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  ///< as received, one entry per line
+};
+
+/// What the routes decided. A terminal handler ends the chain; when none is reached the answer is
+/// Caddy's default: 200 with an empty body (Kind::Empty).
+struct RouteResult {
+  enum class Kind { Empty, Files, Respond, Redirect, Unsupported };
+  Kind kind = Kind::Empty;
+  /// Files: root (file_server's own `root`, else the last `root` directive that ran, else "." as
+  /// Caddy does), index names, hide, browse, precompressed.
+  FileServerOptions files;
+  /// Files: the path to resolve (after handle_path, `uri` and `rewrite`), percent-encoded, always
+  /// starting with '/', without the query.
+  std::string path;
+  /// The query after rewrites (without '?'); the server appends it to a Files redirect.
+  std::string query;
+  /// Respond and Redirect: the status (`redir ... html` is 200); Files: file_server's `status`
+  /// override, 0 when none. A status placeholder that does not expand to a number gives 500.
+  int status = 200;
+  std::string body;      ///< Respond (known placeholders expanded), Redirect with "html"
+  std::string location;  ///< Redirect (placeholders expanded); empty for "html"
+  bool close = false;    ///< `respond ... { close }`: close the connection after the response
+  /// From the `header` handlers that ran, in order, values with known placeholders expanded; the
+  /// server applies them to the response. `redir ... html` adds Content-Type.
+  std::vector<caddyfile::HeaderOp> response_headers;
+  /// Unsupported: "Caddyfile:12: reverse_proxy is not supported by serve yet".
+  std::string unsupported;
+};
+
+/// Runs `site.routes` for `request`, as Caddy runs a site's subroute:
+///  - matchers: path (exact, "/prefix*", "*suffix", "*mid*", else a glob) on the decoded, cleaned
+///    path, case-insensitively; host (one-label '*' wildcards); method; header (values "*",
+///    "pre*", "*suf", "*in*"; an empty list means the field must be absent); query (OR among the
+///    values of one key, AND across keys, "*" any value); protocol; remote_ip and client_ip (the
+///    TCP peer: no trusted proxies); `not` (fails when any of its sets matches). Placeholders in
+///    patterns are expanded. A route with an `expression` or an unsupported matcher answers
+///    Unsupported when reached.
+///  - among routes with the same Route::group only the first matching one runs (Caddy's
+///    mutually exclusive `handle`/`handle_path`/`root`/`rewrite` groups), request-wide.
+///  - root sets the root for later handlers; header collects response header operations; `uri
+///    strip_prefix|strip_suffix|replace` and `rewrite` change the path (and query) that later
+///    matchers and handlers see; handle_path strips its prefix first; subroutes run in order and,
+///    when nothing in them answers, evaluation continues after them.
+///  - terminal: file_server, respond, redir. reverse_proxy, encode, basic_auth, try_files,
+///    invoke, `uri path_regexp`, `file_server { pass_thru }` and directives the adapter kept as
+///    unsupported answer Unsupported when they would run (their matcher matched).
+/// Pure; thread-safe; never throws except std::bad_alloc.
+RouteResult evaluate_routes(const caddyfile::Site& site, const RouteRequest& request);
+
+/// What an unknown placeholder becomes: Caddy's Replacer.ReplaceAll empties it (matchers,
+/// Location, status, root), ReplaceKnown keeps it as written (respond bodies, header values).
+enum class UnknownPlaceholder { Empty, Keep };
+
+/// Expands Caddy placeholders in `text` for `request`: {http.request.host}, .hostport, .port,
+/// .scheme, .method, .proto, .uri, .uri.path, .uri.path.dir, .uri.path.file(.base|.ext),
+/// .uri.path.N, .uri.query, .uri.query.NAME, .orig_uri(.path|.query), .orig_method,
+/// .remote, .remote.host, .remote.port, .host.labels.N, .header.NAME (values joined with ","),
+/// .cookie.NAME, {env.NAME}, {system.hostname}, {system.os}, {system.arch}, {time.now.unix},
+/// {time.now.unix_ms}. "\{" and "\}" are literal braces. Thread-safe.
+std::string expand_placeholders(std::string_view text, const RouteRequest& request,
+                                UnknownPlaceholder unknown = UnknownPlaceholder::Empty);
+
+/// Throws serve::Error "FILE:LINE: <what> is not supported by serve yet" for the first route
+/// (depth first through subroutes, then the error routes) that evaluate_routes could answer
+/// Unsupported for, so that `acmetool serve` refuses such a site at start-up.
+void check_routes_supported(const caddyfile::Site& site);
+
+}  // namespace acmetool::serve
