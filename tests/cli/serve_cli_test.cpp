@@ -2,8 +2,15 @@
 // curl fetches from it, trusting the local CA's root (or pebble's, for a public name).
 #include <catch2/catch.hpp>
 
-#include <csignal>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <future>
 
 #include "fixture_util.h"
 #include "pebble.h"
@@ -59,6 +66,42 @@ struct QuickServer {
   }
   fs::path local_root() const { return storage / "pki" / "authorities" / "local" / "root.crt"; }
 };
+
+// Connects to 127.0.0.1:port, sends `bytes`, then reads until the server closes the connection
+// or `limit` passes. Returns what was read and how long until the close (limit when it stayed open).
+struct RawExchange {
+  std::string received;
+  std::chrono::milliseconds closed_after{0};
+  bool closed = false;
+};
+RawExchange raw_exchange(int port, const std::string& bytes, std::chrono::milliseconds limit) {
+  RawExchange out;
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    const auto left = limit - std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    char buffer[4096];
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) {
+      out.closed = true;
+      break;
+    }
+    out.received.append(buffer, static_cast<std::size_t>(n));
+  }
+  out.closed_after = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  ::close(fd);
+  return out;
+}
 
 }  // namespace
 
@@ -226,4 +269,66 @@ TEST_CASE("serve refuses a Caddyfile with a directive it cannot run yet, naming 
   CHECK(r.exit_code == 2);
   CHECK(r.err.find(caddyfile.string() + ":2") != std::string::npos);
   CHECK(r.err.find("reverse_proxy") != std::string::npos);
+}
+
+TEST_CASE("serve resists slow clients and request smuggling", "[serve][cli][security]") {
+  QuickServer server("localhost");
+  REQUIRE(acmetool::test::wait_until(
+      [&] {
+        return fs::exists(server.local_root()) &&
+               server.curl({server.https("/")}, server.local_root()).exit_code == 0;
+      },
+      20s));
+  // Slowloris on both ports, at once: an unfinished request head, and an unfinished ClientHello,
+  // are cut off by the 10 s header timeout.
+  auto slow_http = std::async(std::launch::async, [&] {
+    return raw_exchange(server.http_port, "GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: 1\r\n", 20s);
+  });
+  auto slow_tls = std::async(std::launch::async,
+                             [&] { return raw_exchange(server.https_port, std::string("\x16\x03\x01\x00", 4), 20s); });
+  const RawExchange http = slow_http.get(), tls = slow_tls.get();
+  CHECK(http.closed);
+  CHECK(http.closed_after < 15s);
+  CHECK(tls.closed);
+  CHECK(tls.closed_after < 15s);
+
+  // Content-Length with Transfer-Encoding: one 400, the connection closed, nothing smuggled.
+  const RawExchange smuggle = raw_exchange(
+      server.http_port,
+      "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n",
+      10s);
+  CHECK(smuggle.received.rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(smuggle.received.find("HTTP/1.1", 1) == std::string::npos);  // exactly one response
+  CHECK(smuggle.closed);
+}
+
+TEST_CASE("Chromium renders a page served with a local-CA certificate without certificate errors",
+          "[serve][cli][browser]") {
+  if (!fs::exists("/usr/bin/chromium") || !fs::exists("/usr/bin/certutil")) {
+    WARN("chromium or certutil is not installed: skipped");
+    return;
+  }
+  QuickServer server("localhost");
+  REQUIRE(acmetool::test::wait_until(
+      [&] {
+        return fs::exists(server.local_root()) &&
+               server.curl({server.https("/")}, server.local_root()).exit_code == 0;
+      },
+      20s));
+  // A profile of the test's own whose NSS database trusts the local root, as `acmetool trust`
+  // would set up for the user.
+  const fs::path home = server.dir.path() / "home";
+  const fs::path nssdb = home / ".pki" / "nssdb";
+  fs::create_directories(nssdb);
+  REQUIRE(run_command({"certutil", "-N", "-d", "sql:" + nssdb.string(), "--empty-password"}).exit_code == 0);
+  REQUIRE(run_command({"certutil", "-A", "-d", "sql:" + nssdb.string(), "-t", "C,,", "-n", "acmetool test root",
+                       "-i", server.local_root().string()})
+              .exit_code == 0);
+  const CommandResult r = run_command(
+      {"chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+       "--user-data-dir=" + (home / "profile").string(), "--dump-dom", server.https("/")},
+      "", {{"HOME", home.string()}}, 90s);
+  INFO(r.err.substr(0, 2000));
+  CHECK(r.out.find("hello from acmetool") != std::string::npos);
 }
