@@ -2,13 +2,19 @@
 // in quick mode (`--domain NAME --root DIR`, like `caddy file-server --domain`) one directory.
 #include <CLI/CLI.hpp>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <cstdlib>
+#include <functional>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "acmetool/pki/files.h"
 #include "acmetool/pki/hostname.h"
 #include "acmetool/pki/storage.h"
 #include "acmetool/serve/cert_manager.h"
@@ -35,17 +41,51 @@ struct ServeArgs {
   std::vector<std::string> cas;
   std::string ca_root;
   std::string email;
+  std::string pidfile;  ///< default: <storage>/serve.pid
+  bool reload = false;
 };
 
-// Blocks SIGINT and SIGTERM in this thread (and the threads it starts), so that wait_for_signal()
-// receives them.
-sigset_t block_stop_signals() {
+std::filesystem::path pidfile_of(const ServeArgs& args, const Context& ctx) {
+  return args.pidfile.empty() ? ctx.storage_root() / "serve.pid" : std::filesystem::path(args.pidfile);
+}
+
+// Records this process's PID for `serve --reload`; removed again when serving ends.
+class PidFile {
+ public:
+  explicit PidFile(std::filesystem::path path) : path_(std::move(path)) {
+    pki::write_file_atomic(path_, std::to_string(::getpid()) + "\n", 0644);
+  }
+  ~PidFile() {
+    std::error_code ignored;
+    std::filesystem::remove(path_, ignored);
+  }
+  PidFile(const PidFile&) = delete;
+  PidFile& operator=(const PidFile&) = delete;
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Blocks SIGINT, SIGTERM and SIGHUP in this thread (and the threads it starts), so that sigwait()
+// receives them: the first two stop the server, SIGHUP reloads its configuration.
+sigset_t block_server_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
+}
+
+// Waits for SIGINT or SIGTERM, calling `reload` for each SIGHUP meanwhile.
+void wait_for_stop(const sigset_t& signals, const std::function<void()>& reload) {
+  for (;;) {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    if (signal != SIGHUP) return;
+    if (reload) reload();
+  }
 }
 
 int run_quick_file_server(const ServeArgs& args, Context& ctx) {
@@ -57,7 +97,7 @@ int run_quick_file_server(const ServeArgs& args, Context& ctx) {
   const std::filesystem::path root = std::filesystem::canonical(args.root, ec);
   if (ec || !std::filesystem::is_directory(root)) throw UsageError("serve: --root " + args.root + ": not a directory");
 
-  const sigset_t stop_signals = block_stop_signals();
+  const sigset_t signals = block_server_signals();
   pki::FileStorage storage(ctx.storage_root());
   auto http01 = std::make_shared<serve::Http01Responder>();
   serve::CertManagerOptions cert_options;
@@ -95,8 +135,8 @@ int run_quick_file_server(const ServeArgs& args, Context& ctx) {
     print("serving https://" + name.name + (server.https_port() == 443 ? "" : ":" + std::to_string(server.https_port())) +
           "/ from " + root.string());
   }
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
+  const PidFile pidfile(pidfile_of(args, ctx));
+  wait_for_stop(signals, nullptr);  // nothing to reload without a Caddyfile
   server.stop();
   return kExitOk;
 }
@@ -132,20 +172,50 @@ std::vector<serve::SiteOptions> sites_of(const caddyfile::Config& config, int ht
   return out;
 }
 
-int run_caddyfile(const ServeArgs& args, Context& ctx) {
-  const AdaptedCaddyfile adapted = adapt_caddyfile(args.config, args.envfile, ctx);
-  const caddyfile::Config& config = adapted.config;
+// A Caddyfile read, adapted and checked: what the server and the certificate manager need.
+struct LoadedConfig {
+  caddyfile::Config config;
   serve::CertificatePlan plan;
   std::vector<serve::SiteOptions> sites;
-  serve::ServerOptions options;
-  options.http_port = args.http_port.value_or(config.global.effective_http_port());
-  options.https_port = args.https_port.value_or(config.global.effective_https_port());
+  bool redirect_http = true;
+};
+
+LoadedConfig load_caddyfile(const ServeArgs& args, const Context& ctx) {
+  LoadedConfig loaded;
+  loaded.config = adapt_caddyfile(args.config, args.envfile, ctx).config;
+  const caddyfile::GlobalOptions& global = loaded.config.global;
   try {
-    plan = serve::plan_certificates(config);
-    sites = sites_of(config, config.global.effective_http_port(), config.global.effective_https_port());
+    loaded.plan = serve::plan_certificates(loaded.config);
+    loaded.sites = sites_of(loaded.config, global.effective_http_port(), global.effective_https_port());
   } catch (const serve::Error& e) {
     throw UsageError(std::string("serve: ") + e.what());
   }
+  loaded.redirect_http = !global.auto_https.off && !global.auto_https.disable_redirects;
+  return loaded;
+}
+
+// `serve --reload`: checks the Caddyfile, then asks the running server to load it (SIGHUP).
+int signal_reload(const ServeArgs& args, Context& ctx) {
+  load_caddyfile(args, ctx);  // a broken file is reported here, and the server is not bothered
+  const std::filesystem::path path = pidfile_of(args, ctx);
+  const std::optional<std::string> text = pki::read_file(path);
+  if (!text) throw std::runtime_error("serve --reload: no running server (" + path.string() + " not found)");
+  const pid_t pid = static_cast<pid_t>(std::atol(text->c_str()));
+  if (pid <= 0 || ::kill(pid, SIGHUP) != 0) {
+    throw std::runtime_error("serve --reload: no server runs as pid " + std::to_string(pid) + " (stale " +
+                             path.string() + ")");
+  }
+  if (const auto print = progress_printer(ctx)) print("asked the server (pid " + std::to_string(pid) + ") to reload");
+  return kExitOk;
+}
+
+int run_caddyfile(const ServeArgs& args, Context& ctx) {
+  LoadedConfig loaded = load_caddyfile(args, ctx);
+  const caddyfile::Config& config = loaded.config;
+  serve::CertificatePlan& plan = loaded.plan;
+  serve::ServerOptions options;
+  options.http_port = args.http_port.value_or(config.global.effective_http_port());
+  options.https_port = args.https_port.value_or(config.global.effective_https_port());
   const auto print = progress_printer(ctx);
   for (const std::string& warning : plan.warnings) {
     if (print) print("warning: " + warning);
@@ -162,15 +232,15 @@ int run_caddyfile(const ServeArgs& args, Context& ctx) {
   plan.options.acme.user_agent = "acmetool/" ACMETOOL_VERSION;
   plan.options.log = print;
 
-  const sigset_t stop_signals = block_stop_signals();
+  const sigset_t signals = block_server_signals();
   const std::filesystem::path storage_root = !ctx.global.storage.empty() || !config.global.storage_root
                                                  ? ctx.storage_root()
                                                  : std::filesystem::path(*config.global.storage_root);
   pki::FileStorage storage(storage_root);
   serve::CertManager certificates(storage, std::move(plan.options));
   certificates.manage(plan.names);
-  options.sites = std::move(sites);
-  options.redirect_http = !config.global.auto_https.off && !config.global.auto_https.disable_redirects;
+  options.sites = loaded.sites;
+  options.redirect_http = loaded.redirect_http;
   options.http01 = http01;
   options.log = print;
   serve::Server server(std::move(options), certificates);
@@ -180,13 +250,26 @@ int run_caddyfile(const ServeArgs& args, Context& ctx) {
     print("serving " + std::to_string(config.sites.size()) + " site(s) from " + args.config + ": HTTPS on port " +
           std::to_string(server.https_port()) + ", HTTP on port " + std::to_string(server.http_port()));
   }
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
+  const PidFile pidfile(pidfile_of(args, ctx));
+  // SIGHUP: the new sites and names take over, connections stay open; a file that fails to load
+  // leaves the running configuration alone. Ports and certificate settings (CAs, on-demand) are
+  // kept from the start.
+  wait_for_stop(signals, [&] {
+    try {
+      LoadedConfig next = load_caddyfile(args, ctx);
+      certificates.manage(next.plan.names);
+      server.replace_sites(std::move(next.sites), next.redirect_http);
+      if (print) print("reloaded " + args.config + ": " + std::to_string(next.config.sites.size()) + " site(s)");
+    } catch (const std::exception& e) {
+      if (print) print("reload failed, keeping the running configuration: " + std::string(e.what()));
+    }
+  });
   server.stop();
   return kExitOk;
 }
 
 int run_serve(const ServeArgs& args, Context& ctx) {
+  if (args.reload) return signal_reload(args, ctx);
   if (!args.domain.empty()) return run_quick_file_server(args, ctx);
   return run_caddyfile(args, ctx);
 }
@@ -210,6 +293,9 @@ void add_serve(CLI::App& root, Context& ctx) {
       ->type_name("CA");
   sub->add_option("--ca-root", args->ca_root, "PEM roots to trust for the CA's own TLS")->type_name("FILE");
   sub->add_option("--email", args->email, "Account email for the ACME CA")->type_name("EMAIL");
+  sub->add_option("--pidfile", args->pidfile, "Where the server writes its PID (default: STORAGE/serve.pid)")
+      ->type_name("FILE");
+  sub->add_flag("--reload", args->reload, "Check the Caddyfile and make the running server load it");
   sub->callback([args, &ctx] { ctx.exit_code = run_serve(*args, ctx); });
 }
 

@@ -177,5 +177,7 @@ complete -c acmetool -n '__acmetool_using serve' -l https-port -x -d 'Port for H
 complete -c acmetool -n '__acmetool_using serve' -l ca -x -a 'letsencrypt letsencrypt-staging zerossl' -d 'ACME CA for public names'
 complete -c acmetool -n '__acmetool_using serve' -l ca-root -r -F -d "PEM roots to trust for the CA's own TLS"
 complete -c acmetool -n '__acmetool_using serve' -l email -x -d 'Account email for the ACME CA'
+complete -c acmetool -n '__acmetool_using serve' -l pidfile -r -F -d 'Where the server writes its PID'
+complete -c acmetool -n '__acmetool_using serve' -l reload -d 'Check the Caddyfile and make the running server load it'
 complete -c acmetool -n '__acmetool_using adapt' -l pretty -d 'Indent the JSON'
 complete -c acmetool -n '__acmetool_using adapt' -l validate -d 'Also validate the result'

@@ -1,40 +1,17 @@
 // Routing (issue 8): a site's routes run for one request, following Caddy's caddyhttp package
-// (routes.go wrapRoute, matchers.go, replacer.go, rewrite/rewrite.go, staticresp.go).
+// (routes.go wrapRoute, rewrite/rewrite.go, staticresp.go). The matchers are in
+// route_matchers.cpp, the placeholders in placeholders.cpp.
 #include "acmetool/serve/routes.h"
 
-#include <arpa/inet.h>
-#include <fnmatch.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <array>
-#include <chrono>
-#include <cstdlib>
 #include <optional>
-#include <set>
+#include <string>
 
 #include "acmetool/serve/error.h"
+#include "routes_internal.h"
 
-namespace acmetool::serve {
+namespace acmetool::serve::routes_detail {
 namespace {
-
-using caddyfile::HeaderOp;
-using caddyfile::MatcherSet;
-using caddyfile::Route;
-
-char lower_char(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), lower_char);
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return lower_char(x) == lower_char(y);
-         });
-}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -43,8 +20,17 @@ int hex_value(char c) {
   return -1;
 }
 
-// Go's url.PathUnescape (or QueryUnescape when `plus_is_space`): nullopt on a bad escape.
-std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space = false) {
+}  // namespace
+
+char lower_char(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return lower_char(x) == lower_char(y);
+         });
+}
+
+std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -61,68 +47,6 @@ std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space
   return out;
 }
 
-// Percent-encodes every byte outside `keep` and the unreserved set (RFC 3986 §2.3).
-std::string percent_encode(std::string_view s, std::string_view keep, bool space_as_plus) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : s) {
-    const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
-    if (unreserved || keep.find(c) != std::string_view::npos) {
-      out += c;
-    } else if (space_as_plus && c == ' ') {
-      out += '+';
-    } else {
-      out += '%';
-      out += kHex[static_cast<unsigned char>(c) >> 4];
-      out += kHex[static_cast<unsigned char>(c) & 15];
-    }
-  }
-  return out;
-}
-
-// Go's path.Clean: lexical, never above "/", "" becomes ".".
-std::string go_path_clean(std::string_view p) {
-  if (p.empty()) return ".";
-  const bool rooted = p.front() == '/';
-  std::vector<std::string_view> parts;
-  for (std::size_t start = 0; start <= p.size();) {
-    const std::size_t end = std::min(p.find('/', start), p.size());
-    const std::string_view part = p.substr(start, end - start);
-    if (part == "..") {
-      if (!parts.empty() && parts.back() != "..") {
-        parts.pop_back();
-      } else if (!rooted) {
-        parts.push_back(part);
-      }
-    } else if (!part.empty() && part != ".") {
-      parts.push_back(part);
-    }
-    start = end + 1;
-  }
-  std::string out = rooted ? "/" : "";
-  for (std::size_t i = 0; i < parts.size(); ++i) out += (i ? "/" : "") + std::string(parts[i]);
-  return out.empty() ? "." : out;
-}
-
-// Caddy's CleanPath: path.Clean keeping a trailing slash; without `merge_slashes` empty segments
-// ("//") survive, for patterns that contain them.
-std::string caddy_clean_path(std::string_view p, bool merge_slashes) {
-  std::string input(p);
-  constexpr std::string_view kMark = "\xff";  // cannot occur in a decoded UTF-8 path segment
-  if (!merge_slashes) {
-    for (std::size_t at = input.find("//"); at != std::string::npos;
-         at = input.find("//", at + 1)) {
-      input.insert(at + 1, kMark);
-    }
-  }
-  std::string cleaned = go_path_clean(input);
-  if (cleaned != "/" && p.ends_with('/')) cleaned += '/';
-  if (!merge_slashes) std::erase(cleaned, kMark.front());
-  return cleaned;
-}
-
-// Go's url.ParseQuery: key/value pairs in order; false when a pair does not decode or has ';'.
 bool parse_query(std::string_view raw, std::vector<std::pair<std::string, std::string>>& out) {
   bool ok = true;
   for (std::size_t start = 0; start <= raw.size();) {
@@ -146,52 +70,12 @@ bool parse_query(std::string_view raw, std::vector<std::pair<std::string, std::s
   return ok;
 }
 
-// The request as the routes have changed it so far, and what they decided.
-struct Evaluation {
-  const RouteRequest& request;
-  std::string orig_path, orig_query;  // split from request.target, still encoded
-  std::string raw_path, query;        // the current URI, encoded
-  std::optional<std::string> root;    // the `root` directive's value
-  std::set<int> satisfied_groups;     // request-wide, as Caddy's routeGroupCtxKey map
-  RouteResult result;
-
-  explicit Evaluation(const RouteRequest& r) : request(r) {
-    std::string_view target = r.target;
-    // Absolute-form (RFC 9112 §3.2.2): the path starts after the authority.
-    if (const std::size_t scheme_end = target.find("://");
-        !target.starts_with('/') && scheme_end != std::string_view::npos) {
-      const std::size_t slash = target.find_first_of("/?", scheme_end + 3);
-      target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
-    }
-    const std::size_t q = target.find('?');
-    orig_path = std::string(target.substr(0, q));
-    orig_query = q == std::string_view::npos ? "" : std::string(target.substr(q + 1));
-    raw_path = orig_path;
-    query = orig_query;
-  }
-
-  // r.URL.Path: decoded, or as is when it does not decode (the server rejects such requests).
-  std::string path() const { return percent_decode(raw_path).value_or(raw_path); }
-};
-
 std::vector<std::string_view> header_values(const RouteRequest& r, std::string_view name) {
   std::vector<std::string_view> values;
   for (const auto& [field, value] : r.headers) {
     if (iequals(field, name)) values.push_back(value);
   }
   return values;
-}
-
-std::string host_header(const RouteRequest& r) {
-  const auto values = header_values(r, "Host");
-  return values.empty() ? r.host : std::string(values.front());
-}
-
-std::string join(const std::vector<std::string_view>& values, std::string_view sep) {
-  std::string out;
-  for (std::size_t i = 0; i < values.size(); ++i)
-    out += (i ? std::string(sep) : "") + std::string(values[i]);
-  return out;
 }
 
 std::optional<std::size_t> index_of(std::string_view s) {
@@ -202,369 +86,11 @@ std::optional<std::size_t> index_of(std::string_view s) {
   return static_cast<std::size_t>(std::stoul(std::string(s)));
 }
 
-std::string cookie_value(const RouteRequest& r, std::string_view name) {
-  for (const std::string_view line : header_values(r, "Cookie")) {
-    for (std::size_t start = 0; start <= line.size();) {
-      const std::size_t end = std::min(line.find(';', start), line.size());
-      std::string_view pair = line.substr(start, end - start);
-      start = end + 1;
-      while (pair.starts_with(' ')) pair.remove_prefix(1);
-      const std::size_t eq = pair.find('=');
-      if (eq != std::string_view::npos && pair.substr(0, eq) == name)
-        return std::string(pair.substr(eq + 1));
-    }
-  }
-  return "";
-}
+namespace {
 
-// The values of the uri.path.* placeholders (Caddy's path.Split, path.Base, path.Ext).
-std::optional<std::string> path_placeholder(std::string_view name, const std::string& path) {
-  const std::size_t slash = path.rfind('/');
-  const std::string file = slash == std::string::npos ? path : path.substr(slash + 1);
-  const std::size_t dot = file.rfind('.');
-  const std::string ext = dot == std::string::npos ? "" : file.substr(dot);
-  if (name == "dir") return path.substr(0, slash == std::string::npos ? 0 : slash + 1);
-  if (name == "file") return file;
-  if (name == "file.ext") return ext;
-  if (name == "file.base") return file.substr(0, file.size() - ext.size());
-  if (const auto index = index_of(name)) {
-    std::string_view trimmed = path;
-    while (trimmed.starts_with('/')) trimmed.remove_prefix(1);
-    while (trimmed.ends_with('/')) trimmed.remove_suffix(1);
-    std::size_t start = 0;
-    for (std::size_t i = 0; i < *index && start != std::string_view::npos; ++i) {
-      start = trimmed.find('/', start);
-      if (start != std::string_view::npos) ++start;
-    }
-    if (start == std::string_view::npos) return "";
-    return std::string(trimmed.substr(start, trimmed.find('/', start) - start));
-  }
-  return std::nullopt;
-}
-
-std::optional<std::string> request_placeholder(std::string_view name, const Evaluation& ev) {
-  const RouteRequest& r = ev.request;
-  const auto query_value = [](const std::string& raw, std::string_view key) -> std::string {
-    std::vector<std::pair<std::string, std::string>> pairs;
-    parse_query(raw, pairs);
-    for (const auto& [k, v] : pairs) {
-      if (k == key) return v;
-    }
-    return "";
-  };
-  if (name == "host") return r.host;
-  if (name == "hostport") return host_header(r);
-  if (name == "port") {
-    const std::string hostport = host_header(r);
-    const std::size_t colon = hostport.rfind(':');
-    if (colon != std::string::npos && hostport.find(']', colon) == std::string::npos)
-      return hostport.substr(colon + 1);
-    return std::to_string(r.port);
-  }
-  if (name == "scheme") return r.scheme;
-  if (name == "method") return r.method;
-  if (name == "orig_method") return r.method;
-  if (name == "proto")
-    return r.version >= 20 ? "HTTP/2.0" : r.version == 10 ? "HTTP/1.0" : "HTTP/1.1";
-  if (name == "uri") return ev.raw_path + (ev.query.empty() ? "" : "?" + ev.query);
-  if (name == "uri.path") return ev.path();
-  if (name == "uri.query") return ev.query;
-  if (name.starts_with("uri.path.")) return path_placeholder(name.substr(9), ev.path());
-  if (name.starts_with("uri.query.")) return query_value(ev.query, name.substr(10));
-  if (name == "orig_uri") return r.target;
-  if (name == "orig_uri.path") return percent_decode(ev.orig_path).value_or(ev.orig_path);
-  if (name == "orig_uri.query") return ev.orig_query;
-  if (name == "remote.host") return r.remote_ip;
-  if (name == "remote.port") return std::to_string(r.remote_port);
-  if (name == "remote") {
-    const bool v6 = r.remote_ip.find(':') != std::string::npos;
-    return (v6 ? "[" + r.remote_ip + "]" : r.remote_ip) + ":" + std::to_string(r.remote_port);
-  }
-  if (name.starts_with("header.")) return join(header_values(r, name.substr(7)), ",");
-  if (name.starts_with("cookie.")) return cookie_value(r, name.substr(7));
-  if (name.starts_with("host.labels.")) {
-    // labels.0 is the last label ("com"), as Caddy counts.
-    const auto index = index_of(name.substr(12));
-    if (!index) return std::nullopt;
-    std::vector<std::string_view> labels;
-    for (std::size_t start = 0; start <= r.host.size();) {
-      const std::size_t end = std::min(r.host.find('.', start), r.host.size());
-      labels.push_back(std::string_view(r.host).substr(start, end - start));
-      start = end + 1;
-    }
-    if (*index >= labels.size()) return "";
-    return std::string(labels[labels.size() - 1 - *index]);
-  }
-  return std::nullopt;
-}
-
-std::optional<std::string> global_placeholder(std::string_view key) {
-  if (key.starts_with("env.")) {
-    const char* value = std::getenv(std::string(key.substr(4)).c_str());
-    return value ? value : "";
-  }
-  if (key == "system.hostname") {
-    std::array<char, 256> name{};
-    if (gethostname(name.data(), name.size() - 1) != 0) return "";
-    return std::string(name.data());
-  }
-  if (key == "system.os") return "linux";
-  if (key == "system.arch") {
-#if defined(__x86_64__)
-    return "amd64";
-#elif defined(__aarch64__)
-    return "arm64";
-#else
-    return "";
-#endif
-  }
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
-  if (key == "time.now.unix")
-    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now).count());
-  if (key == "time.now.unix_ms") {
-    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
-  }
-  return std::nullopt;
-}
-
-// How values go into a rewritten URI: the path placeholders give the encoded forms, other
-// values are escaped for the part they land in.
-enum class Escape { None, Path, Query };
-
-std::optional<std::string> placeholder_value(std::string_view key, const Evaluation& ev,
-                                             Escape escape) {
-  if (escape == Escape::Path && key == "http.request.uri.path") return ev.raw_path;
-  if (escape != Escape::None && key == "http.request.uri")
-    return ev.raw_path + (ev.query.empty() ? "" : "?" + ev.query);
-  if (escape == Escape::Query && key == "http.request.uri.query") return ev.query;
-  std::optional<std::string> value;
-  if (key.starts_with("http.request.")) {
-    value = request_placeholder(key.substr(13), ev);
-  } else if (key == "http.vars.root") {
-    value = ev.root.value_or("");
-  } else {
-    value = global_placeholder(key);
-  }
-  if (value && escape == Escape::Path) return percent_encode(*value, "/!$&'()*+,;=:@", false);
-  if (value && escape == Escape::Query) return percent_encode(*value, "", true);
-  return value;
-}
-
-// Caddy's Replacer.replace: "\{" and "\}" are literal; an unknown placeholder is emptied or
-// kept as written.
-std::string expand(std::string_view in, const Evaluation& ev, UnknownPlaceholder unknown,
-                   Escape escape = Escape::None) {
-  if (in.find('{') == std::string_view::npos && in.find('\\') == std::string_view::npos)
-    return std::string(in);
-  std::string out;
-  std::size_t written = 0;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (i > 0 && in[i - 1] == '\\' && (in[i] == '{' || in[i] == '}')) {
-      out.append(in, written, i - 1 - written);
-      written = i;
-      continue;
-    }
-    if (in[i] != '{') continue;
-    std::size_t end = in.find('}', i);
-    if (end == std::string_view::npos) continue;
-    while (end < in.size() - 1 && in[end - 1] == '\\') {
-      const std::size_t next = in.find('}', end + 1);
-      if (next == std::string_view::npos) break;
-      end = next;
-    }
-    const std::optional<std::string> value =
-        placeholder_value(in.substr(i + 1, end - i - 1), ev, escape);
-    if (!value && unknown == UnknownPlaceholder::Keep) continue;
-    out.append(in, written, i - written);
-    if (value) out += *value;
-    i = end;
-    written = end + 1;
-  }
-  out.append(in, written);
-  return out;
-}
-
-// Go's path.Match (fnmatch without FNM_PERIOD behaves alike: '*' and '?' stop at '/').
-bool glob_match(const std::string& pattern, const std::string& text) {
-  return fnmatch(pattern.c_str(), text.c_str(), FNM_PATHNAME) == 0;
-}
-
-// MatchPath.matchPatterns: patterns and path lower-cased, the path cleaned as the pattern asks.
-bool match_path(const std::vector<std::string>& patterns, const Evaluation& ev) {
-  const std::string path = lower(ev.path());
-  for (const std::string& written : patterns) {
-    const std::string pattern = lower(expand(written, ev, UnknownPlaceholder::Empty));
-    if (pattern == "*") return true;
-    const bool merge = pattern.find("//") == std::string::npos;
-    const auto stars = std::count(pattern.begin(), pattern.end(), '*');
-    if (pattern.find('%') != std::string::npos) {
-      // Compared in escaped space (simplified: the whole path, not only where the pattern escapes).
-      std::string glob = pattern;
-      for (std::size_t at = glob.find("%*"); at != std::string::npos; at = glob.find("%*"))
-        glob.erase(at, 1);
-      if (glob_match(glob, lower(caddy_clean_path(ev.raw_path, merge)))) return true;
-      continue;
-    }
-    const std::string clean = caddy_clean_path(path, merge);
-    if (stars == 2 && pattern.size() >= 2 && pattern.front() == '*' && pattern.back() == '*') {
-      if (clean.find(pattern.substr(1, pattern.size() - 2)) != std::string::npos) return true;
-      continue;
-    }
-    if (stars == 1 && pattern.front() == '*') {
-      if (clean.ends_with(std::string_view(pattern).substr(1))) return true;
-      continue;
-    }
-    if (stars == 1 && pattern.back() == '*') {
-      if (clean.starts_with(std::string_view(pattern).substr(0, pattern.size() - 1))) return true;
-      continue;
-    }
-    if (glob_match(pattern, clean)) return true;
-  }
-  return false;
-}
-
-bool match_host(const std::vector<std::string>& patterns, const Evaluation& ev) {
-  const std::string& host = ev.request.host;
-  for (const std::string& written : patterns) {
-    const std::string pattern = expand(written, ev, UnknownPlaceholder::Empty);
-    if (pattern.find('*') == std::string::npos) {
-      if (iequals(pattern, host)) return true;
-      continue;
-    }
-    // Each '*' label stands for exactly one label.
-    if (std::count(pattern.begin(), pattern.end(), '.') !=
-        std::count(host.begin(), host.end(), '.'))
-      continue;
-    bool all = true;
-    for (std::size_t p = 0, h = 0; all && p <= pattern.size() && h <= host.size();) {
-      const std::size_t pe = std::min(pattern.find('.', p), pattern.size());
-      const std::size_t he = std::min(host.find('.', h), host.size());
-      const std::string_view label = std::string_view(pattern).substr(p, pe - p);
-      all = label == "*" || iequals(label, std::string_view(host).substr(h, he - h));
-      p = pe + 1;
-      h = he + 1;
-    }
-    if (all) return true;
-  }
-  return false;
-}
-
-bool match_header_value(std::string_view actual, std::string_view allowed) {
-  if (allowed == "*") return true;
-  if (allowed.size() >= 2 && allowed.starts_with('*') && allowed.ends_with('*')) {
-    return actual.find(allowed.substr(1, allowed.size() - 2)) != std::string_view::npos;
-  }
-  if (allowed.starts_with('*')) return actual.ends_with(allowed.substr(1));
-  if (allowed.ends_with('*')) return actual.starts_with(allowed.substr(0, allowed.size() - 1));
-  return actual == allowed;
-}
-
-// matchHeaders: every field must match; any value of a field against any accepted value.
-bool match_headers(const MatcherSet& set, const Evaluation& ev) {
-  for (const auto& [field, accepted] : set.header) {
-    std::vector<std::string_view> actual = header_values(ev.request, field);
-    if (iequals(field, "Host") && actual.empty() && !ev.request.host.empty())
-      actual.push_back(ev.request.host);
-    if (accepted.empty()) {
-      if (!actual.empty()) return false;
-      continue;
-    }
-    const bool any = std::any_of(actual.begin(), actual.end(), [&](std::string_view value) {
-      return std::any_of(accepted.begin(), accepted.end(), [&](const std::string& allowed) {
-        return match_header_value(value, expand(allowed, ev, UnknownPlaceholder::Empty));
-      });
-    });
-    if (!any) return false;
-  }
-  return true;
-}
-
-// As Caddy documents the query matcher: values of one key OR'ed, different keys AND'ed.
-bool match_query(const MatcherSet& set, const Evaluation& ev) {
-  std::vector<std::pair<std::string, std::string>> pairs;
-  if (!parse_query(ev.query, pairs)) return false;
-  for (const auto& [key, accepted] : set.query) {
-    const std::string name = expand(key, ev, UnknownPlaceholder::Empty);
-    const bool any = std::any_of(pairs.begin(), pairs.end(), [&](const auto& pair) {
-      return pair.first == name &&
-             std::any_of(accepted.begin(), accepted.end(), [&](const std::string& v) {
-               return v == "*" || pair.second == expand(v, ev, UnknownPlaceholder::Empty);
-             });
-    });
-    if (!any) return false;
-  }
-  return true;
-}
-
-bool match_protocol(const std::vector<std::string>& protocols, const RouteRequest& r) {
-  return std::any_of(protocols.begin(), protocols.end(), [&](const std::string& p) {
-    if (p == "grpc") {
-      const auto types = header_values(r, "Content-Type");
-      return !types.empty() && types.front().starts_with("application/grpc");
-    }
-    if (p == "http" || p == "https") return p == r.scheme;
-    if (p == "http/1.0") return r.version == 10;
-    if (p == "http/1.0+") return r.version >= 10;
-    if (p == "http/1.1") return r.version == 11;
-    if (p == "http/1.1+") return r.version >= 11;
-    if (p == "http/2") return r.version == 20;
-    if (p == "http/2+") return r.version >= 20;
-    return false;  // http/3 and http/3+: not served
-  });
-}
-
-// An address as 16 bytes (IPv4 in the first 4) and its family bit count.
-std::optional<std::pair<std::array<unsigned char, 16>, int>> parse_ip(std::string address) {
-  if (const std::size_t zone = address.find('%'); zone != std::string::npos) address.resize(zone);
-  std::array<unsigned char, 16> bytes{};
-  if (inet_pton(AF_INET, address.c_str(), bytes.data()) == 1) return std::pair{bytes, 32};
-  if (inet_pton(AF_INET6, address.c_str(), bytes.data()) != 1) return std::nullopt;
-  static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (std::equal(std::begin(kMapped), std::end(kMapped), bytes.begin())) {  // netip's Unmap
-    std::array<unsigned char, 16> v4{};
-    std::copy(bytes.begin() + 12, bytes.end(), v4.begin());
-    return std::pair{v4, 32};
-  }
-  return std::pair{bytes, 128};
-}
-
-bool match_ip(const std::vector<std::string>& ranges, const std::string& remote) {
-  const auto ip = parse_ip(remote);
-  if (!ip) return false;
-  return std::any_of(ranges.begin(), ranges.end(), [&](const std::string& range) {
-    const std::size_t slash = range.find('/');
-    const auto net = parse_ip(range.substr(0, slash));
-    if (!net || net->second != ip->second) return false;
-    int bits = net->second;
-    if (slash != std::string::npos) {
-      const auto n = index_of(std::string_view(range).substr(slash + 1));
-      if (!n || static_cast<int>(*n) > bits) return false;
-      bits = static_cast<int>(*n);
-    }
-    for (int i = 0; i < bits; ++i) {
-      const int mask = 0x80 >> (i % 8);
-      if ((net->first[i / 8] & mask) != (ip->first[i / 8] & mask)) return false;
-    }
-    return true;
-  });
-}
-
-bool matches(const MatcherSet& set, const Evaluation& ev) {
-  const RouteRequest& r = ev.request;
-  if (!set.path.empty() && !match_path(set.path, ev)) return false;
-  if (!set.host.empty() && !match_host(set.host, ev)) return false;
-  if (!set.method.empty() &&
-      std::find(set.method.begin(), set.method.end(), r.method) == set.method.end())
-    return false;
-  if (!match_headers(set, ev)) return false;
-  if (!set.query.empty() && !match_query(set, ev)) return false;
-  if (!set.protocol.empty() && !match_protocol(set.protocol, r)) return false;
-  if (!set.remote_ip.empty() && !match_ip(set.remote_ip, r.remote_ip)) return false;
-  // Without trusted proxies Caddy's client IP is the TCP peer.
-  if (!set.client_ip.empty() && !match_ip(set.client_ip, r.remote_ip)) return false;
-  return std::none_of(set.not_.begin(), set.not_.end(),
-                      [&](const MatcherSet& inner) { return matches(inner, ev); });
-}
+using caddyfile::HeaderOp;
+using caddyfile::MatcherSet;
+using caddyfile::Route;
 
 // What in a matcher set cannot be evaluated, or nullopt.
 std::optional<std::string> unsupported_matcher(const MatcherSet& set) {
@@ -853,22 +379,38 @@ void check_supported(const std::vector<Route>& routes) {
 }
 
 }  // namespace
+}  // namespace acmetool::serve::routes_detail
 
-RouteResult evaluate_routes(const caddyfile::Site& site, const RouteRequest& request) {
-  Evaluation ev(request);
-  run_routes(site.routes, ev);
-  return std::move(ev.result);
+namespace acmetool::serve {
+
+namespace {
+
+// CR, LF and NUL are not allowed in a field value (RFC 9110 §5.5); a placeholder that decodes the
+// path ("%0d%0a") must not split the response. Replaced with spaces, as Go's net/http writes them.
+void make_field_safe(std::string& value) {
+  std::replace_if(value.begin(), value.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; }, ' ');
 }
 
-std::string expand_placeholders(std::string_view text, const RouteRequest& request,
-                                UnknownPlaceholder unknown) {
-  const Evaluation ev(request);
-  return expand(text, ev, unknown);
+}  // namespace
+
+RouteResult evaluate_routes(const caddyfile::Site& site, const RouteRequest& request) {
+  routes_detail::Evaluation ev(request);
+  routes_detail::run_routes(site.routes, ev);
+  RouteResult result = std::move(ev.result);
+  make_field_safe(result.location);
+  for (caddyfile::HeaderOp& op : result.response_headers) {
+    make_field_safe(op.field);
+    make_field_safe(op.value);
+    make_field_safe(op.replacement);
+  }
+  return result;
 }
 
 void check_routes_supported(const caddyfile::Site& site) {
-  check_supported(site.routes);
-  for (const caddyfile::ErrorRoutes& errors : site.error_routes) check_supported(errors.routes);
+  routes_detail::check_supported(site.routes);
+  for (const caddyfile::ErrorRoutes& errors : site.error_routes) {
+    routes_detail::check_supported(errors.routes);
+  }
 }
 
 }  // namespace acmetool::serve

@@ -123,7 +123,8 @@ struct Server::Impl {
         certificates(c),
         threads_wanted(options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency())),
         io(static_cast<int>(threads_wanted)),
-        tls(ssl::context::tls_server) {
+        tls(ssl::context::tls_server),
+        sites(std::make_shared<SiteTable>(SiteTable{options.sites, options.redirect_http})) {
     configure_tls();
   }
 
@@ -426,8 +427,9 @@ struct Server::Impl {
   Reply handle(const http::request<http::string_body>& req, bool https, const std::string& remote_ip) {
     const std::string host = request_host(req);
     // The site for this host and scheme: an https site on the HTTP port only redirects.
+    const std::shared_ptr<const SiteTable> table = current_sites();
     const SiteOptions* site = nullptr;
-    for (const SiteOptions& s : options.sites) {
+    for (const SiteOptions& s : table->sites) {
       if (host_matches(s, host) && (s.https || !https)) {
         site = &s;
         break;
@@ -443,7 +445,7 @@ struct Server::Impl {
     } else if (!site) {
       reply = text_reply(http::status::not_found, "", req.version());
     } else if (!https && site->https) {
-      reply = options.redirect_http ? redirect_to_https(req, host) : text_reply(http::status::not_found, "", 11);
+      reply = table->redirect_http ? redirect_to_https(req, host) : text_reply(http::status::not_found, "", 11);
     } else if (site->routes) {
       reply = run_routes(*site, req, https, host, remote_ip);
     } else {
@@ -630,11 +632,24 @@ struct Server::Impl {
     return reply;
   }
 
+  // The sites requests are matched against: swapped whole by a reload, while requests in
+  // progress keep the table they started with.
+  struct SiteTable {
+    std::vector<SiteOptions> sites;
+    bool redirect_http = true;
+  };
+  std::shared_ptr<const SiteTable> current_sites() const {
+    std::lock_guard lock(sites_mu);
+    return sites;
+  }
+
   ServerOptions options;
   CertManager& certificates;
   std::size_t threads_wanted;
   asio::io_context io;
   ssl::context tls;
+  mutable std::mutex sites_mu;
+  std::shared_ptr<const SiteTable> sites;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::vector<std::thread> threads;
   int http_port_bound = 0, https_port_bound = 0;
@@ -660,6 +675,12 @@ void Server::start() {
   for (std::size_t i = 0; i < impl.threads_wanted; ++i) impl.threads.emplace_back([&impl] { impl.io.run(); });
   impl.log("serving HTTPS on port " + std::to_string(impl.https_port_bound) + ", HTTP on port " +
            std::to_string(impl.http_port_bound));
+}
+
+void Server::replace_sites(std::vector<SiteOptions> sites, bool redirect_http) {
+  auto table = std::make_shared<const Impl::SiteTable>(Impl::SiteTable{std::move(sites), redirect_http});
+  std::lock_guard lock(impl_->sites_mu);
+  impl_->sites = std::move(table);
 }
 
 int Server::http_port() const { return impl_->http_port_bound; }

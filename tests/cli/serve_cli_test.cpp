@@ -332,3 +332,52 @@ TEST_CASE("Chromium renders a page served with a local-CA certificate without ce
   INFO(r.err.substr(0, 2000));
   CHECK(r.out.find("hello from acmetool") != std::string::npos);
 }
+
+TEST_CASE("serve --reload loads a changed Caddyfile, and keeps the running one when the new one is broken",
+          "[serve][cli][reload]") {
+  TempDir dir;
+  const std::vector<int> ports = acmetool::test::distinct_free_ports(2);
+  const std::string http = std::to_string(ports[0]), https = std::to_string(ports[1]);
+  const fs::path caddyfile = dir.path() / "Caddyfile", storage = dir.path() / "storage", log = dir.path() / "serve.log";
+  auto write_site = [&](const std::string& body) {
+    write_file(caddyfile, "{\n\thttp_port " + http + "\n\thttps_port " + https + "\n}\nlocalhost {\n" + body + "}\n");
+  };
+  write_site("\trespond \"one\"\n");
+  ChildProcess process = ChildProcess::start(
+      {ACMETOOL_BINARY, "--storage", storage.string(), "serve", "-c", caddyfile.string()}, log);
+  const fs::path root = storage / "pki" / "authorities" / "local" / "root.crt";
+  auto get = [&] {
+    return run_command({"curl", "-sS", "--max-time", "10", "--cacert", root.string(), "--resolve",
+                        "localhost:" + https + ":127.0.0.1", "https://localhost:" + https + "/"},
+                       "", {}, 20s);
+  };
+  const bool up = acmetool::test::wait_until([&] { return get().out == "one"; }, 20s);
+  INFO(acmetool::test::log_tail("serve", log));
+  INFO(get().err);
+  REQUIRE(up);
+  REQUIRE(fs::exists(storage / "serve.pid"));
+
+  write_site("\trespond \"two\"\n");
+  const CommandResult reload = run_command(
+      {ACMETOOL_BINARY, "--storage", storage.string(), "serve", "--reload", "-c", caddyfile.string()}, "", {}, 20s);
+  CHECK(reload.exit_code == 0);
+  CHECK(acmetool::test::wait_until([&] { return get().out == "two"; }, 10s));
+
+  // A broken file: --reload refuses it (exit 2) and says why; a SIGHUP anyway keeps "two".
+  write_site("\trespond \"three\" {\n");
+  const CommandResult refused = run_command(
+      {ACMETOOL_BINARY, "--storage", storage.string(), "serve", "--reload", "-c", caddyfile.string()}, "", {}, 20s);
+  CHECK(refused.exit_code == 2);
+  process.kill(SIGHUP);
+  CHECK(acmetool::test::wait_until(
+      [&] { return acmetool::test::read_text(log).find("reload failed, keeping the running configuration") !=
+                   std::string::npos; },
+      10s));
+  CHECK(get().out == "two");
+
+  process.kill(SIGTERM);
+  const auto status = process.wait(15s);
+  REQUIRE(status);
+  CHECK(WEXITSTATUS(*status) == 0);
+  CHECK_FALSE(fs::exists(storage / "serve.pid"));
+}

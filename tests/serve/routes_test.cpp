@@ -239,6 +239,16 @@ TEST_CASE("header handlers that ran are collected in order with placeholders exp
   CHECK(result.response_headers[2].field == "Server");
 }
 
+TEST_CASE("a placeholder decoding CR, LF or NUL never splits a response field", "[routes]") {
+  // Found by tests/fuzz/http_request_fuzz: {path} decodes %0d%0a.
+  serve::RouteResult result = run("header X-Path {path}\nrespond ok", request("/a%0d%0aSet-Cookie:%20evil=1%00"));
+  REQUIRE(result.response_headers.size() == 1);
+  CHECK(result.response_headers[0].value == "/a  Set-Cookie: evil=1 ");
+  result = run("redir /old/* /new{path} 301", request("/old/x%0d%0aX-Injected:%201"));
+  CHECK(result.kind == serve::RouteResult::Kind::Redirect);
+  CHECK(result.location.find_first_of("\r\n") == std::string::npos);
+}
+
 TEST_CASE("uri strip_prefix, strip_suffix and replace change the path later handlers see",
           "[routes]") {
   CHECK(answer("uri strip_prefix /p\nfile_server", request("/p/a/b")) == "<files /a/b>");

@@ -69,6 +69,8 @@ struct RouteResult {
 ///  - terminal: file_server, respond, redir. reverse_proxy, encode, basic_auth, try_files,
 ///    invoke, `uri path_regexp`, `file_server { pass_thru }` and directives the adapter kept as
 ///    unsupported answer Unsupported when they would run (their matcher matched).
+/// Field values in the result (Location, header operations) have CR, LF and NUL replaced by
+/// spaces, so a placeholder that decodes them cannot split the response (as Go's net/http does).
 /// Pure; thread-safe; never throws except std::bad_alloc.
 RouteResult evaluate_routes(const caddyfile::Site& site, const RouteRequest& request);
 

@@ -69,6 +69,10 @@ class Server {
   /// port when one cannot be bound ("listening on 0.0.0.0:443: Address already in use").
   void start();
 
+  /// Serves `sites` from now on (a configuration reload): requests already being answered finish
+  /// with the old sites, connections stay open. Listeners and ports do not change.
+  void replace_sites(std::vector<SiteOptions> sites, bool redirect_http);
+
   /// The ports actually bound (after start(); useful with port 0).
   int http_port() const;
   int https_port() const;
