@@ -53,6 +53,7 @@ std::filesystem::path pidfile_of(const ServeArgs& args, const Context& ctx) {
 class PidFile {
  public:
   explicit PidFile(std::filesystem::path path) : path_(std::move(path)) {
+    if (path_.has_parent_path()) pki::make_dirs(path_.parent_path());
     pki::write_file_atomic(path_, std::to_string(::getpid()) + "\n", 0644);
   }
   ~PidFile() {

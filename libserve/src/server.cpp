@@ -36,6 +36,7 @@
 #include "acmetool/serve/error.h"
 #include "acmetool/serve/file_server.h"
 #include "acmetool/serve/routes.h"
+#include "session_tickets_internal.h"
 
 namespace acmetool::serve {
 namespace {
@@ -124,7 +125,8 @@ struct Server::Impl {
         threads_wanted(options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency())),
         io(static_cast<int>(threads_wanted)),
         tls(ssl::context::tls_server),
-        sites(std::make_shared<SiteTable>(SiteTable{options.sites, options.redirect_http})) {
+        sites(std::make_shared<SiteTable>(SiteTable{options.sites, options.redirect_http})),
+        tickets(tls.native_handle()) {
     configure_tls();
   }
 
@@ -650,6 +652,7 @@ struct Server::Impl {
   ssl::context tls;
   mutable std::mutex sites_mu;
   std::shared_ptr<const SiteTable> sites;
+  TicketKeys tickets;  ///< after `tls`: installed into it
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::vector<std::thread> threads;
   int http_port_bound = 0, https_port_bound = 0;

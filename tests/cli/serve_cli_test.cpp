@@ -175,6 +175,21 @@ TEST_CASE("serve --domain localhost serves a directory over HTTPS trusted throug
   CHECK(r.exit_code != 0);
   CHECK(r.err.find("unrecognized name") != std::string::npos);
 
+  // Sessions resume (rotating ticket keys), in TLS 1.3 and 1.2.
+  for (const std::string version : {"-tls1_3", "-tls1_2"}) {
+    const fs::path session = server.dir.path() / ("session" + version);
+    auto s_client = [&](const std::string& flag) {
+      return run_command({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(server.https_port),
+                          "-servername", "localhost", version, flag, session.string(), "-CAfile",
+                          server.local_root().string(), "-ign_eof"},
+                         // A request, read to the end: by then the TLS 1.3 tickets have arrived.
+                         "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", {}, 20s);
+    };
+    INFO(version);
+    CHECK(s_client("-sess_out").out.find("\nNew, TLSv1.") != std::string::npos);
+    CHECK(s_client("-sess_in").out.find("\nReused, TLSv1.") != std::string::npos);
+  }
+
   // SIGTERM stops it gracefully with status 0.
   server.process->kill(SIGTERM);
   const auto status = server.process->wait(15s);
