@@ -1,5 +1,6 @@
 // Caddy's placeholders for routing (caddyhttp replacer.go): {http.request.*}, {http.vars.root},
-// {env.*}, {system.*} and {time.now.*}, expanded in matchers, handler arguments and rewrites.
+// {http.auth.user.id}, {env.*}, {system.*} and {time.now.*}, expanded in matchers, handler
+// arguments and rewrites.
 #include "acmetool/serve/routes.h"
 
 #include <unistd.h>
@@ -183,6 +184,9 @@ std::optional<std::string> placeholder_value(std::string_view key, const Evaluat
     value = request_placeholder(key.substr(13), ev);
   } else if (key == "http.vars.root") {
     value = ev.root.value_or("");
+  } else if (key == "http.auth.user.id") {
+    // Known once a basic_auth handler has authenticated the request, as Caddy sets it.
+    if (!ev.result.user.empty()) value = ev.result.user;
   } else {
     value = global_placeholder(key);
   }

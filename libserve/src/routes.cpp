@@ -1,6 +1,6 @@
 // Routing (issue 8): a site's routes run for one request, following Caddy's caddyhttp package
 // (routes.go wrapRoute, rewrite/rewrite.go, staticresp.go). The matchers are in
-// route_matchers.cpp, the placeholders in placeholders.cpp.
+// route_matchers.cpp, the placeholders in placeholders.cpp, basic_auth in basic_auth.cpp.
 #include "acmetool/serve/routes.h"
 
 #include <algorithm>
@@ -8,6 +8,7 @@
 #include <string>
 
 #include "acmetool/serve/error.h"
+#include "basic_auth_internal.h"
 #include "routes_internal.h"
 
 namespace acmetool::serve::routes_detail {
@@ -114,6 +115,9 @@ std::optional<std::string> unsupported_handler(const Route& route) {
   if (const auto* uri = std::get_if<caddyfile::UriHandler>(&h)) {
     if (uri->op == caddyfile::UriHandler::Op::PathRegexp) return "uri path_regexp";
     return std::nullopt;
+  }
+  if (const auto* auth = std::get_if<caddyfile::BasicAuthHandler>(&h)) {
+    return unsupported_basic_auth(*auth);
   }
   const bool runs = std::holds_alternative<caddyfile::RootHandler>(h) ||
                     std::holds_alternative<caddyfile::RedirHandler>(h) ||
@@ -306,6 +310,22 @@ void run_file_server(const caddyfile::FileServerHandler& fs, const Route& route,
 
 enum class Flow { Continue, Stop };
 
+// Caddy's Authentication handler: an authenticated request goes on with the user recorded; any
+// other gets 401 with the challenge (RFC 7617 §2; Caddy quotes the realm as written).
+Flow run_basic_auth(const caddyfile::BasicAuthHandler& auth, Evaluation& ev) {
+  RouteResult& result = ev.result;
+  if (auto user = authenticate(auth, ev.request)) {
+    result.user = std::move(*user);
+    return Flow::Continue;
+  }
+  result.kind = RouteResult::Kind::Respond;
+  result.status = 401;
+  result.body.clear();
+  result.response_headers.push_back(
+      HeaderOp{.field = "WWW-Authenticate", .value = "Basic realm=\"" + auth.realm + "\""});
+  return Flow::Stop;
+}
+
 Flow run_routes(const std::vector<Route>& routes, Evaluation& ev);
 
 // One handler; Stop when it answered.
@@ -343,6 +363,8 @@ Flow run_handler(const Route& route, Evaluation& ev) {
   } else if (const auto* redir = std::get_if<caddyfile::RedirHandler>(&h)) {
     run_redir(*redir, ev);
     return Flow::Stop;
+  } else if (const auto* auth = std::get_if<caddyfile::BasicAuthHandler>(&h)) {
+    return run_basic_auth(*auth, ev);
   } else if (const auto* fs = std::get_if<caddyfile::FileServerHandler>(&h)) {
     run_file_server(*fs, route, ev);
     return Flow::Stop;

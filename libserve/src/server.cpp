@@ -11,7 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <cctype>
+#include <cstring>
 #include <condition_variable>
 #include <ctime>
 #include <map>
@@ -28,6 +31,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
 
 #include "acmetool/pki/hostname.h"
@@ -145,7 +149,8 @@ struct Server::Impl {
         ctx,
         [](SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
            void*) -> int {
-          static const unsigned char kOffer[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+          // Our preference first: HTTP/2, then HTTP/1.1.
+          static const unsigned char kOffer[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
           unsigned char* selected = nullptr;
           if (SSL_select_next_proto(&selected, outlen, kOffer, sizeof kOffer, in, inlen) != OPENSSL_NPN_NEGOTIATED) {
             return SSL_TLSEXT_ERR_NOACK;
@@ -294,7 +299,14 @@ struct Server::Impl {
     auto [ec, used] = co_await tls_stream->async_handshake(ssl::stream_base::server, asio::buffer(raw), kTuple);
     (void)used;
     if (ec) co_return;
-    co_await http_session(*tls_stream, /*https=*/true, id, remote_ip);
+    const unsigned char* alpn = nullptr;
+    unsigned int alpn_length = 0;
+    SSL_get0_alpn_selected(tls_stream->native_handle(), &alpn, &alpn_length);
+    if (alpn_length == 2 && alpn[0] == 'h' && alpn[1] == '2') {
+      co_await h2_session(*tls_stream, id, remote_ip);
+    } else {
+      co_await http_session(*tls_stream, /*https=*/true, id, remote_ip);
+    }
     beast::get_lowest_layer(*tls_stream).expires_after(std::chrono::seconds(2));
     co_await tls_stream->async_shutdown(kTuple);
   }
@@ -388,6 +400,190 @@ struct Server::Impl {
       if (!req.keep_alive() || stopping) reply.close = true;
       if (!co_await write_reply(stream, reply)) co_return;
       if (reply.close) co_return;
+    }
+  }
+
+  // ---- HTTP/2 (nghttp2 server sessions; the same handlers as HTTP/1.1) ----
+
+  struct H2Stream {
+    http::request<http::string_body> request;
+    std::size_t header_bytes = 0;
+    Reply reply;
+    std::size_t piece = 0;         // the body piece being sent
+    std::uint64_t piece_sent = 0;  // bytes of it sent
+  };
+
+  struct H2Connection {
+    Impl& impl;
+    std::string remote_ip;
+    nghttp2_session* session = nullptr;
+    std::map<std::int32_t, std::unique_ptr<H2Stream>> streams;
+    std::vector<std::int32_t> complete;  // streams whose request has fully arrived, in order
+
+    H2Stream* stream(std::int32_t id) {
+      auto it = streams.find(id);
+      return it == streams.end() ? nullptr : it->second.get();
+    }
+  };
+
+  static int h2_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    auto& c = *static_cast<H2Connection*>(user);
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      auto stream = std::make_unique<H2Stream>();
+      stream->request.version(20);
+      c.streams[frame->hd.stream_id] = std::move(stream);
+    }
+    return 0;
+  }
+
+  static int h2_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t name_length,
+                       const std::uint8_t* value, std::size_t value_length, std::uint8_t, void* user) {
+    H2Stream* stream = static_cast<H2Connection*>(user)->stream(frame->hd.stream_id);
+    if (!stream) return 0;
+    const std::string_view n(reinterpret_cast<const char*>(name), name_length);
+    const std::string_view v(reinterpret_cast<const char*>(value), value_length);
+    stream->header_bytes += name_length + value_length + 32;
+    auto& req = stream->request;
+    if (n == ":method") {
+      req.method_string(v);
+    } else if (n == ":path") {
+      req.target(v);
+    } else if (n == ":authority") {
+      req.set(http::field::host, v);
+    } else if (!n.starts_with(":")) {
+      if (n == "host" && req.find(http::field::host) != req.end()) return 0;  // :authority wins
+      req.insert(n, v);
+    }
+    return 0;
+  }
+
+  static int h2_frame_received(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    auto& c = *static_cast<H2Connection*>(user);
+    const bool request_end = (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+                             (frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
+    if (request_end && c.stream(frame->hd.stream_id)) c.complete.push_back(frame->hd.stream_id);
+    return 0;
+  }
+
+  static int h2_stream_closed(nghttp2_session*, std::int32_t id, std::uint32_t, void* user) {
+    static_cast<H2Connection*>(user)->streams.erase(id);
+    return 0;
+  }
+
+  // Fills a DATA frame from the response's pieces: our strings, then file slices read with pread.
+  static ssize_t h2_read_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+                              std::uint32_t* flags, nghttp2_data_source* source, void*) {
+    auto& s = *static_cast<H2Stream*>(source->ptr);
+    std::size_t written = 0;
+    while (written < length && s.piece < s.reply.pieces.size()) {
+      const auto& piece = s.reply.pieces[s.piece];
+      std::uint64_t size = 0;
+      if (const auto* text = std::get_if<std::string>(&piece)) {
+        size = text->size();
+        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(length - written, size - s.piece_sent));
+        std::memcpy(buf + written, text->data() + s.piece_sent, n);
+        written += n;
+        s.piece_sent += n;
+      } else {
+        const FileSlice slice = std::get<FileSlice>(piece);
+        size = slice.length;
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(length - written, size - s.piece_sent));
+        const ssize_t got = ::pread(s.reply.file->get(), buf + written, want,
+                                    static_cast<off_t>(slice.offset + s.piece_sent));
+        if (got <= 0) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // the file changed: reset the stream
+        written += static_cast<std::size_t>(got);
+        s.piece_sent += static_cast<std::uint64_t>(got);
+      }
+      if (s.piece_sent == size) {
+        ++s.piece;
+        s.piece_sent = 0;
+      }
+    }
+    if (s.piece == s.reply.pieces.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(written);
+  }
+
+  // Answers one complete request on its stream.
+  void h2_respond(H2Connection& c, std::int32_t id) {
+    H2Stream* stream = c.stream(id);
+    if (!stream) return;
+    if (stream->header_bytes > options.max_header_bytes) {
+      stream->reply = text_reply(http::status::request_header_fields_too_large, "", 20);
+      stream->reply.finish(false);
+    } else {
+      stream->reply = handle(stream->request, /*https=*/true, c.remote_ip);
+    }
+    Reply& reply = stream->reply;
+    reply.head.set(http::field::date, date_now());
+    // Field names in lower case; the fields HTTP/2 forbids (RFC 9113 §8.2.2) are dropped.
+    std::vector<std::string> names;
+    std::vector<std::string> values;
+    names.push_back(":status");
+    values.push_back(std::to_string(reply.head.result_int()));
+    for (const auto& field : reply.head) {
+      std::string name(field.name_string());
+      for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
+          name == "transfer-encoding" || name == "upgrade") {
+        continue;
+      }
+      names.push_back(std::move(name));
+      values.emplace_back(field.value());
+    }
+    std::vector<nghttp2_nv> nva;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      nva.push_back({reinterpret_cast<std::uint8_t*>(names[i].data()), reinterpret_cast<std::uint8_t*>(values[i].data()),
+                     names[i].size(), values[i].size(), NGHTTP2_NV_FLAG_NONE});
+    }
+    nghttp2_data_provider provider{};
+    provider.source.ptr = stream;
+    provider.read_callback = h2_read_body;
+    nghttp2_submit_response(c.session, id, nva.data(), nva.size(), reply.pieces.empty() ? nullptr : &provider);
+  }
+
+  template <class Stream>
+  awaitable<void> h2_session(Stream& stream, std::uint64_t id, const std::string& remote_ip) {
+    H2Connection c{*this, remote_ip};
+    nghttp2_session_callbacks* callbacks = nullptr;
+    if (nghttp2_session_callbacks_new(&callbacks) != 0) co_return;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, h2_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(callbacks, h2_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, h2_frame_received);
+    nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, h2_stream_closed);
+    const int made = nghttp2_session_server_new(&c.session, callbacks, &c);
+    nghttp2_session_callbacks_del(callbacks);
+    if (made != 0) co_return;
+    const std::unique_ptr<nghttp2_session, decltype(&nghttp2_session_del)> owner(c.session, nghttp2_session_del);
+    const nghttp2_settings_entry settings[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(options.max_header_bytes)}};
+    nghttp2_submit_settings(c.session, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+    std::array<std::uint8_t, 16384> input;
+    for (;;) {
+      for (;;) {  // everything nghttp2 has to send
+        const std::uint8_t* data = nullptr;
+        const ssize_t n = nghttp2_session_mem_send(c.session, &data);
+        if (n < 0) co_return;
+        if (n == 0) break;
+        beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+        auto [ec, written] = co_await asio::async_write(stream, asio::buffer(data, static_cast<std::size_t>(n)), kTuple);
+        (void)written;
+        if (ec) co_return;
+      }
+      if (!nghttp2_session_want_read(c.session) && !nghttp2_session_want_write(c.session)) co_return;
+      if (stopping && c.streams.empty()) {
+        nghttp2_session_terminate_session(c.session, NGHTTP2_NO_ERROR);
+        continue;  // sends GOAWAY, then the session wants nothing more
+      }
+      set_idle(id, c.streams.empty());
+      beast::get_lowest_layer(stream).expires_after(c.streams.empty() ? options.idle_timeout : options.header_timeout);
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(input), kTuple);
+      set_idle(id, false);
+      if (ec) co_return;
+      if (nghttp2_session_mem_recv(c.session, input.data(), n) < 0) co_return;
+      std::vector<std::int32_t> complete;
+      complete.swap(c.complete);
+      for (const std::int32_t stream_id : complete) h2_respond(c, stream_id);
     }
   }
 

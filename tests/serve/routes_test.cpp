@@ -2,7 +2,12 @@
 // the adapter, with the answers Caddy gives.
 #include "acmetool/serve/routes.h"
 
+#include <crypt.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <memory>
 
 #include "../caddyfile/adapt_helpers.h"
 #include "acmetool/serve/error.h"
@@ -350,4 +355,160 @@ TEST_CASE("placeholders expand from the request as Caddy's replacer does", "[rou
   }
   CHECK(serve::expand_placeholders("a{unknown}b", r, serve::UnknownPlaceholder::Keep) ==
         "a{unknown}b");
+}
+
+namespace {
+
+// A bcrypt hash of `password` at cost 4 (fast), as `caddy hash-password` makes at cost 14.
+std::string bcrypt_of(const std::string& password) {
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  REQUIRE(crypt_gensalt_rn("$2b$", 4, nullptr, 0, salt, sizeof salt) != nullptr);
+  auto data = std::make_unique<crypt_data>();
+  const char* hash = crypt_r(password.c_str(), salt, data.get());
+  REQUIRE(hash != nullptr);
+  REQUIRE(std::string_view(hash).starts_with("$2b$04$"));
+  return hash;
+}
+
+std::string base64(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int size = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                   reinterpret_cast<const unsigned char*>(bytes.data()),
+                                   static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(size));
+  return out;
+}
+
+serve::RouteRequest with_credentials(std::string target, std::string_view user_password) {
+  return request(std::move(target), "GET", {{"Authorization", "Basic " + base64(user_password)}});
+}
+
+// "basic_auth <args> { alice <hash> }" then a respond naming the user.
+std::string guarded(const std::string& args, const std::string& alice_hash) {
+  return "basic_auth " + args + " {\n alice " + alice_hash +
+         "\n}\nrespond \"hi {http.auth.user.id}\"";
+}
+
+void check_challenge(const serve::RouteResult& result, const std::string& realm) {
+  REQUIRE(result.kind == Kind::Respond);
+  CHECK(result.status == 401);
+  CHECK(result.body.empty());
+  CHECK(result.user.empty());
+  REQUIRE(result.response_headers.size() == 1);
+  CHECK(result.response_headers[0].kind == caddyfile::HeaderOp::Kind::Set);
+  CHECK(result.response_headers[0].field == "WWW-Authenticate");
+  CHECK(result.response_headers[0].value == "Basic realm=\"" + realm + "\"");
+}
+
+}  // namespace
+
+TEST_CASE("basic_auth answers 401 with the challenge unless the credentials match", "[routes]") {
+  const caddyfile::Site site = site_of(guarded("", bcrypt_of("s3cret")));
+  struct Case {
+    std::string what;
+    Headers headers;
+  };
+  const std::vector<Case> refused = {
+      {"no Authorization", {}},
+      {"wrong password", {{"Authorization", "Basic " + base64("alice:guess")}}},
+      {"unknown user", {{"Authorization", "Basic " + base64("bob:s3cret")}}},
+      {"empty password", {{"Authorization", "Basic " + base64("alice:")}}},
+      {"no colon", {{"Authorization", "Basic " + base64("alices3cret")}}},
+      {"not base64", {{"Authorization", "Basic alice:s3cret"}}},
+      {"padding left out", {{"Authorization", "Basic " + base64("alice:s3cret!").substr(0, 18)}}},
+      {"another scheme", {{"Authorization", "Bearer " + base64("alice:s3cret")}}},
+      {"password with NUL",
+       {{"Authorization", "Basic " + base64(std::string("alice:s3cret\0x", 14))}}},
+  };
+  for (const Case& c : refused) {
+    INFO(c.what);
+    check_challenge(serve::evaluate_routes(site, request("/", "GET", c.headers)), "restricted");
+  }
+
+  for (const std::string scheme : {"Basic ", "basic ", "BASIC "}) {
+    INFO(scheme);
+    const serve::RouteResult result = serve::evaluate_routes(
+        site, request("/", "GET", {{"Authorization", scheme + base64("alice:s3cret")}}));
+    REQUIRE(result.kind == Kind::Respond);
+    CHECK(result.status == 200);
+    CHECK(result.body == "hi alice");
+    CHECK(result.user == "alice");
+    CHECK(result.response_headers.empty());
+  }
+  // Only the first Authorization field counts, as Go's Header.Get.
+  check_challenge(
+      serve::evaluate_routes(site, request("/", "GET",
+                                           {{"Authorization", "Basic " + base64("alice:guess")},
+                                            {"Authorization", "Basic " + base64("alice:s3cret")}})),
+      "restricted");
+}
+
+TEST_CASE("basic_auth takes bcrypt hashes raw or base64-encoded in either alphabet", "[routes]") {
+  const std::string hash = bcrypt_of("pa55 word:x");
+  std::string url_safe = base64(hash);
+  std::replace(url_safe.begin(), url_safe.end(), '+', '-');
+  std::replace(url_safe.begin(), url_safe.end(), '/', '_');
+  while (url_safe.ends_with('=')) url_safe.pop_back();
+  for (const std::string& encoded : {hash, base64(hash), url_safe}) {
+    INFO(encoded);
+    const caddyfile::Site site = site_of(guarded("", encoded));
+    serve::check_routes_supported(site);
+    CHECK(serve::evaluate_routes(site, with_credentials("/", "alice:pa55 word:x")).body ==
+          "hi alice");
+    check_challenge(serve::evaluate_routes(site, with_credentials("/", "alice:pa55 word")),
+                    "restricted");
+  }
+}
+
+TEST_CASE("a remembered success is tied to the hash it was checked against", "[routes]") {
+  const serve::RouteRequest r = with_credentials("/", "alice:first");
+  CHECK(answer(guarded("", bcrypt_of("first")), r) == "hi alice");
+  CHECK(answer(guarded("", bcrypt_of("first")), r) == "hi alice");
+  check_challenge(run(guarded("", bcrypt_of("second")), r), "restricted");
+}
+
+TEST_CASE("basic_auth with a matcher guards only the paths it matches, with its realm",
+          "[routes]") {
+  const std::string body = "basic_auth /admin/* bcrypt \"Admin area\" {\n alice " +
+                           bcrypt_of("s3cret") +
+                           "\n}\nrespond /admin/* \"admin {http.auth.user.id}\"\n"
+                           "respond \"public {http.auth.user.id}\"";
+  check_challenge(run(body, request("/admin/users")), "Admin area");
+  check_challenge(run(body, with_credentials("/admin/users", "alice:nope")), "Admin area");
+  CHECK(answer(body, with_credentials("/admin/users", "alice:s3cret")) == "admin alice");
+  // Not authenticated: the placeholder is unknown and the respond body keeps it.
+  const serve::RouteResult open = run(body, request("/index.html"));
+  CHECK(open.body == "public {http.auth.user.id}");
+  CHECK(open.user.empty());
+  CHECK(open.status == 200);
+}
+
+TEST_CASE("check_routes_supported accepts bcrypt and refuses argon2id and foreign hashes",
+          "[routes]") {
+  const auto message = [](const std::string& body) -> std::string {
+    try {
+      serve::check_routes_supported(site_of(body));
+    } catch (const serve::Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const std::string hash = bcrypt_of("s3cret");
+  CHECK(message(guarded("", hash)).empty());
+  CHECK(message("handle /a/* {\n" + guarded("bcrypt", base64(hash)) + "\n}").empty());
+  const std::string argon2 = "$argon2id$v=19$m=47104,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+  CHECK(message(guarded("argon2id", argon2)) ==
+        "Caddyfile:2: basic_auth with argon2id is not supported by serve yet");
+  CHECK(message("route {\n" + guarded("", "$1$abc$def") + "\n}") ==
+        "Caddyfile:3: basic_auth hash of user 'alice' (not bcrypt, raw or base64) is not "
+        "supported by serve yet");
+  CHECK(message(guarded("", base64("plain text"))) ==
+        "Caddyfile:2: basic_auth hash of user 'alice' (not bcrypt, raw or base64) is not "
+        "supported by serve yet");
+
+  const serve::RouteResult result =
+      run(guarded("argon2id", argon2), with_credentials("/", "alice:s3cret"));
+  REQUIRE(result.kind == Kind::Unsupported);
+  CHECK(result.unsupported ==
+        "Caddyfile:2: basic_auth with argon2id is not supported by serve yet");
 }

@@ -50,6 +50,9 @@ struct RouteResult {
   std::vector<caddyfile::HeaderOp> response_headers;
   /// Unsupported: "Caddyfile:12: reverse_proxy is not supported by serve yet".
   std::string unsupported;
+  /// The user a basic_auth handler authenticated ({http.auth.user.id}, the access log's
+  /// `user_id`); empty when none did.
+  std::string user;
 };
 
 /// Runs `site.routes` for `request`, as Caddy runs a site's subroute:
@@ -66,12 +69,19 @@ struct RouteResult {
 ///    strip_prefix|strip_suffix|replace` and `rewrite` change the path (and query) that later
 ///    matchers and handlers see; handle_path strips its prefix first; subroutes run in order and,
 ///    when nothing in them answers, evaluation continues after them.
-///  - terminal: file_server, respond, redir. reverse_proxy, encode, basic_auth, try_files,
-///    invoke, `uri path_regexp`, `file_server { pass_thru }` and directives the adapter kept as
-///    unsupported answer Unsupported when they would run (their matcher matched).
+///  - basic_auth (Caddy's caddyauth.HTTPBasicAuth): the first Authorization field must carry
+///    Basic credentials (RFC 7617) of an account whose bcrypt hash (raw "$2a$..." or base64 of
+///    it) matches; then the chain goes on with RouteResult::user and {http.auth.user.id} set,
+///    else it ends with Respond 401, an empty body and `WWW-Authenticate: Basic realm="<realm>"`.
+///    A check costs one bcrypt computation (about a second at cost 14), also for unknown users;
+///    successful checks are remembered process-wide (at most 1,000), failures never.
+///  - terminal: file_server, respond, redir. reverse_proxy, encode, basic_auth with argon2id or a
+///    hash that is not bcrypt, try_files, invoke, `uri path_regexp`, `file_server { pass_thru }`
+///    and directives the adapter kept as unsupported answer Unsupported when they would run
+///    (their matcher matched).
 /// Field values in the result (Location, header operations) have CR, LF and NUL replaced by
 /// spaces, so a placeholder that decodes them cannot split the response (as Go's net/http does).
-/// Pure; thread-safe; never throws except std::bad_alloc.
+/// Pure but for basic_auth's cache of successes; thread-safe; never throws except std::bad_alloc.
 RouteResult evaluate_routes(const caddyfile::Site& site, const RouteRequest& request);
 
 /// What an unknown placeholder becomes: Caddy's Replacer.ReplaceAll empties it (matchers,
