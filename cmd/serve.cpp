@@ -151,6 +151,7 @@ std::vector<serve::SiteOptions> sites_of(const caddyfile::Config& config, int ht
     auto routes = std::make_shared<const caddyfile::Site>(site);
     serve::SiteOptions https_site, http_site;
     https_site.routes = http_site.routes = routes;
+    if (!site.logs.empty()) https_site.access_log = http_site.access_log = serve::AccessLogWriter::open(site.logs.front());
     http_site.https = false;
     bool any_https = false, any_http = false, catch_all_https = false, catch_all_http = false;
     for (const caddyfile::SiteAddress& a : site.addresses) {

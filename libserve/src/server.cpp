@@ -67,6 +67,8 @@ struct Reply {
   std::vector<std::variant<std::string, FileSlice>> pieces;
   std::shared_ptr<pki::UniqueFd> file;  // the file the slices read from
   bool close = false;                   // close the connection after this response
+  std::shared_ptr<AccessLogWriter> log;  // the site's access log, if it has one
+  std::string user;                      // who basic_auth let in, for the log
 
   void finish(bool head_only) {
     std::uint64_t length = 0;
@@ -396,10 +398,13 @@ struct Server::Impl {
         co_return;
       }
       const auto& req = parser.get();
+      const auto start = std::chrono::system_clock::now();
+      const auto began = std::chrono::steady_clock::now();
       Reply reply = handle(req, https, remote_ip);
       if (!req.keep_alive() || stopping) reply.close = true;
-      if (!co_await write_reply(stream, reply)) co_return;
-      if (reply.close) co_return;
+      const bool written = co_await write_reply(stream, reply);
+      log_access(req, reply, start, began, remote_ip, ssl_of(stream));
+      if (!written || reply.close) co_return;
     }
   }
 
@@ -416,6 +421,7 @@ struct Server::Impl {
   struct H2Connection {
     Impl& impl;
     std::string remote_ip;
+    SSL* ssl = nullptr;
     nghttp2_session* session = nullptr;
     std::map<std::int32_t, std::unique_ptr<H2Stream>> streams;
     std::vector<std::int32_t> complete;  // streams whose request has fully arrived, in order
@@ -514,6 +520,8 @@ struct Server::Impl {
       stream->reply = handle(stream->request, /*https=*/true, c.remote_ip);
     }
     Reply& reply = stream->reply;
+    log_access(stream->request, reply, std::chrono::system_clock::now(), std::chrono::steady_clock::now(), c.remote_ip,
+               c.ssl);
     reply.head.set(http::field::date, date_now());
     // Field names in lower case; the fields HTTP/2 forbids (RFC 9113 §8.2.2) are dropped.
     std::vector<std::string> names;
@@ -543,7 +551,7 @@ struct Server::Impl {
 
   template <class Stream>
   awaitable<void> h2_session(Stream& stream, std::uint64_t id, const std::string& remote_ip) {
-    H2Connection c{*this, remote_ip};
+    H2Connection c{*this, remote_ip, ssl_of(stream)};
     nghttp2_session_callbacks* callbacks = nullptr;
     if (nghttp2_session_callbacks_new(&callbacks) != 0) co_return;
     nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, h2_begin_headers);
@@ -649,6 +657,7 @@ struct Server::Impl {
     } else {
       reply = serve_file(site->files, req, req.target());
     }
+    if (site) reply.log = site->access_log;
     reply.head.version(req.version());
     reply.finish(req.method() == http::verb::head);
     return reply;
@@ -692,8 +701,46 @@ struct Server::Impl {
         break;
     }
     apply_header_ops(reply.head, result.response_headers);
+    reply.user = result.user;
     return reply;
   }
+
+  // One line in the site's access log, with Caddy's fields.
+  static void log_access(const http::request<http::string_body>& req, const Reply& reply,
+                         std::chrono::system_clock::time_point start, std::chrono::steady_clock::time_point began,
+                         const std::string& remote_ip, SSL* ssl) {
+    if (!reply.log) return;
+    AccessLogEntry entry;
+    entry.start = start;
+    entry.duration = std::chrono::steady_clock::now() - began;
+    entry.remote_ip = remote_ip;
+    entry.proto = req.version() == 20 ? "HTTP/2.0" : req.version() == 10 ? "HTTP/1.0" : "HTTP/1.1";
+    entry.method = std::string(req.method_string());
+    entry.host = std::string(req[http::field::host]);
+    entry.uri = std::string(req.target());
+    for (const auto& field : req) entry.request_headers.emplace_back(field.name_string(), field.value());
+    if (ssl) {
+      AccessLogEntry::Tls tls;
+      tls.resumed = SSL_session_reused(ssl) == 1;
+      tls.version = SSL_version(ssl);
+      if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl)) tls.cipher_suite = SSL_CIPHER_get_protocol_id(cipher);
+      const unsigned char* alpn = nullptr;
+      unsigned int alpn_length = 0;
+      SSL_get0_alpn_selected(ssl, &alpn, &alpn_length);
+      if (alpn) tls.proto.assign(reinterpret_cast<const char*>(alpn), alpn_length);
+      if (const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) tls.server_name = name;
+      entry.tls = std::move(tls);
+    }
+    entry.bytes_read = req.body().size();
+    entry.user_id = reply.user;
+    entry.size = reply.head.has_content_length() ? std::stoull(std::string(reply.head[http::field::content_length])) : 0;
+    entry.status = reply.head.result_int();
+    for (const auto& field : reply.head) entry.response_headers.emplace_back(field.name_string(), field.value());
+    reply.log->log(entry);
+  }
+
+  static SSL* ssl_of(TlsStream& stream) { return stream.native_handle(); }
+  static SSL* ssl_of(beast::tcp_stream&) { return nullptr; }
 
   static void apply_header_ops(http::response<http::empty_body>& head, const std::vector<caddyfile::HeaderOp>& ops) {
     using Kind = caddyfile::HeaderOp::Kind;

@@ -244,7 +244,8 @@ TEST_CASE("serve -c Caddyfile serves its sites: files, respond, headers, redirec
   write_file(caddyfile, "{\n\thttp_port " + http + "\n\thttps_port " + https +
                             "\n}\n"
                             "localhost {\n\troot * " + www.string() +
-                            "\n\tfile_server\n\theader X-Served-By acmetool\n}\n"
+                            "\n\tfile_server\n\theader X-Served-By acmetool\n\tlog {\n\t\toutput file " +
+                            (dir.path() / "access.log").string() + "\n\t}\n}\n"
                             "app.localhost {\n\trespond \"app {host} {uri}\" 201\n}\n"
                             "http://plain.localhost {\n\trespond \"plain\"\n}\n");
   const fs::path storage = dir.path() / "storage", log = dir.path() / "serve.log";
@@ -280,6 +281,12 @@ TEST_CASE("serve -c Caddyfile serves its sites: files, respond, headers, redirec
   r = curl({"-w", " %{http_code}", "https://app.localhost:" + https + "/x?y=1"});
   CHECK(r.out == "app app.localhost /x?y=1 201");
   CHECK(curl({"http://plain.localhost:" + http + "/"}).out == "plain");
+  // The site's access log: one JSON line per request, Caddy's fields.
+  const std::string access = acmetool::test::read_text(dir.path() / "access.log");
+  CHECK(access.find("\"logger\":\"http.log.access") != std::string::npos);
+  CHECK(access.find("\"uri\":\"/\"") != std::string::npos);
+  CHECK(access.find("\"status\":200") != std::string::npos);
+  CHECK(access.find("\"proto\":\"h2\"") != std::string::npos);  // curl negotiated HTTP/2
   CHECK(curl({"-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "http://localhost:" + http + "/a?b"}).out ==
         "308 https://localhost:" + https + "/a?b");
   process.kill(SIGTERM);

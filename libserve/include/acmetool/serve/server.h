@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "acmetool/caddyfile/config.h"
+#include "acmetool/serve/access_log.h"
 #include "acmetool/serve/cert_manager.h"
 #include "acmetool/serve/challenge_responder.h"
 #include "acmetool/serve/file_server.h"
@@ -30,6 +31,8 @@ struct SiteOptions {
   std::shared_ptr<const caddyfile::Site> routes;
   /// Static files from this root (the `file_server` handler) when there are no routes.
   FileServerOptions files;
+  /// Where the site's requests are logged (the `log` directive); null: not logged.
+  std::shared_ptr<AccessLogWriter> access_log;
 };
 
 struct ServerOptions {
