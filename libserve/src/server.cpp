@@ -400,7 +400,7 @@ struct Server::Impl {
       const auto& req = parser.get();
       const auto start = std::chrono::system_clock::now();
       const auto began = std::chrono::steady_clock::now();
-      Reply reply = handle(req, https, remote_ip);
+      Reply reply = co_await handle_request(req, https, remote_ip);
       if (!req.keep_alive() || stopping) reply.close = true;
       const bool written = co_await write_reply(stream, reply);
       log_access(req, reply, start, began, remote_ip, ssl_of(stream));
@@ -513,12 +513,6 @@ struct Server::Impl {
   void h2_respond(H2Connection& c, std::int32_t id) {
     H2Stream* stream = c.stream(id);
     if (!stream) return;
-    if (stream->header_bytes > options.max_header_bytes) {
-      stream->reply = text_reply(http::status::request_header_fields_too_large, "", 20);
-      stream->reply.finish(false);
-    } else {
-      stream->reply = handle(stream->request, /*https=*/true, c.remote_ip);
-    }
     Reply& reply = stream->reply;
     log_access(stream->request, reply, std::chrono::system_clock::now(), std::chrono::steady_clock::now(), c.remote_ip,
                c.ssl);
@@ -591,7 +585,17 @@ struct Server::Impl {
       if (nghttp2_session_mem_recv(c.session, input.data(), n) < 0) co_return;
       std::vector<std::int32_t> complete;
       complete.swap(c.complete);
-      for (const std::int32_t stream_id : complete) h2_respond(c, stream_id);
+      for (const std::int32_t stream_id : complete) {
+        H2Stream* s = c.stream(stream_id);
+        if (!s) continue;
+        if (s->header_bytes > options.max_header_bytes) {
+          s->reply = text_reply(http::status::request_header_fields_too_large, "", 20);
+          s->reply.finish(false);
+        } else {
+          s->reply = co_await handle_request(s->request, /*https=*/true, c.remote_ip);
+        }
+        h2_respond(c, stream_id);
+      }
     }
   }
 
@@ -629,6 +633,20 @@ struct Server::Impl {
   }
 
   // ---- handlers ----
+
+  // handle() on the connection's thread, or, for a request with credentials (basic_auth may
+  // spend ~1 s in bcrypt on them), on the blocking pool so that other connections are not stalled.
+  // Not a coroutine itself (g++ 12 and lambda captures, see async_certificate).
+  awaitable<Reply> handle_request(const http::request<http::string_body>& req, bool https,
+                                  const std::string& remote_ip) {
+    if (req.find(http::field::authorization) == req.end()) return ready_reply(handle(req, https, remote_ip));
+    return asio::co_spawn(blocking, handle_on(this, &req, https, &remote_ip), use_awaitable);
+  }
+  static awaitable<Reply> ready_reply(Reply reply) { co_return reply; }
+  static awaitable<Reply> handle_on(Impl* self, const http::request<http::string_body>* req, bool https,
+                                    const std::string* remote_ip) {
+    co_return self->handle(*req, https, *remote_ip);
+  }
 
   Reply handle(const http::request<http::string_body>& req, bool https, const std::string& remote_ip) {
     const std::string host = request_host(req);
@@ -896,6 +914,7 @@ struct Server::Impl {
   mutable std::mutex sites_mu;
   std::shared_ptr<const SiteTable> sites;
   TicketKeys tickets;  ///< after `tls`: installed into it
+  asio::thread_pool blocking{2};  ///< work that may block for long (bcrypt)
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::vector<std::thread> threads;
   int http_port_bound = 0, https_port_bound = 0;
@@ -953,6 +972,7 @@ void Server::stop(std::chrono::milliseconds grace) {
   impl.io.stop();
   for (auto& thread : impl.threads) thread.join();
   impl.threads.clear();
+  impl.blocking.join();
 }
 
 }  // namespace acmetool::serve

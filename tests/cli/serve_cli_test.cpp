@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -101,6 +102,16 @@ RawExchange raw_exchange(int port, const std::string& bytes, std::chrono::millis
   out.closed_after = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   ::close(fd);
   return out;
+}
+
+// A bcrypt hash of `password` at cost 4 (fast), as `caddy hash-password` would make at cost 14.
+std::string bcrypt_hash(const std::string& password) {
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  REQUIRE(crypt_gensalt_rn("$2b$", 4, nullptr, 0, salt, sizeof salt) != nullptr);
+  crypt_data data{};
+  const char* hash = crypt_r(password.c_str(), salt, &data);
+  REQUIRE(hash != nullptr);
+  return hash;
 }
 
 }  // namespace
@@ -244,7 +255,10 @@ TEST_CASE("serve -c Caddyfile serves its sites: files, respond, headers, redirec
   write_file(caddyfile, "{\n\thttp_port " + http + "\n\thttps_port " + https +
                             "\n}\n"
                             "localhost {\n\troot * " + www.string() +
-                            "\n\tfile_server\n\theader X-Served-By acmetool\n\tlog {\n\t\toutput file " +
+                            "\n\tfile_server\n\theader X-Served-By acmetool\n"
+                            "\tbasic_auth /admin/* {\n\t\talice " + bcrypt_hash("sesame") + "\n\t}\n"
+                            "\trespond /admin/* \"admin {http.auth.user.id}\"\n"
+                            "\tlog {\n\t\toutput file " +
                             (dir.path() / "access.log").string() + "\n\t}\n}\n"
                             "app.localhost {\n\trespond \"app {host} {uri}\" 201\n}\n"
                             "http://plain.localhost {\n\trespond \"plain\"\n}\n");
@@ -281,6 +295,13 @@ TEST_CASE("serve -c Caddyfile serves its sites: files, respond, headers, redirec
   r = curl({"-w", " %{http_code}", "https://app.localhost:" + https + "/x?y=1"});
   CHECK(r.out == "app app.localhost /x?y=1 201");
   CHECK(curl({"http://plain.localhost:" + http + "/"}).out == "plain");
+  // basic_auth: 401 with a challenge without credentials or with wrong ones, the page with right ones.
+  r = curl({"-D", "-", "-o", "/dev/null", "https://localhost:" + https + "/admin/x"});
+  CHECK(r.out.find(" 401") != std::string::npos);
+  CHECK(r.out.find("asic realm=\"restricted\"") != std::string::npos);
+  CHECK(curl({"-o", "/dev/null", "-w", "%{http_code}", "-u", "alice:wrong", "https://localhost:" + https + "/admin/x"})
+            .out == "401");
+  CHECK(curl({"-u", "alice:sesame", "https://localhost:" + https + "/admin/x"}).out == "admin alice");
   // The site's access log: one JSON line per request, Caddy's fields.
   const std::string access = acmetool::test::read_text(dir.path() / "access.log");
   CHECK(access.find("\"logger\":\"http.log.access") != std::string::npos);
