@@ -20,6 +20,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <span>
 #include <thread>
 #include <utility>
@@ -199,6 +200,10 @@ struct Server::Impl {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
         continue;  // EMFILE and the like: keep accepting
       }
+      // Responses go out as a header write and body writes: without TCP_NODELAY, Nagle's
+      // algorithm holds the body back for the client's delayed ACK (~40 ms a request).
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
       auto executor = socket.get_executor();
       asio::co_spawn(executor, https ? tls_connection(std::move(socket)) : plain_connection(std::move(socket)),
                      asio::detached);
@@ -604,6 +609,14 @@ struct Server::Impl {
     reply.head.set(http::field::date, date_now());
     if (reply.close) reply.head.keep_alive(false);
     beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+    // A small response (the common case) goes out in one write: head and body in one TLS record
+    // and one send(), instead of one per piece.
+    constexpr std::uint64_t kOneWrite = 16 * 1024;
+    if (std::optional<std::string> whole = small_response(reply, kOneWrite)) {
+      auto [ec, n] = co_await asio::async_write(stream, asio::buffer(*whole), kTuple);
+      (void)n;
+      co_return !ec;
+    }
     http::response_serializer<http::empty_body> serializer(reply.head);
     auto [ec, n] = co_await http::async_write_header(stream, serializer, kTuple);
     (void)n;
@@ -617,7 +630,7 @@ struct Server::Impl {
         continue;
       }
       const FileSlice slice = std::get<FileSlice>(piece);
-      chunk.resize(64 * 1024);
+      chunk.resize(static_cast<std::size_t>(std::min<std::uint64_t>(64 * 1024, slice.length)));
       for (std::uint64_t done = 0; done < slice.length;) {
         const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), slice.length - done));
         const ssize_t got = ::pread(reply.file->get(), chunk.data(), want, static_cast<off_t>(slice.offset + done));
@@ -630,6 +643,35 @@ struct Server::Impl {
       }
     }
     co_return true;
+  }
+
+  // The whole response as bytes when its body is at most `limit`; nullopt otherwise, or when a
+  // file slice cannot be read in full (then the piecewise path fails the same way).
+  static std::optional<std::string> small_response(const Reply& reply, std::uint64_t limit) {
+    if (!reply.head.has_content_length()) return std::nullopt;
+    std::uint64_t body = 0;
+    for (const auto& piece : reply.pieces) {
+      body += std::holds_alternative<std::string>(piece) ? std::get<std::string>(piece).size()
+                                                         : std::get<FileSlice>(piece).length;
+    }
+    if (body > limit) return std::nullopt;
+    std::ostringstream head;
+    head << reply.head;  // the status line and fields, ending with the blank line
+    std::string out = std::move(head).str();
+    out.reserve(out.size() + static_cast<std::size_t>(body));
+    for (const auto& piece : reply.pieces) {
+      if (const auto* text = std::get_if<std::string>(&piece)) {
+        out += *text;
+        continue;
+      }
+      const FileSlice slice = std::get<FileSlice>(piece);
+      const std::size_t at = out.size();
+      out.resize(at + static_cast<std::size_t>(slice.length));
+      const ssize_t got = ::pread(reply.file->get(), out.data() + at, static_cast<std::size_t>(slice.length),
+                                  static_cast<off_t>(slice.offset));
+      if (got != static_cast<ssize_t>(slice.length)) return std::nullopt;
+    }
+    return out;
   }
 
   // ---- handlers ----

@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# Static-file HTTPS serving: `acmetool serve` beside Caddy 2.6.2 and nginx (Debian) in one run.
+# All three serve the same directory (1 KiB and 10 MiB files) with ONE certificate for localhost
+# issued by acmetool's local CA, bound to 127.0.0.1. Each server is started, measured and stopped
+# (by its recorded PID) before the next one starts. Prints a table and acmetool's ratios.
+#
+#   bench/serve.sh [SECONDS]     (default 8 s per load run; needs scripts/bootstrap --bench)
+#
+# Per server: h1 keep-alive 1 KiB (wrk -t1 -c64: req/s, p99, server CPU µs/req), h2 1 KiB
+# (h2load -c16 -m10), full handshakes (wrk -c16, Connection: close), 10 MiB (wrk -t1 -c8: MB/s),
+# RSS of the server's process group after the load, exec -> first HTTPS 200 (best of 3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-8}
+scripts/bootstrap --bench >/dev/null
+build=${BUILD_DIR:-build-release}
+if [[ ! -x $build/cmd/acmetool ]]; then
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DACMETOOL_TESTS=OFF >/dev/null
+  ninja -C "$build" acmetool >/dev/null
+fi
+acmetool=$PWD/$build/cmd/acmetool
+tck=$(getconf CLK_TCK)
+
+tmp=$(mktemp -d)
+live="" # PID of the one server running now (only ever one at a time)
+cleanup() {
+  if [[ -n $live ]]; then
+    kill "$live" 2>/dev/null || true
+    sleep 0.3
+    kill -9 "$live" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# ---- shared content and certificate ----
+www=$tmp/www
+mkdir -p "$www"
+chmod 755 "$tmp" "$www" # nginx workers run as nobody
+head -c 1024 /dev/urandom >"$www/1k.bin"
+head -c $((10 * 1024 * 1024)) /dev/urandom >"$www/10m.bin"
+"$acmetool" -q --storage "$tmp/st" ca init >/dev/null
+"$acmetool" -q --storage "$tmp/st" ca issue localhost --out "$tmp/cert" >/dev/null
+cert=$tmp/cert/localhost.crt # leaf + chain
+key=$tmp/cert/localhost.key
+
+http_port=18080
+https_port=18443
+
+# ---- per-server configuration and start (each prints nothing; sets $pid) ----
+# setsid: each server leads its own process group, so master + workers can be summed by pgrp.
+conf_acmetool() {
+  cat >"$tmp/acmetool.Caddyfile" <<EOF
+{
+	http_port $http_port
+	https_port $https_port
+}
+
+localhost {
+	bind 127.0.0.1
+	tls $cert $key
+	root * $www
+	file_server
+}
+EOF
+}
+start_acmetool() {
+  setsid "$acmetool" -q --storage "$tmp/st" serve -c "$tmp/acmetool.Caddyfile" \
+    >>"$tmp/acmetool.log" 2>&1 &
+  pid=$!
+}
+
+conf_caddy() {
+  mkdir -p "$tmp/caddy"
+  cat >"$tmp/caddy.Caddyfile" <<EOF
+{
+	admin off
+	auto_https disable_redirects
+	http_port $http_port
+	https_port $https_port
+	storage file_system $tmp/caddy
+	skip_install_trust
+	servers {
+		protocols h1 h2
+	}
+}
+
+localhost:$https_port {
+	bind 127.0.0.1
+	tls $cert $key
+	root * $www
+	file_server
+}
+EOF
+}
+start_caddy() {
+  XDG_CONFIG_HOME=$tmp/caddy XDG_DATA_HOME=$tmp/caddy HOME=$tmp/caddy \
+    setsid caddy run --config "$tmp/caddy.Caddyfile" --adapter caddyfile >>"$tmp/caddy.log" 2>&1 &
+  pid=$!
+}
+
+conf_nginx() {
+  mkdir -p "$tmp/nginx/logs"
+  cat >"$tmp/nginx/nginx.conf" <<EOF
+worker_processes auto;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+	default_type application/octet-stream;
+	access_log off;
+	sendfile on;
+	tcp_nopush on;
+	keepalive_timeout 65;
+	keepalive_requests 1000000;
+	client_body_temp_path $tmp/nginx/body;
+	proxy_temp_path $tmp/nginx/proxy;
+	fastcgi_temp_path $tmp/nginx/fastcgi;
+	uwsgi_temp_path $tmp/nginx/uwsgi;
+	scgi_temp_path $tmp/nginx/scgi;
+	server {
+		listen 127.0.0.1:$https_port ssl http2;
+		server_name localhost;
+		ssl_certificate $cert;
+		ssl_certificate_key $key;
+		ssl_protocols TLSv1.2 TLSv1.3;
+		root $www;
+	}
+}
+EOF
+}
+start_nginx() {
+  setsid nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/logs/error.log" \
+    >>"$tmp/nginx.log" 2>&1 &
+  pid=$!
+}
+
+stop() { # PID: SIGTERM, wait (bounded), then SIGKILL
+  local p=$1 i
+  kill "$p" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+  kill -9 "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+  live=""
+  # nginx workers exit with the master; give them a moment so the port is free.
+  for ((i = 0; i < 40; i++)); do
+    ss -Htln "sport = :$https_port" | grep -q . || break
+    sleep 0.05
+  done
+}
+
+url() { echo "https://localhost:$https_port/$1"; }
+
+# Poll for the first HTTPS 200, bounded to 10 s; echoes ms since $1 (ns timestamp), or fails.
+wait_200() {
+  local t0=$1 i
+  for ((i = 0; i < 2000; i++)); do
+    if [[ $(curl -sk --max-time 1 -o /dev/null -w '%{http_code}' "$(url 1k.bin)" 2>/dev/null) == 200 ]]; then
+      echo $((($(date +%s%N) - t0) / 1000))
+      return 0
+    fi
+    sleep 0.005
+  done
+  return 1
+}
+
+# ---- process-group accounting from /proc ----
+pg_cpu_ticks() { # PGID -> utime+stime of every live process in the group
+  local pg=$1 f line rest total=0
+  for f in /proc/[0-9]*/stat; do
+    line=$(<"$f") 2>/dev/null || continue
+    rest=${line##*) } # fields from 3 (state) on
+    read -r -a a <<<"$rest"
+    [[ ${a[2]} == "$pg" ]] && total=$((total + a[11] + a[12]))
+  done
+  echo "$total"
+}
+pg_rss_kib() { # PGID -> sum of VmRSS
+  local pg=$1 f d line rest total=0 kb
+  for f in /proc/[0-9]*/stat; do
+    line=$(<"$f") 2>/dev/null || continue
+    rest=${line##*) }
+    read -r -a a <<<"$rest"
+    [[ ${a[2]} == "$pg" ]] || continue
+    d=${f%/stat}
+    kb=$(awk '/^VmRSS:/ {print $2}' "$d/status" 2>/dev/null || echo 0)
+    total=$((total + ${kb:-0}))
+  done
+  echo "$total"
+}
+
+# ---- measurements (results go to the associative array R[server.metric]) ----
+declare -A R
+
+wrk_rps() { awk '/^Requests\/sec:/ {print $2}'; }
+wrk_p99_ms() { # "99%   12.34ms" -> ms
+  awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 }
+                     else if (v ~ /ms$/) sub(/ms$/, "", v)
+                     else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }
+                     printf "%.2f", v }'
+}
+wrk_mbs() { # "Transfer/sec: 812.34MB" -> MB/s
+  awk '/^Transfer\/sec:/ { v = $2; if (v ~ /GB$/) { sub(/GB$/, "", v); v *= 1024 }
+                          else if (v ~ /MB$/) sub(/MB$/, "", v)
+                          else if (v ~ /KB$/) { sub(/KB$/, "", v); v /= 1024 }
+                          printf "%.0f", v }'
+}
+
+measure_startup() { # SERVER: exec -> first HTTPS 200, best of 3
+  local s=$1 best="" ms i
+  for ((i = 0; i < 3; i++)); do
+    local t0
+    t0=$(date +%s%N)
+    "start_$s"
+    live=$pid
+    ms=$(wait_200 "$t0") || { echo "$s did not answer 200 within 10 s" >&2; tail -5 "$tmp/$s.log" >&2; exit 1; }
+    stop "$pid"
+    [[ -z $best || $ms -lt $best ]] && best=$ms
+  done
+  R[$s.start]=$(awk -v u="$best" 'BEGIN { printf "%.1f", u / 1000 }')
+}
+
+measure_h1() { # keep-alive 1 KiB + server CPU per request
+  local s=$1 c0 c1 out rps
+  wrk -t1 -c64 -d2s "$(url 1k.bin)" >/dev/null 2>&1 || true # warm-up
+  c0=$(pg_cpu_ticks "$pid")
+  out=$(timeout $((secs + 20)) wrk -t1 -c64 -d"${secs}s" --latency "$(url 1k.bin)")
+  c1=$(pg_cpu_ticks "$pid")
+  rps=$(wrk_rps <<<"$out")
+  R[$s.h1]=$(awk -v r="$rps" 'BEGIN { printf "%.0f", r }')
+  R[$s.p99]=$(wrk_p99_ms <<<"$out")
+  local n
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
+  R[$s.cpu]=$(awk -v d=$((c1 - c0)) -v t="$tck" -v n="$n" 'BEGIN { printf "%.1f", d / t * 1e6 / n }')
+  grep -q 'Non-2xx\|Socket errors' <<<"$out" && echo "  $s h1: $(grep 'Non-2xx\|Socket errors' <<<"$out")" >&2
+  return 0
+}
+
+measure_h2() {
+  local s=$1 out
+  out=$(timeout $((secs + 20)) h2load -t1 -c16 -m10 -D "$secs" "$(url 1k.bin)" 2>&1)
+  R[$s.h2]=$(awk '/^finished in/ { for (i = 1; i <= NF; i++) if ($(i+1) == "req/s,") printf "%.0f", $i }' <<<"$out")
+  grep -q '^requests:.* 0 errored' <<<"$out" || echo "  $s h2: $(grep '^requests:' <<<"$out")" >&2
+  grep -q 'Application protocol: h2' <<<"$out" || echo "  $s h2: not h2: $(grep 'Application protocol' <<<"$out")" >&2
+  return 0
+}
+
+measure_hs() { # one full TLS handshake per request
+  local s=$1 out
+  out=$(timeout $((secs + 20)) wrk -t1 -c16 -d"${secs}s" -H 'Connection: close' "$(url 1k.bin)")
+  R[$s.hs]=$(wrk_rps <<<"$out" | awk '{ printf "%.0f", $1 }')
+  grep -q 'Non-2xx' <<<"$out" && echo "  $s hs: $(grep 'Non-2xx' <<<"$out")" >&2
+  return 0
+}
+
+measure_big() {
+  local s=$1 out
+  out=$(timeout $((secs + 20)) wrk -t1 -c8 -d"${secs}s" "$(url 10m.bin)")
+  R[$s.big]=$(wrk_mbs <<<"$out")
+  return 0
+}
+
+run_server() {
+  local s=$1
+  echo "-- $s" >&2
+  "conf_$s"
+  measure_startup "$s"
+  "start_$s"
+  live=$pid
+  wait_200 "$(date +%s%N)" >/dev/null || { echo "$s did not start" >&2; exit 1; }
+  measure_h1 "$s"
+  measure_h2 "$s"
+  measure_hs "$s"
+  measure_big "$s"
+  R[$s.rss]=$(awk -v k="$(pg_rss_kib "$pid")" 'BEGIN { printf "%.1f", k / 1024 }')
+  stop "$pid"
+}
+
+echo "load: $(uptime | sed 's/.*load average/load average/')" >&2
+for s in acmetool caddy nginx; do run_server "$s"; done
+echo "load: $(uptime | sed 's/.*load average/load average/')" >&2
+
+# ---- table ----
+row() { # LABEL KEY HIGHER_IS_BETTER(1/0)
+  local label=$1 k=$2
+  awk -v l="$label" -v a="${R[acmetool.$k]}" -v c="${R[caddy.$k]}" -v n="${R[nginx.$k]}" \
+    'BEGIN { printf "| %s | %s | %s | %s | %.2f | %.2f |\n", l, a, c, n, (n ? a / n : 0), (c ? a / c : 0) }'
+}
+echo "serve, $(date -u +%F), $(nproc) cores, ${secs} s per load run, one run"
+echo
+echo "| measure | acmetool | caddy | nginx | acmetool/nginx | acmetool/caddy |"
+echo "|---|---|---|---|---|---|"
+row "h1 keep-alive 1 KiB, wrk -c64: req/s" h1
+row "h1 keep-alive 1 KiB: p99 ms" p99
+row "h1 keep-alive 1 KiB: server CPU µs/req" cpu
+row "h2 1 KiB, h2load -c16 -m10: req/s" h2
+row "full handshakes, wrk -c16 Connection: close: /s" hs
+row "10 MiB file, wrk -c8: MB/s" big
+row "RSS after load: MiB (process group)" rss
+row "exec -> first HTTPS 200: ms (best of 3)" start
