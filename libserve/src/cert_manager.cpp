@@ -12,8 +12,6 @@
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
-#include <openssl/x509.h>
 
 #include "acmetool/acme/http.h"
 #include "acmetool/pki/cert_storage.h"
@@ -646,29 +644,24 @@ struct CertManager::Impl {
       if (!der) return cert;
       OcspStaple staple = parse_ocsp_staple(*der, cert->chain, now());
       if (!ocsp_stapleable(staple, now())) return cert;
-      auto copy = std::make_shared<CachedCertificate>(copy_of(*cert));
-      copy->ocsp_response = staple.der;
       remember_staple(name, staple);
-      return copy;
+      return with_staple(*cert, staple.der);
     } catch (const std::exception&) {
       return cert;  // a stale or damaged stored response: fetch a fresh one at the next pass
     }
   }
 
-  static CachedCertificate copy_of(const CachedCertificate& cert) {
-    CachedCertificate copy;
-    copy.names = cert.names;
-    for (const auto& c : cert.chain) {
-      X509_up_ref(c.get());
-      copy.chain.emplace_back(c.get());
-    }
-    EVP_PKEY_up_ref(cert.key.get());
-    copy.key.reset(cert.key.get());
-    copy.not_before = cert.not_before;
-    copy.not_after = cert.not_after;
-    copy.issuer_key = cert.issuer_key;
-    copy.ocsp_response = cert.ocsp_response;
-    copy.origin = cert.origin;
+  // `cert` with `der` as its OCSP staple: a new cached certificate sharing the same X509s and key.
+  static std::shared_ptr<const CachedCertificate> with_staple(const CachedCertificate& cert, std::string der) {
+    auto copy = std::make_shared<CachedCertificate>();
+    copy->names = cert.names;
+    for (const auto& c : cert.chain) copy->chain.push_back(pki::share_certificate(*c));
+    copy->key = pki::share_key(*cert.key);
+    copy->not_before = cert.not_before;
+    copy->not_after = cert.not_after;
+    copy->issuer_key = cert.issuer_key;
+    copy->ocsp_response = std::move(der);
+    copy->origin = cert.origin;
     return copy;
   }
 
@@ -700,10 +693,8 @@ struct CertManager::Impl {
         }
         if (!ocsp_stapleable(staple, now())) throw Error("the response's status is not good");
         storage.store(ocsp_storage_key(name, *cert->chain.front()), staple.der);
-        auto copy = std::make_shared<CachedCertificate>(copy_of(*cert));
-        copy->ocsp_response = staple.der;
         remember_staple(name, staple);
-        cache.put(std::move(copy));
+        cache.put(with_staple(*cert, staple.der));
       } catch (const std::exception& e) {
         ++counters.ocsp_failures;
         log("refreshing the OCSP response of " + name + " failed: " + e.what() + "; keeping the last good one");

@@ -66,6 +66,18 @@ struct QuickServer {
     return "https://" + name + ":" + std::to_string(https_port) + path;
   }
   fs::path local_root() const { return storage / "pki" / "authorities" / "local" / "root.crt"; }
+
+  // Polls GET / trusting `root` until it succeeds (the certificate may still be on its way), at
+  // most `timeout`; `last` is the last attempt.
+  bool wait_until_serving(const fs::path& root, std::chrono::seconds timeout, CommandResult& last) const {
+    return acmetool::test::wait_until(
+        [&] {
+          if (!fs::exists(root)) return false;
+          last = curl({https("/")}, root);
+          return last.exit_code == 0;
+        },
+        timeout);
+  }
 };
 
 // Connects to 127.0.0.1:port, sends `bytes`, then reads until the server closes the connection
@@ -120,13 +132,7 @@ TEST_CASE("serve --domain localhost serves a directory over HTTPS trusted throug
           "[serve][cli]") {
   QuickServer server("localhost");
   CommandResult r;
-  const bool up = acmetool::test::wait_until(
-      [&] {
-        if (!fs::exists(server.local_root())) return false;
-        r = server.curl({server.https("/")}, server.local_root());
-        return r.exit_code == 0;
-      },
-      20s);
+  const bool up = server.wait_until_serving(server.local_root(), 20s, r);
   INFO(acmetool::test::log_tail("serve", server.log));
   INFO(r.err);
   REQUIRE(up);
@@ -229,12 +235,7 @@ TEST_CASE("serve --domain with a public name gets its certificate from pebble th
                      {"--ca", pebble.directory_url(), "--ca-root", pebble.listener_ca_file().string()},
                      pebble.http01_port());
   CommandResult r;
-  const bool up = acmetool::test::wait_until(
-      [&] {
-        r = server.curl({server.https("/")}, pebble.root_file());
-        return r.exit_code == 0;
-      },
-      30s);
+  const bool up = server.wait_until_serving(pebble.root_file(), 30s, r);
   INFO(acmetool::test::log_tail("serve", server.log));
   INFO(r.err);
   REQUIRE(up);
@@ -330,12 +331,8 @@ TEST_CASE("serve refuses a Caddyfile with a directive it cannot run yet, naming 
 
 TEST_CASE("serve resists slow clients and request smuggling", "[serve][cli][security]") {
   QuickServer server("localhost");
-  REQUIRE(acmetool::test::wait_until(
-      [&] {
-        return fs::exists(server.local_root()) &&
-               server.curl({server.https("/")}, server.local_root()).exit_code == 0;
-      },
-      20s));
+  CommandResult first;
+  REQUIRE(server.wait_until_serving(server.local_root(), 20s, first));
   // Slowloris on both ports, at once: an unfinished request head, and an unfinished ClientHello,
   // are cut off by the 10 s header timeout.
   auto slow_http = std::async(std::launch::async, [&] {
@@ -367,12 +364,8 @@ TEST_CASE("Chromium renders a page served with a local-CA certificate without ce
     return;
   }
   QuickServer server("localhost");
-  REQUIRE(acmetool::test::wait_until(
-      [&] {
-        return fs::exists(server.local_root()) &&
-               server.curl({server.https("/")}, server.local_root()).exit_code == 0;
-      },
-      20s));
+  CommandResult first;
+  REQUIRE(server.wait_until_serving(server.local_root(), 20s, first));
   // A profile of the test's own whose NSS database trusts the local root, as `acmetool trust`
   // would set up for the user.
   const fs::path home = server.dir.path() / "home";
