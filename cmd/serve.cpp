@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <functional>
@@ -14,12 +16,17 @@
 #include <string>
 #include <vector>
 
+#include "acmetool/pki/ca.h"
 #include "acmetool/pki/files.h"
 #include "acmetool/pki/hostname.h"
 #include "acmetool/pki/storage.h"
+#include "acmetool/pki/storage_keys.h"
+#include "acmetool/pki/trust.h"
+#include "acmetool/serve/admin.h"
 #include "acmetool/serve/cert_manager.h"
 #include "acmetool/serve/cert_plan.h"
 #include "acmetool/serve/error.h"
+#include "acmetool/serve/metrics.h"
 #include "acmetool/serve/routes.h"
 #include "acmetool/serve/challenge_responder.h"
 #include "acmetool/serve/server.h"
@@ -43,6 +50,7 @@ struct ServeArgs {
   std::string email;
   std::string pidfile;  ///< default: <storage>/serve.pid
   bool reload = false;
+  bool trust = false;  ///< install the local CA's root into the trust stores first
 };
 
 std::filesystem::path pidfile_of(const ServeArgs& args, const Context& ctx) {
@@ -89,6 +97,38 @@ void wait_for_stop(const sigset_t& signals, const std::function<void()>& reload)
   }
 }
 
+// Caddy's automatic trust: before serving names from the local CA, its root goes into the system,
+// NSS and Java stores as `acmetool trust` puts it there — when --trust asks, or on an interactive
+// first run: as root (Caddy would prompt for sudo), on a terminal (scripts and CI change trust
+// stores only when they say so), with no record of the CA being trusted, and without
+// skip_install_trust in the Caddyfile. A store that cannot be changed is a warning: serving goes on.
+void trust_local_ca(pki::FileStorage& storage, const pki::CaOptions& ca, bool asked, bool skip,
+                    const std::function<void(std::string_view)>& print) {
+  const bool first_interactive_run =
+      !skip && ::geteuid() == 0 && ::isatty(STDIN_FILENO) == 1 && pki::load_trust_record(storage, ca.name).empty();
+  if (!asked && !first_interactive_run) return;
+  pki::LocalCa::open(storage, ca);  // creates the CA on its first use
+  const std::string key = pki::keys::ca_prefix(ca.name) + "/root.crt";
+  const std::optional<std::string> pem = storage.load(key);
+  if (!pem) return;
+  const pki::RootCertificate root = pki::parse_root_certificate(ca.name, *pem, storage.path_of(key));
+  const std::vector<pki::TrustEntry> entries = pki::apply_trust(pki::TrustAction::Install, root, {});
+  pki::record_trust(storage, pki::TrustAction::Install, root, entries);
+  for (const pki::TrustEntry& e : entries) {
+    if (!print) break;
+    const std::string store(pki::to_string(e.store));
+    switch (e.outcome) {
+      case pki::TrustOutcome::Changed: print("trusted the local CA in " + store + ": " + e.location); break;
+      case pki::TrustOutcome::Already: break;
+      case pki::TrustOutcome::Skipped: break;  // no such store here (no Java)
+      case pki::TrustOutcome::Failed:
+        print("warning: could not trust the local CA in " + store + ": " + e.reason +
+              (e.command.empty() ? "" : "; run instead: " + e.command));
+        break;
+    }
+  }
+}
+
 int run_quick_file_server(const ServeArgs& args, Context& ctx) {
   const pki::NameQualification name = pki::qualify_name(args.domain);
   if (name.name_class == pki::NameClass::Invalid) {
@@ -101,6 +141,7 @@ int run_quick_file_server(const ServeArgs& args, Context& ctx) {
   const sigset_t signals = block_server_signals();
   pki::FileStorage storage(ctx.storage_root());
   auto http01 = std::make_shared<serve::Http01Responder>();
+  auto tlsalpn01 = std::make_shared<acme::TlsAlpn01Responder>();
   serve::CertManagerOptions cert_options;
   const bool public_name = name.name_class == pki::NameClass::Public;
   if (public_name) {
@@ -110,11 +151,13 @@ int run_quick_file_server(const ServeArgs& args, Context& ctx) {
     }
     cert_options.acme.ca_root = args.ca_root;
     cert_options.acme.account.email = args.email;
-    cert_options.acme.challenges = {"http-01"};
+    cert_options.acme.challenges = {"http-01", "tls-alpn-01"};
     cert_options.acme.http01_solver = http01;
+    cert_options.acme.tlsalpn01_solver = tlsalpn01;
     cert_options.acme.user_agent = "acmetool/" ACMETOOL_VERSION;
   }
   cert_options.log = progress_printer(ctx);
+  if (!public_name) trust_local_ca(storage, cert_options.local_ca, args.trust, false, progress_printer(ctx));
   serve::CertManager certificates(storage, std::move(cert_options));
   certificates.manage({{name.name, public_name ? serve::IssuerPolicy::Acme : serve::IssuerPolicy::Internal}});
 
@@ -128,6 +171,7 @@ int run_quick_file_server(const ServeArgs& args, Context& ctx) {
   site.files.browse = args.browse;
   options.sites = {site};
   options.http01 = http01;
+  options.tlsalpn01 = tlsalpn01;
   options.log = progress_printer(ctx);
   serve::Server server(std::move(options), certificates);
   server.start();
@@ -174,6 +218,64 @@ std::vector<serve::SiteOptions> sites_of(const caddyfile::Config& config, int ht
   return out;
 }
 
+// One `bind` host as an IP literal for the listeners: "127.0.0.1", "[::1]", "tcp4/0.0.0.0",
+// "localhost" (127.0.0.1). Host names other than localhost and unix sockets are
+// refused with the site's file:line.
+std::vector<std::string> bind_addresses(std::string host, const caddyfile::Site& site) {
+  const std::string where = site.file + ":" + std::to_string(site.line) + ": bind " + host;
+  for (const std::string_view network : {"tcp/", "tcp4/", "tcp6/"}) {
+    if (host.starts_with(network)) host.erase(0, network.size());
+  }
+  if (host.starts_with("unix/") || host.starts_with("unixgram/") || host.starts_with("udp")) {
+    throw UsageError("serve: " + where + ": only TCP addresses are served yet");
+  }
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost") return {"127.0.0.1"};  // as Go's net.Listen binds it, for Caddy
+  if (pki::qualify_name(host).name_class != pki::NameClass::Ip) {
+    throw UsageError("serve: " + where + ": not an IP address (serve binds addresses, not names)");
+  }
+  return {host};
+}
+
+// The addresses to listen on: the union of the sites' `bind` hosts (else the global default_bind),
+// or every address (an empty list) as soon as one site binds nothing. The listeners are shared:
+// a site is reachable on every address another site binds (Caddy gives each its own listener).
+std::vector<std::string> listen_addresses_of(const caddyfile::Config& config) {
+  std::vector<std::string> out;
+  for (const caddyfile::Site& site : config.sites) {
+    const std::vector<std::string>& binds = !site.bind.empty() ? site.bind : config.global.default_bind;
+    if (binds.empty()) return {};
+    for (const std::string& host : binds) {
+      for (std::string& address : bind_addresses(host, site)) {
+        if (std::find(out.begin(), out.end(), address) == out.end()) out.push_back(std::move(address));
+      }
+    }
+  }
+  return out;
+}
+
+// The admin endpoint (/metrics, /health) when the Caddyfile asks for one: `admin ADDRESS`, or an
+// `admin { ... }` block (then Caddy's localhost:2019). Caddy runs it by default; serve only when
+// asked, since it reveals the names served. Null otherwise.
+std::unique_ptr<serve::AdminServer> start_admin(const caddyfile::AdminOptions& admin, serve::ServerMetrics& metrics,
+                                                const serve::CertManager& certificates,
+                                                const std::atomic<bool>& serving,
+                                                const std::function<void(std::string_view)>& print) {
+  const bool asked = admin.listen || admin.enforce_origin || !admin.origins.empty();
+  if (admin.disabled || !asked) return nullptr;
+  serve::AdminServerOptions options;
+  options.listen = admin.listen.value_or("localhost:2019");
+  options.enforce_origin = admin.enforce_origin;
+  options.origins = admin.origins;
+  options.metrics = [&metrics, &certificates] { return serve::render_prometheus(metrics, certificates.stats()); };
+  options.healthy = [&serving] { return serving.load(); };
+  options.log = print;
+  auto server = std::make_unique<serve::AdminServer>(std::move(options));
+  server->start();
+  if (print) print("admin endpoint on " + server->address() + ": /metrics, /health");
+  return server;
+}
+
 // A Caddyfile read, adapted and checked: what the server and the certificate manager need.
 struct LoadedConfig {
   caddyfile::Config config;
@@ -216,21 +318,20 @@ int run_caddyfile(const ServeArgs& args, Context& ctx) {
   const caddyfile::Config& config = loaded.config;
   serve::CertificatePlan& plan = loaded.plan;
   serve::ServerOptions options;
+  options.listen_addresses = args.listen.empty() ? listen_addresses_of(config) : args.listen;
   options.http_port = args.http_port.value_or(config.global.effective_http_port());
   options.https_port = args.https_port.value_or(config.global.effective_https_port());
   const auto print = progress_printer(ctx);
   for (const std::string& warning : plan.warnings) {
     if (print) print("warning: " + warning);
   }
-  // http-01 is answered on the server's own HTTP port; TLS-ALPN-01 by the server is not there yet.
+  // http-01 is answered on the server's own HTTP port, tls-alpn-01 on its HTTPS port.
   auto http01 = std::make_shared<serve::Http01Responder>();
-  auto& challenges = plan.options.acme.challenges;
-  std::erase(challenges, "tls-alpn-01");
-  if (!plan.options.acme.directory_urls.empty() && challenges.empty()) {
-    throw UsageError("serve: only the TLS-ALPN-01 challenge is enabled, which serve cannot answer yet");
-  }
+  auto tlsalpn01 = std::make_shared<acme::TlsAlpn01Responder>();
   plan.options.acme.http01_solver = http01;
+  plan.options.acme.tlsalpn01_solver = tlsalpn01;
   plan.options.acme.http_port = options.http_port;
+  plan.options.acme.tls_port = options.https_port;
   plan.options.acme.user_agent = "acmetool/" ACMETOOL_VERSION;
   plan.options.log = print;
 
@@ -239,15 +340,32 @@ int run_caddyfile(const ServeArgs& args, Context& ctx) {
                                                  ? ctx.storage_root()
                                                  : std::filesystem::path(*config.global.storage_root);
   pki::FileStorage storage(storage_root);
+  const bool uses_local_ca = std::any_of(plan.names.begin(), plan.names.end(), [](const serve::ManagedName& n) {
+    return n.policy == serve::IssuerPolicy::Internal;
+  });
+  if (uses_local_ca) {
+    trust_local_ca(storage, plan.options.local_ca, args.trust, config.global.skip_install_trust, print);
+  }
   serve::CertManager certificates(storage, std::move(plan.options));
   certificates.manage(plan.names);
   options.sites = loaded.sites;
   options.redirect_http = loaded.redirect_http;
+  auto metrics = std::make_shared<serve::ServerMetrics>();
+  options.metrics = metrics;
   options.http01 = http01;
+  options.tlsalpn01 = tlsalpn01;
   options.log = print;
   serve::Server server(std::move(options), certificates);
   server.start();
   certificates.start();
+  std::atomic<bool> serving{true};
+  std::unique_ptr<serve::AdminServer> admin;
+  try {
+    admin = start_admin(config.global.admin, *metrics, certificates, serving, print);
+  } catch (const serve::Error&) {
+    server.stop(std::chrono::milliseconds(0));
+    throw;
+  }
   if (print) {
     print("serving " + std::to_string(config.sites.size()) + " site(s) from " + args.config + ": HTTPS on port " +
           std::to_string(server.https_port()) + ", HTTP on port " + std::to_string(server.http_port()));
@@ -261,12 +379,16 @@ int run_caddyfile(const ServeArgs& args, Context& ctx) {
       LoadedConfig next = load_caddyfile(args, ctx);
       certificates.manage(next.plan.names);
       server.replace_sites(std::move(next.sites), next.redirect_http);
+      metrics->record_reload(true);
       if (print) print("reloaded " + args.config + ": " + std::to_string(next.config.sites.size()) + " site(s)");
     } catch (const std::exception& e) {
+      metrics->record_reload(false);
       if (print) print("reload failed, keeping the running configuration: " + std::string(e.what()));
     }
   });
+  serving = false;  // /health says so while connections drain
   server.stop();
+  if (admin) admin->stop();
   return kExitOk;
 }
 
@@ -298,6 +420,8 @@ void add_serve(CLI::App& root, Context& ctx) {
   sub->add_option("--pidfile", args->pidfile, "Where the server writes its PID (default: STORAGE/serve.pid)")
       ->type_name("FILE");
   sub->add_flag("--reload", args->reload, "Check the Caddyfile and make the running server load it");
+  sub->add_flag("--trust", args->trust,
+                "Install the local CA's root into the system, NSS and Java trust stores before serving");
   sub->callback([args, &ctx] { ctx.exit_code = run_serve(*args, ctx); });
 }
 

@@ -101,7 +101,7 @@ _acmetool() {
             qualify) opts+=" --" ;;
             fmt) opts+=" --overwrite --diff -" ;;
             validate) opts+=" -c --config --envfile" ;;
-            serve) opts+=" -c --config --envfile --domain --root --browse --listen --http-port --https-port --ca --ca-root --email --pidfile --reload" ;;
+            serve) opts+=" -c --config --envfile --domain --root --browse --listen --http-port --https-port --ca --ca-root --email --pidfile --reload --trust" ;;
             adapt) opts+=" -c --config --envfile --pretty --validate" ;;
         esac
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

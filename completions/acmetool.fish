@@ -179,5 +179,6 @@ complete -c acmetool -n '__acmetool_using serve' -l ca-root -r -F -d "PEM roots 
 complete -c acmetool -n '__acmetool_using serve' -l email -x -d 'Account email for the ACME CA'
 complete -c acmetool -n '__acmetool_using serve' -l pidfile -r -F -d 'Where the server writes its PID'
 complete -c acmetool -n '__acmetool_using serve' -l reload -d 'Check the Caddyfile and make the running server load it'
+complete -c acmetool -n '__acmetool_using serve' -l trust -d 'Install the local CA root into the trust stores first'
 complete -c acmetool -n '__acmetool_using adapt' -l pretty -d 'Indent the JSON'
 complete -c acmetool -n '__acmetool_using adapt' -l validate -d 'Also validate the result'

@@ -120,6 +120,8 @@ struct Obtainer::Impl {
           solvers.push_back(settings.webroot.empty()
                                 ? make_http01_standalone(settings.listen_address, settings.http_port)
                                 : make_http01_webroot(settings.webroot));
+        } else if (type == "tls-alpn-01" && settings.tlsalpn01_solver) {
+          solvers.push_back(std::make_unique<SharedSolver>(settings.tlsalpn01_solver));
         } else if (type == "tls-alpn-01") {
           solvers.push_back(make_tlsalpn01_standalone(settings.listen_address, settings.tls_port));
         } else if (type == "dns-01") {

@@ -203,8 +203,13 @@ class ChallengeCertificates {
     if (it->second.empty()) by_sni_.erase(it);
   }
 
+  void clear() noexcept {
+    std::lock_guard lock(mutex_);
+    by_sni_.clear();
+  }
+
   // Gives `ssl` the latest certificate presented for `sni`; false when there is none.
-  bool use_for(SSL* ssl, const std::string& sni) const {
+  bool use_for(SSL* ssl, std::string_view sni) const {
     std::lock_guard lock(mutex_);
     auto it = by_sni_.find(sni);
     if (it == by_sni_.end()) return false;
@@ -220,8 +225,32 @@ class ChallengeCertificates {
     pki::X509Ptr cert;
   };
   mutable std::mutex mutex_;
-  std::map<std::string, std::vector<Entry>> by_sni_;
+  std::map<std::string, std::vector<Entry>, std::less<>> by_sni_;
 };
+
+// present() of both tls-alpn-01 solvers: a fresh key and challenge certificate for `identifier`.
+void present_challenge(ChallengeCertificates& certificates, std::string_view identifier,
+                       std::string_view token, std::string_view key_authorization) {
+  require_token(kChallengeType, token);
+  const ChallengeName name = challenge_name(identifier);
+  try {
+    pki::PkeyPtr key = pki::generate_key(pki::KeyType::P256);
+    pki::X509Ptr cert = make_challenge_certificate(*key, name, key_authorization);
+    certificates.add(name.sni, token, std::move(key), std::move(cert));
+  } catch (const pki::Error& e) {
+    throw Error("presenting tls-alpn-01 for " + std::string(identifier) + ": " + e.what());
+  }
+}
+
+// cleanup() of both solvers.
+void cleanup_challenge(ChallengeCertificates& certificates, std::string_view identifier,
+                       std::string_view token) noexcept {
+  try {
+    certificates.remove(challenge_name(identifier).sni, token);
+  } catch (...) {
+    // Not an identifier present() accepts (or out of memory): nothing to undo.
+  }
+}
 
 // Runs before anything else in the handshake: refuses ClientHellos that are not a validation for a
 // presented identifier, and gives the others their certificate.
@@ -320,23 +349,11 @@ class TlsAlpn01Standalone final : public Solver {
 
   void present(std::string_view identifier, std::string_view token,
                std::string_view key_authorization) override {
-    require_token(kChallengeType, token);
-    const ChallengeName name = challenge_name(identifier);
-    try {
-      pki::PkeyPtr key = pki::generate_key(pki::KeyType::P256);
-      pki::X509Ptr cert = make_challenge_certificate(*key, name, key_authorization);
-      certificates_.add(name.sni, token, std::move(key), std::move(cert));
-    } catch (const pki::Error& e) {
-      throw Error("presenting tls-alpn-01 for " + std::string(identifier) + ": " + e.what());
-    }
+    present_challenge(certificates_, identifier, token, key_authorization);
   }
 
   void cleanup(std::string_view identifier, std::string_view token) noexcept override {
-    try {
-      certificates_.remove(challenge_name(identifier).sni, token);
-    } catch (...) {
-      // Not an identifier present() accepts (or out of memory): nothing to undo.
-    }
+    cleanup_challenge(certificates_, identifier, token);
   }
 
  private:
@@ -349,6 +366,30 @@ class TlsAlpn01Standalone final : public Solver {
 
 std::unique_ptr<Solver> make_tlsalpn01_standalone(std::string address, int port) {
   return std::make_unique<TlsAlpn01Standalone>(address, port);
+}
+
+struct TlsAlpn01Responder::Impl {
+  ChallengeCertificates certificates;
+};
+
+TlsAlpn01Responder::TlsAlpn01Responder() : impl_(std::make_unique<Impl>()) {}
+TlsAlpn01Responder::~TlsAlpn01Responder() = default;
+
+std::string_view TlsAlpn01Responder::type() const { return kChallengeType; }
+
+void TlsAlpn01Responder::present(std::string_view identifier, std::string_view token,
+                                 std::string_view key_authorization) {
+  present_challenge(impl_->certificates, identifier, token, key_authorization);
+}
+
+void TlsAlpn01Responder::cleanup(std::string_view identifier, std::string_view token) noexcept {
+  cleanup_challenge(impl_->certificates, identifier, token);
+}
+
+void TlsAlpn01Responder::withdraw_all() noexcept { impl_->certificates.clear(); }
+
+bool TlsAlpn01Responder::use_for(ssl_st* ssl, std::string_view server_name) const {
+  return impl_->certificates.use_for(ssl, server_name);
 }
 
 }  // namespace acmetool::acme

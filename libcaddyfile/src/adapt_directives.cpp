@@ -229,6 +229,8 @@ HeaderHandler parse_header(Dispenser& d) {
   return header;
 }
 
+// Caddy's encode UnmarshalCaddyfile: block formats first, then the arguments, form the
+// preference order; Validate refuses a format given twice.
 EncodeHandler parse_encode(Dispenser& d) {
   static constexpr std::string_view kFormats[] = {"zstd", "gzip"};
   static constexpr std::string_view kKnown[] = {"zstd", "gzip", "minimum_length", "match"};
@@ -236,12 +238,19 @@ EncodeHandler parse_encode(Dispenser& d) {
   d.next();
   EncodeHandler encode;
   encode.formats.clear();
-  const auto check_format = [&](const std::string& format) {
-    if (std::find(std::begin(kFormats), std::end(kFormats), format) == std::end(kFormats)) {
-      throw d.error("encode: encoding format '" + format + "' is not supported (acmetool has zstd and gzip)");
+  const auto check_format = [&](const Token& at) {
+    if (std::find(std::begin(kFormats), std::end(kFormats), at.text) == std::end(kFormats)) {
+      throw error_at(at, "encode: encoding format '" + at.text + "' is not supported (acmetool has zstd and gzip)");
     }
   };
-  std::vector<Token> args = d.remaining_arg_tokens();
+  const auto add_format = [&](const Token& at) {
+    check_format(at);
+    if (std::find(encode.formats.begin(), encode.formats.end(), at.text) != encode.formats.end()) {
+      throw error_at(at, "encode: encoding format '" + at.text + "' is given twice");
+    }
+    encode.formats.push_back(at.text);
+  };
+  const std::vector<Token> args = d.remaining_arg_tokens();
   for (int nesting = d.nesting(); d.next_block(nesting);) {
     const std::string sub = d.val();
     if (sub == "minimum_length") {
@@ -249,31 +258,27 @@ EncodeHandler parse_encode(Dispenser& d) {
       encode.minimum_length = int_value(d, "encode minimum_length", 0, 1 << 30);
       expect_no_more_args(d);
     } else if (sub == "match") {
-      throw UnsupportedError(d.token(), "encode: response matchers");
-    } else if (std::find(std::begin(kFormats), std::end(kFormats), sub) != std::end(kFormats)) {
+      if (encode.match) throw d.error("encode: match is defined more than once");
+      encode.match = parse_response_matcher(d, "encode");
+    } else if (sub == "zstd" || sub == "gzip" || sub == "br") {
+      const Token format = d.token();
+      check_format(format);
       if (d.next_arg()) {
         if (sub == "gzip") {
-          int_value(d, "encode gzip level", 1, 9);
+          int_value(d, "encode gzip level", 0, 9);  // 0: Caddy's default, 5
         } else if (std::find(std::begin(kZstdLevels), std::end(kZstdLevels), d.val()) == std::end(kZstdLevels)) {
           throw d.error("encode: unknown zstd level '" + d.val() + "' (expected fastest, default, better or best)");
         }
         encode.levels.emplace_back(sub, d.val());
       }
       expect_no_more_args(d);
-      encode.formats.push_back(sub);
-    } else if (sub == "br") {
-      check_format(sub);
+      add_format(format);
     } else {
       throw unknown_subdirective(d, "encode", kKnown);
     }
   }
   if (encode.formats.empty() && args.empty()) encode.formats = {"zstd", "gzip"};
-  for (const Token& t : args) {
-    if (std::find(std::begin(kFormats), std::end(kFormats), t.text) == std::end(kFormats)) {
-      throw error_at(t, "encode: encoding format '" + t.text + "' is not supported (acmetool has zstd and gzip)");
-    }
-    encode.formats.push_back(t.text);
-  }
+  for (const Token& t : args) add_format(t);
   return encode;
 }
 

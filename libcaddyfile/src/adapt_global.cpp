@@ -46,6 +46,11 @@ void opt_local_certs(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) {
   g.local_certs = true;
 }
 
+void opt_skip_install_trust(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) {
+  no_args(d);
+  g.skip_install_trust = true;
+}
+
 void opt_email(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) { g.email = single_string(d); }
 void opt_acme_ca(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) { g.acme_ca = single_string(d); }
 void opt_acme_ca_root(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) { g.acme_ca_root = single_string(d); }
@@ -256,13 +261,13 @@ constexpr Option kOptions[] = {
     {"admin", opt_admin},
     {"on_demand_tls", opt_on_demand_tls},
     {"local_certs", opt_local_certs},
+    {"skip_install_trust", opt_skip_install_trust},
     {"key_type", opt_key_type},
     {"auto_https", opt_auto_https},
     // Caddy options acmetool accepts but does not act on yet.
     {"order", nullptr},
     {"servers", nullptr},
     {"log", nullptr},
-    {"skip_install_trust", nullptr},
     {"persist_config", nullptr},
     {"ocsp_stapling", nullptr},
     {"ocsp_interval", nullptr},

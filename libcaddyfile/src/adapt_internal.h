@@ -137,5 +137,8 @@ void expand_placeholder_shorthands(std::string& text);
 
 /// `reverse_proxy`; handle_response blocks are parsed as nested routes with the site's matchers.
 ReverseProxyHandler parse_reverse_proxy(Dispenser& d, const MatcherDefs& defs, AdaptContext& ctx);
+/// A response matcher, cursor on its name (`@name`, `match`): the rest of the line and/or a block
+/// of `status <code|Nxx...>` and `header <field> [<value>]`. Errors start with "<context>: ".
+ResponseMatcher parse_response_matcher(Dispenser& d, std::string_view context);
 
 }  // namespace acmetool::caddyfile::detail

@@ -300,15 +300,16 @@ void parse_lb_policy(Dispenser& d, LoadBalancing& lb) {
   if (d.next_block(d.nesting())) throw UnsupportedError(at, "reverse_proxy: lb_policy option blocks");
 }
 
-// `@name status 5xx 404` or `@name { status ...; header Field [value] }`, cursor on the name.
-ResponseMatcher parse_response_matcher(Dispenser& d) {
+}  // namespace
+
+ResponseMatcher parse_response_matcher(Dispenser& d, std::string_view context) {
   static constexpr std::string_view kKnown[] = {"status", "header"};
   ResponseMatcher m;
   for (int nesting = d.nesting(); d.next_arg() || d.next_block(nesting);) {
     if (d.val() == "status") {
       if (!d.next_arg()) throw d.arg_error();
       do {
-        m.status.push_back(status_class(d, "response matcher status"));
+        m.status.push_back(status_class(d, std::string(context) + ": response matcher status"));
       } while (d.next_arg());
     } else if (d.val() == "header") {
       std::string field = require_arg(d);
@@ -317,13 +318,12 @@ ResponseMatcher parse_response_matcher(Dispenser& d) {
       if (d.next_arg()) it->second.push_back(d.val());
       expect_no_more_args(d);
     } else {
-      throw d.error("reverse_proxy: unrecognized response matcher " + d.val() + did_you_mean(d.val(), kKnown));
+      throw d.error(std::string(context) + ": unrecognized response matcher " + d.val() +
+                    did_you_mean(d.val(), kKnown));
     }
   }
   return m;
 }
-
-}  // namespace
 
 ReverseProxyHandler parse_reverse_proxy(Dispenser& d, const MatcherDefs& defs, AdaptContext& ctx) {
   d.next();
@@ -338,7 +338,7 @@ ReverseProxyHandler parse_reverse_proxy(Dispenser& d, const MatcherDefs& defs, A
     if (health_subdirective(d, sub, rp)) continue;
     if (sub.starts_with('@')) {
       if (response_matchers.contains(sub)) throw d.error("matcher is defined more than once: " + sub);
-      response_matchers[sub] = parse_response_matcher(d);
+      response_matchers[sub] = parse_response_matcher(d, "reverse_proxy");
     } else if (sub == "handle_response" || sub == "replace_status") {
       ResponseHandler handler;
       if (d.next_arg()) {

@@ -87,6 +87,7 @@ json global_json(const GlobalOptions& g) {
   if (g.acme_eab) j["acme_eab"] = {{"key_id", g.acme_eab->key_id}, {"mac_key", g.acme_eab->mac_key}};
   if (g.acme_dns) j["acme_dns"] = dns_provider_json(*g.acme_dns);
   put(j, "local_certs", g.local_certs);
+  put(j, "skip_install_trust", g.skip_install_trust);
   std::vector<std::string> auto_https;
   if (g.auto_https.off) auto_https.push_back("off");
   if (g.auto_https.disable_redirects) auto_https.push_back("disable_redirects");
@@ -160,17 +161,19 @@ json header_ops_json(const std::vector<HeaderOp>& ops) {
 
 json routes_json(const std::vector<Route>& routes);
 
+json response_matcher_json(const ResponseMatcher& match) {
+  json m = json::object();
+  if (!match.status.empty()) m["status"] = match.status;
+  if (!match.header.empty()) m["header"] = pairs_object(match.header);
+  return m;
+}
+
 json response_handlers_json(const std::vector<ResponseHandler>& handlers) {
   json out = json::array();
   for (const ResponseHandler& h : handlers) {
     json j = json::object();
     put(j, "matcher", h.matcher_name);
-    if (h.match) {
-      json m = json::object();
-      if (!h.match->status.empty()) m["status"] = h.match->status;
-      if (!h.match->header.empty()) m["header"] = pairs_object(h.match->header);
-      j["match"] = m;
-    }
+    if (h.match) j["match"] = response_matcher_json(*h.match);
     put(j, "status", h.status);
     if (!h.status) j["routes"] = routes_json(h.routes);
     out.push_back(std::move(j));
@@ -303,6 +306,7 @@ struct HandlerJson {
       j["levels"] = levels;
     }
     put(j, "minimum_length", h.minimum_length);
+    if (h.match) j["match"] = response_matcher_json(*h.match);
     return j;
   }
   json operator()(const UriHandler& h) const {

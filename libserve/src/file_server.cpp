@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 
 #include "acmetool/pki/rfc3339.h"
 #include "acmetool/serve/error.h"
+#include "encode_internal.h"
 #include "file_server_internal.h"
 
 namespace acmetool::serve {
@@ -115,11 +118,23 @@ std::string escape_path(std::string_view path) {
 
 // ---- The file system
 
+// The working directory, asked at most once a second per thread: relative `hide` entries (the
+// Caddyfile's own name) are made absolute on every request, and getcwd() is a system call.
+const fs::path& working_directory() {
+  thread_local fs::path cwd;
+  thread_local std::chrono::steady_clock::time_point asked;
+  const auto now = std::chrono::steady_clock::now();
+  if (cwd.empty() || now - asked >= std::chrono::seconds(1)) {
+    std::error_code ec;
+    cwd = fs::current_path(ec);
+    asked = now;
+  }
+  return cwd;
+}
+
 // Absolute, lexically normal, without a trailing separator.
 fs::path normal_absolute(const fs::path& p) {
-  std::error_code ec;
-  fs::path abs = fs::absolute(p, ec);
-  if (ec) abs = p;
+  fs::path abs = p.is_absolute() ? p : working_directory() / p;
   abs = abs.lexically_normal();
   if (!abs.has_filename() && abs != abs.root_path()) abs = abs.parent_path();
   return abs;
@@ -207,7 +222,120 @@ FileTarget refusal_for_errno(int error, std::string clean_path) {
   return make_target(kind, std::move(clean_path), std::generic_category().message(error));
 }
 
-// ---- resolve_file
+// ---- resolve_file: the fast path
+
+// openat2(2) of `relative` beneath `dir`, refusing every symlink and every ".." that would climb
+// above `dir`: the descriptor, or -errno. O_NONBLOCK so that a FIFO in the root cannot hang the
+// caller; it changes nothing for regular files.
+int open_beneath(int dir, const char* relative) {
+  open_how how{};
+  how.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const long fd = ::syscall(SYS_openat2, dir, relative, &how, sizeof how);
+  return fd >= 0 ? static_cast<int>(fd) : -errno;
+}
+
+// A site root opened once: its descriptor, and its lexical and real paths.
+struct OpenRoot {
+  std::string configured;  // FileServerOptions::root as given, the cache key
+  fs::path lexical, real;
+  pki::UniqueFd fd;
+  std::chrono::steady_clock::time_point opened;
+};
+
+// This thread's descriptor for `configured`, or null when the root cannot be opened (the slow
+// path then says why). Reopened after a second, so that a deploy which swaps the root (a symlink
+// pointing at a new release) is seen within a second. Per thread, so no lock; at most 64 roots
+// (a root with placeholders may name many), the least recently opened replaced first.
+const OpenRoot* open_root(const fs::path& configured) {
+  thread_local std::vector<OpenRoot> roots;
+  const auto now = std::chrono::steady_clock::now();
+  OpenRoot* entry = nullptr;
+  for (auto& root : roots) {
+    if (root.configured == configured.native()) entry = &root;
+  }
+  if (entry != nullptr && now - entry->opened < std::chrono::seconds(1)) return entry;
+  if (entry == nullptr) {
+    if (roots.size() < 64) {
+      entry = &roots.emplace_back();
+    } else {
+      entry = &*std::min_element(roots.begin(), roots.end(), [](const OpenRoot& a, const OpenRoot& b) {
+        return a.opened < b.opened;
+      });
+    }
+    entry->configured = configured.native();
+    entry->lexical = normal_absolute(configured);
+  }
+  entry->opened = now;
+  entry->fd.reset(::open(entry->lexical.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  std::error_code ec;
+  entry->real = fs::canonical(entry->lexical, ec);
+  if (ec) entry->fd.reset();
+  return entry->fd ? entry : nullptr;
+}
+
+// Whether `relative` (below the root, as the request cleaned it) is hidden, by its lexical path
+// or by its real one, which differ only when the root itself lies behind a symlink.
+bool hidden_beneath(const FileServerOptions& options, const OpenRoot& root, const fs::path& lexical,
+                    std::string_view relative) {
+  if (options.hide.empty()) return false;
+  return is_hidden(options.hide, root.lexical, lexical) ||
+         is_hidden(options.hide, root.real, relative.empty() ? root.real : root.real / relative);
+}
+
+// A File target for `path`, already open as `file`, whose fstat() gave `st`.
+FileTarget open_file_target(const std::string& clean, const fs::path& path, const struct stat& st,
+                            std::shared_ptr<pki::UniqueFd> file) {
+  FileTarget target = make_target(Kind::File, clean, "");
+  target.path = path;
+  target.size = static_cast<std::uintmax_t>(st.st_size);
+  target.modified = file_time(st);
+  target.file = std::move(file);
+  return target;
+}
+
+// The common case in two or three system calls and no path walking in user space: every
+// component of the path is a plain directory or file (no symlink), so its real path is the root's
+// real path joined with the clean path and lies inside the root. nullopt when the slow path must
+// decide: a symlink on the way, an error other than "absent", a directory to list, a kernel
+// without openat2.
+std::optional<FileTarget> resolve_fast(const FileServerOptions& options, const std::string& clean,
+                                       bool trailing_slash) {
+  const OpenRoot* root = open_root(options.root);
+  if (root == nullptr) return std::nullopt;
+  const std::string_view relative = std::string_view(clean).substr(1);
+  const fs::path path = relative.empty() ? root->lexical : root->lexical / relative;
+  if (hidden_beneath(options, *root, path, relative)) return make_target(Kind::NotFound, clean, "hidden");
+  const int fd = open_beneath(root->fd.get(), relative.empty() ? "." : relative.data());
+  if (fd == -ENOENT || fd == -ENOTDIR || fd == -ENAMETOOLONG) return refusal_for_errno(-fd, clean);
+  if (fd < 0) return std::nullopt;
+  auto file = std::make_shared<pki::UniqueFd>(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return std::nullopt;
+  if (S_ISREG(st.st_mode) && !relative.empty()) {
+    if (trailing_slash) return std::nullopt;  // the redirect: rare, the slow path words it
+    return open_file_target(clean, path, st, std::move(file));
+  }
+  if (!S_ISDIR(st.st_mode) || !trailing_slash) return std::nullopt;
+  for (const auto& name : options.index_names) {
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) continue;
+    const std::string index_relative = relative.empty() ? name : std::string(relative) + "/" + name;
+    const fs::path index = path / name;
+    if (hidden_beneath(options, *root, index, index_relative)) continue;
+    const int index_fd = open_beneath(fd, name.c_str());
+    if (index_fd == -ENOENT) continue;
+    if (index_fd < 0) return std::nullopt;
+    auto index_file = std::make_shared<pki::UniqueFd>(index_fd);
+    struct stat index_st {};
+    if (::fstat(index_fd, &index_st) != 0) return std::nullopt;
+    if (!S_ISREG(index_st.st_mode)) continue;
+    return open_file_target(clean, index, index_st, std::move(index_file));
+  }
+  if (options.browse) return std::nullopt;  // listings are the slow path's
+  return make_target(Kind::NotFound, clean, "directory without an index file");
+}
+
+// ---- resolve_file: the slow path
 
 // One request path's way through the file system.
 class Resolver {
@@ -311,6 +439,7 @@ FileTarget resolve_file(const FileServerOptions& options, std::string_view raw_p
   std::string clean = clean_path(*decoded);
   // "/sub/.." cleans to "/", which has its slash already: never redirect to "//".
   const bool trailing_slash = decoded->back() == '/' || clean == "/";
+  if (auto fast = resolve_fast(options, clean, trailing_slash)) return std::move(*fast);
   return Resolver(options, std::move(clean), trailing_slash).resolve();
 }
 
@@ -363,57 +492,11 @@ struct Coding {
 };
 constexpr Coding kCodings[] = {{"br", ".br"}, {"zstd", ".zst"}, {"gzip", ".gz"}};
 
-// One element of Accept-Encoding.
-struct Accepted {
-  std::string coding;  // lower case; "x-gzip" as "gzip"
-  double q = 1.0;
-};
-
-// RFC 9110 §12.5.3. A q-value that does not parse, or lies outside [0, 1], counts as 1 (Caddy).
-std::vector<Accepted> parse_accept_encoding(std::string_view field) {
-  std::vector<Accepted> accepted;
-  while (!field.empty()) {
-    const auto comma = field.find(',');
-    std::string_view element = field.substr(0, comma);
-    field = comma == std::string_view::npos ? std::string_view() : field.substr(comma + 1);
-    const auto semicolon = element.find(';');
-    Accepted a;
-    a.coding = lower(std::string(trim_ows(element.substr(0, semicolon))));
-    if (a.coding.empty()) continue;
-    if (a.coding == "x-gzip") a.coding = "gzip";
-    std::string_view params =
-        semicolon == std::string_view::npos ? std::string_view() : element.substr(semicolon + 1);
-    while (!params.empty()) {
-      const auto next = params.find(';');
-      const std::string_view param = trim_ows(params.substr(0, next));
-      params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
-      if (param.size() < 2 || !iequals(param.substr(0, 2), "q=")) continue;
-      double q = 1.0;
-      const auto value = param.substr(2);
-      const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), q);
-      a.q =
-          error == std::errc() && end == value.data() + value.size() && q >= 0 && q <= 1 ? q : 1.0;
-    }
-    accepted.push_back(std::move(a));
-  }
-  return accepted;
-}
-
-// The q-value the client gives `coding`: its own element's, else the '*' element's, else 0.
-double q_value(const std::vector<Accepted>& accepted, std::string_view coding) {
-  const Accepted* wildcard = nullptr;
-  for (const auto& a : accepted) {
-    if (a.coding == coding) return a.q;
-    if (a.coding == "*" && wildcard == nullptr) wildcard = &a;
-  }
-  return wildcard != nullptr ? wildcard->q : 0.0;
-}
-
 }  // namespace
 
 std::optional<Sidecar> choose_precompressed(const FileServerOptions& options, const fs::path& file,
                                             std::string_view accept_encoding) {
-  const auto accepted = parse_accept_encoding(accept_encoding);
+  const auto accepted = encode_detail::parse_accept_encoding(accept_encoding);
   struct Candidate {
     const Coding* coding;
     double q;
@@ -424,23 +507,39 @@ std::optional<Sidecar> choose_precompressed(const FileServerOptions& options, co
                                      [&](const Coding& c) { return c.token == name; });
     if (coding == std::end(kCodings)) continue;
     // Caddy's threshold for "q=0", which excludes a coding.
-    if (const double q = q_value(accepted, coding->token); q >= 0.00001) {
+    if (const double q = encode_detail::accepted_q(accepted, coding->token); q >= encode_detail::kQEpsilon) {
       candidates.push_back({coding, q});
     }
   }
   std::stable_sort(candidates.begin(), candidates.end(),
                    [](const Candidate& a, const Candidate& b) { return a.q > b.q; });
-  const Root root = site_root(options);
+  if (candidates.empty()) return std::nullopt;
+  const OpenRoot* open = open_root(options.root);
+  std::optional<Root> root;  // for the slow path, computed when first needed
   for (const auto& candidate : candidates) {
     const fs::path path = file.native() + std::string(candidate.coding->suffix);
+    // The fast path, as in resolve_fast: no symlink on the way, so inside the root.
+    const fs::path relative = open != nullptr ? path.lexically_relative(open->lexical) : fs::path();
+    if (!relative.empty() && *relative.begin() != "..") {
+      const int fd = open_beneath(open->fd.get(), relative.c_str());
+      if (fd == -ENOENT || fd == -ENOTDIR) continue;
+      if (fd >= 0) {
+        auto sidecar_file = std::make_shared<pki::UniqueFd>(fd);
+        struct stat st {};
+        if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        return Sidecar{path, std::string(candidate.coding->token), static_cast<std::uintmax_t>(st.st_size),
+                       file_time(st), std::move(sidecar_file)};
+      }
+    }
+    if (!root) root = site_root(options);
     struct stat st {};
     fs::path real;
     if (stat_errno(path, st) != 0 || !S_ISREG(st.st_mode) ||
-        !may_follow(options, root, path, real) || access_errno(path, R_OK) != 0) {
+        !may_follow(options, *root, path, real) || access_errno(path, R_OK) != 0) {
       continue;
     }
     return Sidecar{path, std::string(candidate.coding->token),
-                   static_cast<std::uintmax_t>(st.st_size), file_time(st)};
+                   static_cast<std::uintmax_t>(st.st_size), file_time(st), nullptr};
   }
   return std::nullopt;
 }

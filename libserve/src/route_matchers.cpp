@@ -129,6 +129,8 @@ bool match_host(const std::vector<std::string>& patterns, const Evaluation& ev) 
   return false;
 }
 
+}  // namespace
+
 bool match_header_value(std::string_view actual, std::string_view allowed) {
   if (allowed == "*") return true;
   if (allowed.size() >= 2 && allowed.starts_with('*') && allowed.ends_with('*')) {
@@ -138,6 +140,8 @@ bool match_header_value(std::string_view actual, std::string_view allowed) {
   if (allowed.ends_with('*')) return actual.starts_with(allowed.substr(0, allowed.size() - 1));
   return actual == allowed;
 }
+
+namespace {
 
 // matchHeaders: every field must match; any value of a field against any accepted value.
 bool match_headers(const MatcherSet& set, const Evaluation& ev) {

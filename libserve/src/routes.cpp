@@ -123,6 +123,7 @@ std::optional<std::string> unsupported_handler(const Route& route) {
                     std::holds_alternative<caddyfile::RedirHandler>(h) ||
                     std::holds_alternative<caddyfile::RespondHandler>(h) ||
                     std::holds_alternative<caddyfile::HeaderHandler>(h) ||
+                    std::holds_alternative<caddyfile::EncodeHandler>(h) ||
                     std::holds_alternative<caddyfile::Subroute>(h) ||
                     std::holds_alternative<caddyfile::RewriteHandler>(h);
   if (runs) return std::nullopt;
@@ -341,6 +342,8 @@ Flow run_handler(const Route& route, Evaluation& ev) {
       op.replacement = expand(op.replacement, ev, UnknownPlaceholder::Keep);
       result.response_headers.push_back(std::move(op));
     }
+  } else if (const auto* encode = std::get_if<caddyfile::EncodeHandler>(&h)) {
+    result.encode = encode_options(*encode);
   } else if (const auto* uri = std::get_if<caddyfile::UriHandler>(&h)) {
     run_uri(*uri, ev);
   } else if (const auto* rewrite = std::get_if<caddyfile::RewriteHandler>(&h)) {

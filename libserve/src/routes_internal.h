@@ -1,5 +1,6 @@
 // Private pieces of routing shared by routes.cpp (evaluation), placeholders.cpp and
-// route_matchers.cpp: the request as the routes change it, and the helpers all three use.
+// route_matchers.cpp: the request as the routes change it, and the helpers all three use
+// (encode.cpp borrows iequals and match_header_value for its response matcher).
 #pragma once
 
 #include <cstddef>
@@ -75,6 +76,9 @@ std::string expand(std::string_view in, const Evaluation& ev, UnknownPlaceholder
 // Caddy's CleanPath: path.Clean keeping a trailing slash; without `merge_slashes` empty segments
 // ("//") survive, for patterns that contain them.
 std::string caddy_clean_path(std::string_view p, bool merge_slashes);
+
+// Caddy's header value patterns: "*" any, "*in*", "*suf", "pre*", else exact (case-sensitive).
+bool match_header_value(std::string_view actual, std::string_view allowed);
 
 // Whether the request matches every matcher of `set` (and none of its `not` sets).
 bool matches(const caddyfile::MatcherSet& set, const Evaluation& ev);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <charconv>
 #include <atomic>
 #include <cctype>
 #include <cstring>
@@ -38,6 +39,7 @@
 #include "acmetool/pki/hostname.h"
 #include "acmetool/pki/unique_fd.h"
 #include "acmetool/serve/client_hello.h"
+#include "acmetool/serve/encode.h"
 #include "acmetool/serve/error.h"
 #include "acmetool/serve/file_server.h"
 #include "acmetool/serve/routes.h"
@@ -70,14 +72,18 @@ struct Reply {
   bool close = false;                   // close the connection after this response
   std::shared_ptr<AccessLogWriter> log;  // the site's access log, if it has one
   std::string user;                      // who basic_auth let in, for the log
+  std::uint64_t file_size = 0;           // a file's size, for `encode` to judge its 304
 
-  void finish(bool head_only) {
+  std::uint64_t body_length() const {
     std::uint64_t length = 0;
     for (const auto& piece : pieces) {
       length += std::holds_alternative<std::string>(piece) ? std::get<std::string>(piece).size()
                                                            : std::get<FileSlice>(piece).length;
     }
-    head.content_length(length);
+    return length;
+  }
+  void finish(bool head_only) {
+    head.content_length(body_length());
     if (head_only) pieces.clear();
   }
 };
@@ -130,9 +136,11 @@ struct Server::Impl {
       : options(std::move(o)),
         certificates(c),
         threads_wanted(options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency())),
-        io(static_cast<int>(threads_wanted)),
+        io(threads_wanted),
         tls(ssl::context::tls_server),
+        acme_tls(ssl::context::tls_server),
         sites(std::make_shared<SiteTable>(SiteTable{options.sites, options.redirect_http})),
+        metrics(options.metrics ? options.metrics : std::make_shared<ServerMetrics>()),
         tickets(tls.native_handle()) {
     configure_tls();
   }
@@ -162,6 +170,26 @@ struct Server::Impl {
           return SSL_TLSEXT_ERR_OK;
         },
         nullptr);
+
+    // tls-alpn-01 validations (RFC 8737 §4): TLS 1.2 or later, acme-tls/1, full handshakes only.
+    SSL_CTX* acme = acme_tls.native_handle();
+    SSL_CTX_set_min_proto_version(acme, TLS1_2_VERSION);
+    SSL_CTX_set_options(acme, SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_num_tickets(acme, 0);
+    SSL_CTX_set_session_cache_mode(acme, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_alpn_select_cb(
+        acme,
+        [](SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
+           void*) -> int {
+          static const unsigned char kAcmeTls[] = {10, 'a', 'c', 'm', 'e', '-', 't', 'l', 's', '/', '1'};
+          unsigned char* selected = nullptr;
+          if (SSL_select_next_proto(&selected, outlen, kAcmeTls, sizeof kAcmeTls, in, inlen) != OPENSSL_NPN_NEGOTIATED) {
+            return SSL_TLSEXT_ERR_ALERT_FATAL;
+          }
+          *out = selected;
+          return SSL_TLSEXT_ERR_OK;
+        },
+        nullptr);
   }
 
   void log(std::string_view line) const {
@@ -176,7 +204,7 @@ struct Server::Impl {
     for (const std::string& address : addresses) {
       const auto ip = asio::ip::make_address(address);
       tcp::endpoint endpoint(ip, static_cast<unsigned short>(port));
-      auto acceptor = std::make_unique<tcp::acceptor>(io);
+      auto acceptor = std::make_unique<tcp::acceptor>(*io.front());
       boost::system::error_code ec;
       acceptor->open(endpoint.protocol(), ec);
       if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
@@ -188,14 +216,17 @@ struct Server::Impl {
                     ": " + ec.message());
       }
       port = acceptor->local_endpoint().port();  // the next address binds the same port
-      asio::co_spawn(io, accept_loop(*acceptor, https), asio::detached);
+      asio::co_spawn(*io.front(), accept_loop(*acceptor, https), asio::detached);
       acceptors.push_back(std::move(acceptor));
     }
   }
 
   awaitable<void> accept_loop(tcp::acceptor& acceptor, bool https) {
     for (;;) {
-      auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io), kTuple);
+      // Each connection lives on one io_context, taken in turn: one thread, so no strand and no
+      // lock between its operations.
+      asio::io_context& home = *io[next_context++ % io.size()];
+      auto [ec, socket] = co_await acceptor.async_accept(home, kTuple);
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
         continue;  // EMFILE and the like: keep accepting
@@ -252,6 +283,7 @@ struct Server::Impl {
     const int fd = socket.native_handle();
     beast::tcp_stream stream(std::move(socket));
     std::optional<TlsStream> tls_stream;  // takes the socket over once the certificate is known
+    const ConnectionMetric counted(*metrics, Scheme::Https);
     const LiveGuard guard{*this, enter(fd)};  // destroyed first: leaves before the socket closes
     try {
       co_await tls_session(stream, tls_stream, remote_ip, local_ip, guard.id);
@@ -274,11 +306,15 @@ struct Server::Impl {
       raw.resize(have + want);
       auto [ec, n] = co_await stream.async_read_some(asio::buffer(raw.data() + have, want), kTuple);
       raw.resize(have + n);
-      if (ec) co_return;
+      if (ec) {
+        metrics->record_handshake(ec == beast::error::timeout ? HandshakeOutcome::Timeout : HandshakeOutcome::Failed);
+        co_return;
+      }
       hello = parse_client_hello(raw);
       if (hello.status != HelloStatus::NeedMore) break;
     }
     if (hello.status == HelloStatus::NotTls) {
+      metrics->record_handshake(HandshakeOutcome::NotTls);
       if (hello.looks_like_http) {
         static constexpr std::string_view kAnswer =
             "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
@@ -288,24 +324,39 @@ struct Server::Impl {
       co_return;
     }
     if (hello.status != HelloStatus::Complete) {
+      metrics->record_handshake(HandshakeOutcome::Failed);
       co_await asio::async_write(stream, asio::buffer(handshake_failure_alert().data(), handshake_failure_alert().size()),
                                  kTuple);
+      co_return;
+    }
+    if (std::find(hello.info.alpn.begin(), hello.info.alpn.end(), "acme-tls/1") != hello.info.alpn.end()) {
+      co_await tlsalpn01_validation(stream, tls_stream, raw, hello.info.server_name);
       co_return;
     }
     // The certificate for the name (or, without SNI, for the address the client reached).
     const std::string name = hello.info.server_name.empty() ? local_ip : hello.info.server_name;
     const CertificateAnswer answer = co_await async_certificate(name, remote_ip);
     if (!answer.certificate) {
+      metrics->record_handshake(answer.outcome == CertificateAnswer::Outcome::Failed ? HandshakeOutcome::NoCertificate
+                                                                             : HandshakeOutcome::UnrecognizedName);
       co_await asio::async_write(
           stream, asio::buffer(unrecognized_name_alert().data(), unrecognized_name_alert().size()), kTuple);
       co_return;
     }
     tls_stream.emplace(std::move(stream), tls);
-    if (!use_certificate(tls_stream->native_handle(), *answer.certificate)) co_return;
+    if (!use_certificate(tls_stream->native_handle(), *answer.certificate)) {
+      metrics->record_handshake(HandshakeOutcome::Failed);
+      co_return;
+    }
     beast::get_lowest_layer(*tls_stream).expires_after(options.header_timeout);
     auto [ec, used] = co_await tls_stream->async_handshake(ssl::stream_base::server, asio::buffer(raw), kTuple);
     (void)used;
-    if (ec) co_return;
+    if (ec) {
+      metrics->record_handshake(ec == beast::error::timeout ? HandshakeOutcome::Timeout : HandshakeOutcome::Failed);
+      co_return;
+    }
+    metrics->record_handshake(SSL_session_reused(tls_stream->native_handle()) == 1 ? HandshakeOutcome::Resumed
+                                                                                   : HandshakeOutcome::Ok);
     const unsigned char* alpn = nullptr;
     unsigned int alpn_length = 0;
     SSL_get0_alpn_selected(tls_stream->native_handle(), &alpn, &alpn_length);
@@ -314,6 +365,26 @@ struct Server::Impl {
     } else {
       co_await http_session(*tls_stream, /*https=*/true, id, remote_ip);
     }
+    beast::get_lowest_layer(*tls_stream).expires_after(std::chrono::seconds(2));
+    co_await tls_stream->async_shutdown(kTuple);
+  }
+
+  // A tls-alpn-01 validation (the client offers acme-tls/1, RFC 8737 §3): the challenge
+  // certificate presented for the name, acme-tls/1, and nothing after the handshake. A name with
+  // no challenge presented gets unrecognized_name, never a site's certificate.
+  awaitable<void> tlsalpn01_validation(beast::tcp_stream& stream, std::optional<TlsStream>& tls_stream,
+                                       const std::vector<std::uint8_t>& raw, const std::string& name) {
+    tls_stream.emplace(std::move(stream), acme_tls);
+    if (!options.tlsalpn01 || name.empty() || !options.tlsalpn01->use_for(tls_stream->native_handle(), name)) {
+      co_await asio::async_write(tls_stream->next_layer(),
+                                 asio::buffer(unrecognized_name_alert().data(), unrecognized_name_alert().size()),
+                                 kTuple);
+      co_return;
+    }
+    beast::get_lowest_layer(*tls_stream).expires_after(options.header_timeout);
+    auto [ec, used] = co_await tls_stream->async_handshake(ssl::stream_base::server, asio::buffer(raw), kTuple);
+    (void)used;
+    if (ec) co_return;
     beast::get_lowest_layer(*tls_stream).expires_after(std::chrono::seconds(2));
     co_await tls_stream->async_shutdown(kTuple);
   }
@@ -354,6 +425,7 @@ struct Server::Impl {
   awaitable<void> plain_connection(tcp::socket socket) {
     const int fd = socket.native_handle();
     beast::tcp_stream stream(std::move(socket));
+    const ConnectionMetric counted(*metrics, Scheme::Http);
     const LiveGuard guard{*this, enter(fd)};
     try {
       boost::system::error_code ignored;
@@ -408,6 +480,8 @@ struct Server::Impl {
       Reply reply = co_await handle_request(req, https, remote_ip);
       if (!req.keep_alive() || stopping) reply.close = true;
       const bool written = co_await write_reply(stream, reply);
+      metrics->record_request(Protocol::Http1, https ? Scheme::Https : Scheme::Http, written ? reply.head.result_int() : 0,
+                              std::chrono::steady_clock::now() - began, written ? reply.body_length() : 0);
       log_access(req, reply, start, began, remote_ip, ssl_of(stream));
       if (!written || reply.close) co_return;
     }
@@ -417,6 +491,8 @@ struct Server::Impl {
 
   struct H2Stream {
     http::request<http::string_body> request;
+    std::chrono::system_clock::time_point start = std::chrono::system_clock::now();  // its HEADERS began
+    std::chrono::steady_clock::time_point began = std::chrono::steady_clock::now();
     std::size_t header_bytes = 0;
     Reply reply;
     std::size_t piece = 0;         // the body piece being sent
@@ -519,8 +595,10 @@ struct Server::Impl {
     H2Stream* stream = c.stream(id);
     if (!stream) return;
     Reply& reply = stream->reply;
-    log_access(stream->request, reply, std::chrono::system_clock::now(), std::chrono::steady_clock::now(), c.remote_ip,
-               c.ssl);
+    // Counted and logged when the response is submitted; its body goes out as the window allows.
+    c.impl.metrics->record_request(Protocol::Http2, Scheme::Https, reply.head.result_int(),
+                                   std::chrono::steady_clock::now() - stream->began, reply.body_length());
+    log_access(stream->request, reply, stream->start, stream->began, c.remote_ip, c.ssl);
     reply.head.set(http::field::date, date_now());
     // Field names in lower case; the fields HTTP/2 forbids (RFC 9113 §8.2.2) are dropped.
     std::vector<std::string> names;
@@ -645,32 +723,30 @@ struct Server::Impl {
     co_return true;
   }
 
+  // The status line and fields, ending with the blank line (as Beast's serializer writes them,
+  // without its ostream).
+  static void append_head(std::string& out, const http::response<http::empty_body>& head) {
+    const unsigned version = head.version();
+    out.append("HTTP/").append(1, static_cast<char>('0' + version / 10)).append(1, '.');
+    out.append(1, static_cast<char>('0' + version % 10)).append(1, ' ');
+    char status[4];
+    const auto [end, ec] = std::to_chars(status, status + sizeof status, head.result_int());
+    (void)ec;
+    out.append(status, end).append(1, ' ').append(head.reason()).append("\r\n");
+    for (const auto& field : head) out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+    out.append("\r\n");
+  }
+
   // The whole response as bytes when its body is at most `limit`; nullopt otherwise, or when a
   // file slice cannot be read in full (then the piecewise path fails the same way).
   static std::optional<std::string> small_response(const Reply& reply, std::uint64_t limit) {
     if (!reply.head.has_content_length()) return std::nullopt;
-    std::uint64_t body = 0;
-    for (const auto& piece : reply.pieces) {
-      body += std::holds_alternative<std::string>(piece) ? std::get<std::string>(piece).size()
-                                                         : std::get<FileSlice>(piece).length;
-    }
+    const std::uint64_t body = reply.body_length();
     if (body > limit) return std::nullopt;
-    std::ostringstream head;
-    head << reply.head;  // the status line and fields, ending with the blank line
-    std::string out = std::move(head).str();
-    out.reserve(out.size() + static_cast<std::size_t>(body));
-    for (const auto& piece : reply.pieces) {
-      if (const auto* text = std::get_if<std::string>(&piece)) {
-        out += *text;
-        continue;
-      }
-      const FileSlice slice = std::get<FileSlice>(piece);
-      const std::size_t at = out.size();
-      out.resize(at + static_cast<std::size_t>(slice.length));
-      const ssize_t got = ::pread(reply.file->get(), out.data() + at, static_cast<std::size_t>(slice.length),
-                                  static_cast<off_t>(slice.offset));
-      if (got != static_cast<ssize_t>(slice.length)) return std::nullopt;
-    }
+    std::string out;
+    out.reserve(256 + static_cast<std::size_t>(body));
+    append_head(out, reply.head);
+    if (!read_body(reply, out)) return std::nullopt;
     return out;
   }
 
@@ -718,6 +794,7 @@ struct Server::Impl {
       reply = serve_file(site->files, req, req.target());
     }
     if (site) reply.log = site->access_log;
+    if (reply.head.result() == http::status::not_modified) reply.head.erase(http::field::content_type);
     reply.head.version(req.version());
     reply.finish(req.method() == http::verb::head);
     return reply;
@@ -736,13 +813,18 @@ struct Server::Impl {
     request.version = static_cast<int>(req.version());
     for (const auto& field : req) request.headers.emplace_back(field.name_string(), field.value());
     const RouteResult result = evaluate_routes(*site.routes, request);
+    std::optional<EncodeFormat> coding;
+    if (result.encode) {
+      coding = choose_encoding(*result.encode, {req[http::field::accept_encoding], req[http::field::cache_control],
+                                                req.find(http::field::sec_websocket_key) != req.end()});
+    }
     Reply reply;
     switch (result.kind) {
       case RouteResult::Kind::Empty: reply = text_reply(http::status::ok, "", req.version()); break;
       case RouteResult::Kind::Files: {
         std::string target = result.path;
         if (!result.query.empty()) target += "?" + result.query;
-        reply = serve_file(result.files, req, target);
+        reply = serve_file(result.files, req, target, coding ? coding->name : std::string_view());
         break;
       }
       case RouteResult::Kind::Respond:
@@ -761,8 +843,70 @@ struct Server::Impl {
         break;
     }
     apply_header_ops(reply.head, result.response_headers);
+    if (result.encode) encode_reply(reply, *result.encode, coding);
     reply.user = result.user;
     return reply;
+  }
+
+  // The `encode` handler on a finished reply: compressed in memory with this thread's encoder
+  // when Caddy's rules allow it (encode.h), with Content-Encoding, the coding in the ETag, no
+  // Accept-Ranges, and Vary: Accept-Encoding whenever the response is one that gets encoded. A
+  // 304 gets the ETag and Vary its 200 would have. Bodies over kMaxEncoded go out as they are.
+  static void encode_reply(Reply& reply, const EncodeOptions& options, const std::optional<EncodeFormat>& coding) {
+    constexpr std::uint64_t kMaxEncoded = 8 * 1024 * 1024;
+    const bool not_modified = reply.head.result() == http::status::not_modified;
+    EncodeResponse facts;
+    facts.status = not_modified ? 200 : reply.head.result_int();
+    for (const auto& field : reply.head) facts.headers.emplace_back(field.name_string(), field.value());
+    facts.length = not_modified ? reply.file_size : reply.body_length();
+    if (!should_encode(options, facts) || facts.length > kMaxEncoded) return;
+    if (!vary_lists(reply.head[http::field::vary], "Accept-Encoding")) {
+      reply.head.insert(http::field::vary, "Accept-Encoding");
+    }
+    if (!coding) return;
+    if (const std::string_view etag = reply.head[http::field::etag]; !etag.empty()) {
+      reply.head.set(http::field::etag, encoded_etag(etag, coding->name));
+    }
+    if (not_modified) return;
+    std::string body;
+    if (!read_body(reply, body)) return;
+    Encoder& encoder = thread_encoder(*coding);
+    std::string compressed;
+    encoder.write(body, compressed);
+    encoder.finish(compressed);
+    encoder.reset();
+    reply.pieces.clear();
+    reply.pieces.emplace_back(std::move(compressed));
+    reply.file.reset();
+    reply.head.set(http::field::content_encoding, coding->name);
+    reply.head.erase(http::field::accept_ranges);
+  }
+
+  // This thread's encoder for a format and level, made once and reset between responses (zlib
+  // allocates about 256 KiB for each new stream).
+  static Encoder& thread_encoder(const EncodeFormat& format) {
+    thread_local std::vector<std::pair<EncodeFormat, std::unique_ptr<Encoder>>> encoders;
+    for (auto& [f, encoder] : encoders) {
+      if (f.name == format.name && f.level == format.level) return *encoder;
+    }
+    return *encoders.emplace_back(format, make_encoder(format.name, format.level)).second;
+  }
+
+  // Every piece of the body in `out`; false when a file slice cannot be read in full.
+  static bool read_body(const Reply& reply, std::string& out) {
+    for (const auto& piece : reply.pieces) {
+      if (const auto* text = std::get_if<std::string>(&piece)) {
+        out += *text;
+        continue;
+      }
+      const FileSlice slice = std::get<FileSlice>(piece);
+      const std::size_t at = out.size();
+      out.resize(at + static_cast<std::size_t>(slice.length));
+      const ssize_t got = ::pread(reply.file->get(), out.data() + at, static_cast<std::size_t>(slice.length),
+                                  static_cast<off_t>(slice.offset));
+      if (got != static_cast<ssize_t>(slice.length)) return false;
+    }
+    return true;
   }
 
   // One line in the site's access log, with Caddy's fields.
@@ -829,8 +973,9 @@ struct Server::Impl {
 
   // The file server: method, path, preconditions, ranges, precompressed sidecars (file_server.h
   // decides; this sends).
+  // `coding`: what `encode` will compress with, whose suffix comes off the ETags in preconditions.
   Reply serve_file(const FileServerOptions& files, const http::request<http::string_body>& req,
-                   std::string_view target) {
+                   std::string_view target, std::string_view coding = {}) {
     const unsigned version = req.version();
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
       Reply reply = text_reply(http::status::method_not_allowed, "", version);
@@ -860,25 +1005,27 @@ struct Server::Impl {
       }
       case FileTarget::Kind::File: break;
     }
-    return send_file(files, req, found);
+    return send_file(files, req, found, coding);
   }
 
   Reply send_file(const FileServerOptions& files, const http::request<http::string_body>& req,
-                  const FileTarget& found) {
+                  const FileTarget& found, std::string_view coding) {
     const unsigned version = req.version();
     std::filesystem::path path = found.path;
     std::uintmax_t size = found.size;
     std::filesystem::file_time_type modified = found.modified;
     std::string encoding;
+    std::shared_ptr<pki::UniqueFd> file = found.file;
     if (!files.precompressed.empty()) {
       if (auto sidecar = choose_precompressed(files, found.path, req[http::field::accept_encoding])) {
         path = sidecar->path;
         size = sidecar->size;
         modified = sidecar->modified;
         encoding = sidecar->encoding;
+        file = sidecar->file;
       }
     }
-    auto file = std::make_shared<pki::UniqueFd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!file) file = std::make_shared<pki::UniqueFd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (file->get() < 0) return text_reply(http::status::not_found, "", version);
     const std::string etag = file_etag(modified, size);
     const auto last_modified = useful_mod_time(modified);
@@ -895,12 +1042,16 @@ struct Server::Impl {
     ConditionalHeaders conditional;
     conditional.if_match = req[http::field::if_match];
     conditional.if_none_match = req[http::field::if_none_match];
+    if (!coding.empty()) {
+      conditional.if_match = strip_encoded_etags(conditional.if_match, coding);
+      conditional.if_none_match = strip_encoded_etags(conditional.if_none_match, coding);
+    }
     conditional.if_modified_since = req[http::field::if_modified_since];
     conditional.if_unmodified_since = req[http::field::if_unmodified_since];
     switch (evaluate_preconditions(req.method_string(), conditional, etag, last_modified)) {
       case Precondition::NotModified:
-        reply.head.result(http::status::not_modified);
-        reply.head.erase(http::field::content_type);
+        reply.head.result(http::status::not_modified);  // its Content-Type goes in handle()
+        reply.file_size = size;
         return reply;
       case Precondition::Failed: return text_reply(http::status::precondition_failed, "", version);
       case Precondition::Proceed: break;
@@ -951,10 +1102,18 @@ struct Server::Impl {
   ServerOptions options;
   CertManager& certificates;
   std::size_t threads_wanted;
-  asio::io_context io;
+  /// One io_context per thread; the listeners accept on the first.
+  struct IoContexts : std::vector<std::unique_ptr<asio::io_context>> {
+    explicit IoContexts(std::size_t n) {
+      for (std::size_t i = 0; i < n; ++i) push_back(std::make_unique<asio::io_context>(1));
+    }
+  } io;
+  std::size_t next_context = 0;  ///< used by the accept loops, which all run on io.front()
   ssl::context tls;
+  ssl::context acme_tls;  ///< tls-alpn-01 validations only
   mutable std::mutex sites_mu;
   std::shared_ptr<const SiteTable> sites;
+  std::shared_ptr<ServerMetrics> metrics;
   TicketKeys tickets;  ///< after `tls`: installed into it
   asio::thread_pool blocking{2};  ///< work that may block for long (bcrypt)
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
@@ -979,7 +1138,12 @@ void Server::start() {
   impl.http_port_bound = impl.options.http_port;
   impl.listen(impl.https_port_bound, /*https=*/true);
   impl.listen(impl.http_port_bound, /*https=*/false);
-  for (std::size_t i = 0; i < impl.threads_wanted; ++i) impl.threads.emplace_back([&impl] { impl.io.run(); });
+  for (auto& context : impl.io) {
+    impl.threads.emplace_back([context = context.get()] {
+      auto busy = asio::make_work_guard(*context);  // runs until stop(), even without connections
+      context->run();
+    });
+  }
   impl.log("serving HTTPS on port " + std::to_string(impl.https_port_bound) + ", HTTP on port " +
            std::to_string(impl.http_port_bound));
 }
@@ -998,7 +1162,7 @@ void Server::stop(std::chrono::milliseconds grace) {
   if (impl.threads.empty()) return;
   impl.stopping = true;
   // Stop accepting; close connections that wait between requests; let the others finish.
-  asio::post(impl.io, [&impl] {
+  asio::post(*impl.io.front(), [&impl] {
     for (auto& acceptor : impl.acceptors) {
       boost::system::error_code ignored;
       acceptor->close(ignored);
@@ -1011,7 +1175,7 @@ void Server::stop(std::chrono::milliseconds grace) {
     }
     impl.live_cv.wait_for(lock, grace, [&] { return impl.live.empty(); });
   }
-  impl.io.stop();
+  for (auto& context : impl.io) context->stop();
   for (auto& thread : impl.threads) thread.join();
   impl.threads.clear();
   impl.blocking.join();

@@ -1,11 +1,7 @@
 #include "acmetool/acme/solver.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +14,7 @@
 #include "acmetool/pki/key.h"
 #include "acmetool/pki/x509.h"
 #include "process.h"
+#include "raw_socket.h"
 
 namespace acme = acmetool::acme;
 namespace pki = acmetool::pki;
@@ -67,42 +64,11 @@ std::string challenge_path(const std::string& token) {
   return "/.well-known/acme-challenge/" + token;
 }
 
-// A TCP connection to 127.0.0.1:port (closed by the caller).
-int connect_loopback(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  return fd;
-}
-
-// Everything the peer sends until it closes or `timeout` passes.
-std::string read_until_closed(int fd, std::chrono::milliseconds timeout) {
-  std::string received;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    pollfd pfd{fd, POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return received;
-    char buffer[4096];
-    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) return received;
-    received.append(buffer, static_cast<std::size_t>(n));
-  }
-}
-
 // Sends `request` on a fresh connection and returns everything received until the listener closes.
 std::string send_raw(int port, const std::string& request) {
-  const int fd = connect_loopback(port);
-  const bool sent = ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-                    static_cast<ssize_t>(request.size());
-  const std::string response = read_until_closed(fd, 15s);
-  ::close(fd);
-  REQUIRE(sent);
-  return response;
+  const pki::UniqueFd fd = acmetool::test::connect_tcp(port);
+  acmetool::test::send_all(fd.get(), request);
+  return acmetool::test::read_until_closed(fd.get(), 15s);
 }
 
 mode_t permissions(const fs::path& path) {
@@ -328,7 +294,7 @@ TEST_CASE("a silent client does not hold up others and is closed after the timeo
   const int port = free_port();
   auto solver = acme::make_http01_standalone("127.0.0.1", port);
   solver->present("example.com", kToken, kKeyAuthorization);
-  const int silent = connect_loopback(port);
+  const pki::UniqueFd silent = acmetool::test::connect_tcp(port);
 
   // Well inside the 10 s the silent connection may last.
   const HttpReply reply = curl_get(port, challenge_path(kToken), {}, 5s);
@@ -336,11 +302,9 @@ TEST_CASE("a silent client does not hold up others and is closed after the timeo
   CHECK(reply.body == kKeyAuthorization);
 
   // The listener gives up on it: EOF before our own, much longer, limit.
-  pollfd pfd{silent, POLLIN, 0};
-  REQUIRE(::poll(&pfd, 1, 30'000) == 1);
-  char byte;
-  CHECK(::recv(silent, &byte, 1, 0) == 0);
-  ::close(silent);
+  bool closed = false;
+  CHECK(acmetool::test::read_until_closed(silent.get(), 30s, &closed).empty());
+  CHECK(closed);
 }
 
 TEST_CASE("the http-01 listener refuses a request head over 8 KiB", "[acme][solver]") {

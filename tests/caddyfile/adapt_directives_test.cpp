@@ -2,6 +2,7 @@
 // order, handle groups, and the errors for unknown directives and subdirectives.
 #include <catch2/catch.hpp>
 
+#include "acmetool/caddyfile/config_json.h"
 #include "adapt_helpers.h"
 
 using namespace acmetool::caddyfile;
@@ -530,6 +531,60 @@ TEST_CASE("directives and matchers acmetool cannot run yet are kept with a warni
   CHECK(routes[1].matcher->not_[0].unsupported == std::vector<std::string>{"file {http.request.uri.path}"});
 }
 
+TEST_CASE("encode reads its formats in Caddy's preference order, levels and a match block",
+          "[caddyfile][adapt][directives]") {
+  const auto encode = handler_of<EncodeHandler>(
+      "\tencode zstd {\n\t\tgzip 9\n\t\tmatch {\n\t\t\theader Content-Type text/*\n"
+      "\t\t\theader Content-Type application/json*\n\t\t\tstatus 2xx 404\n\t\t}\n\t}\n");
+  CHECK(encode.formats == std::vector<std::string>{"gzip", "zstd"});  // block first, as Caddy
+  CHECK(encode.levels == std::vector<std::pair<std::string, std::string>>{{"gzip", "9"}});
+  REQUIRE(encode.match);
+  CHECK(encode.match->status == std::vector<int>{2, 404});
+  REQUIRE(encode.match->header.size() == 1);
+  CHECK(encode.match->header[0].first == "Content-Type");
+  CHECK(encode.match->header[0].second == std::vector<std::string>{"text/*", "application/json*"});
+  const Config config = site("\tencode {\n\t\tmatch {\n\t\t\tstatus 2xx\n\t\t\theader Content-Type text/*\n\t\t}\n\t}\n");
+  CHECK(to_json(config).dump().find(R"("match":{"header":{"Content-Type":["text/*"]},"status":[2]})") !=
+        std::string::npos);
+
+  const auto one_line = handler_of<EncodeHandler>("\tencode {\n\t\tmatch status 200\n\t\tzstd best\n\t}\n");
+  CHECK(one_line.formats == std::vector<std::string>{"zstd"});
+  REQUIRE(one_line.match);
+  CHECK(one_line.match->status == std::vector<int>{200});
+  CHECK(one_line.match->header.empty());
+  CHECK_FALSE(handler_of<EncodeHandler>("\tencode\n").match);
+  CHECK(handler_of<EncodeHandler>("\tencode {\n\t\tgzip 0\n\t}\n").levels[0].second == "0");
+
+  struct Row {
+    const char* body;
+    const char* error;
+  };
+  const Row rows[] = {
+      {"\tencode gzip {\n\t\tgzip 5\n\t}\n", "Caddyfile:2: encode: encoding format 'gzip' is given twice"},
+      {"\tencode zstd zstd\n", "Caddyfile:2: encode: encoding format 'zstd' is given twice"},
+      {"\tencode gzip br\n", "Caddyfile:2: encode: encoding format 'br' is not supported (acmetool has zstd and gzip)"},
+      {"\tencode {\n\t\tbr 5\n\t}\n",
+       "Caddyfile:3: encode: encoding format 'br' is not supported (acmetool has zstd and gzip)"},
+      {"\tencode {\n\t\tgzip 10\n\t}\n", "Caddyfile:3: encode gzip level: 10 is out of range (0..9)"},
+      {"\tencode {\n\t\tzstd 19\n\t}\n",
+       "Caddyfile:3: encode: unknown zstd level '19' (expected fastest, default, better or best)"},
+      {"\tencode {\n\t\tminimum_length many\n\t}\n", "Caddyfile:3: encode minimum_length: invalid number 'many'"},
+      {"\tencode {\n\t\tgzipp\n\t}\n",
+       "Caddyfile:3: encode: unrecognized subdirective: gzipp (did you mean 'gzip'?)"},
+      {"\tencode {\n\t\tmatch {\n\t\t\tstauts 200\n\t\t}\n\t}\n",
+       "Caddyfile:4: encode: unrecognized response matcher stauts (did you mean 'status'?)"},
+      {"\tencode {\n\t\tmatch {\n\t\t\tstatus ok\n\t\t}\n\t}\n",
+       "Caddyfile:4: encode: response matcher status: invalid number 'ok'"},
+      {"\tencode {\n\t\tmatch {\n\t\t\tstatus\n\t\t}\n\t}\n", "Caddyfile:4: wrong argument count or unexpected line ending after 'status'"},
+      {"\tencode {\n\t\tmatch status 200\n\t\tmatch status 404\n\t}\n",
+       "Caddyfile:4: encode: match is defined more than once"},
+  };
+  for (const Row& row : rows) {
+    INFO(row.body);
+    CHECK(site_error(row.body) == row.error);
+  }
+}
+
 TEST_CASE("features of supported directives that acmetool cannot run yet are kept with a warning",
           "[caddyfile][adapt]") {
   struct Row {
@@ -539,8 +594,6 @@ TEST_CASE("features of supported directives that acmetool cannot run yet are kep
   const Row rows[] = {
       {"\theader {\n\t\tmatch {\n\t\t\tstatus 200\n\t\t}\n\t\tX-A 1\n\t}\n",
        "Caddyfile:3: header: response matchers is not supported by acmetool yet; serve will refuse this site"},
-      {"\tencode gzip {\n\t\tmatch {\n\t\t\theader Content-Type text/*\n\t\t}\n\t}\n",
-       "Caddyfile:3: encode: response matchers is not supported by acmetool yet; serve will refuse this site"},
       {"\turi query +a b\n", "Caddyfile:2: uri: query operations is not supported by acmetool yet; serve will refuse this site"},
       {"\treverse_proxy a:1 b:2 {\n\t\tlb_policy cookie lb {\n\t\t\tfallback first\n\t\t}\n\t}\n",
        "Caddyfile:3: reverse_proxy: lb_policy option blocks is not supported by acmetool yet; serve will refuse this "

@@ -28,6 +28,7 @@ TEST_CASE("a Caddyfile without global options gets the defaults", "[caddyfile][a
   CHECK(g.effective_http_port() == 80);
   CHECK(g.effective_https_port() == 443);
   CHECK_FALSE(g.local_certs);
+  CHECK_FALSE(g.skip_install_trust);
   CHECK_FALSE(g.auto_https.off);
   CHECK(g.cert_issuers.empty());
   CHECK_FALSE(g.admin.disabled);
@@ -38,8 +39,9 @@ TEST_CASE("simple global options take one value each", "[caddyfile][adapt][globa
   const GlobalOptions g = global_of(
       "\tdebug\n\temail admin@example.com\n\tacme_ca https://ca.example/dir\n\tacme_ca_root /etc/ca.pem\n"
       "\tlocal_certs\n\thttp_port 8080\n\thttps_port 8443\n\tkey_type p384\n\trenew_interval 30m\n"
-      "\tgrace_period 10s\n\tshutdown_delay 1d\n\tadmin off\n");
+      "\tgrace_period 10s\n\tshutdown_delay 1d\n\tadmin off\n\tskip_install_trust\n");
   CHECK(g.debug);
+  CHECK(g.skip_install_trust);
   CHECK(g.email == "admin@example.com");
   CHECK(g.acme_ca == "https://ca.example/dir");
   CHECK(g.acme_ca_root == "/etc/ca.pem");

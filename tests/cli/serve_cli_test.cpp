@@ -11,7 +11,10 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
+#include <sstream>
 #include <future>
+#include <regex>
 
 #include "fixture_util.h"
 #include "pebble.h"
@@ -430,4 +433,224 @@ TEST_CASE("serve --reload loads a changed Caddyfile, and keeps the running one w
   REQUIRE(status);
   CHECK(WEXITSTATUS(*status) == 0);
   CHECK_FALSE(fs::exists(storage / "serve.pid"));
+}
+
+namespace {
+
+// Whether something listens on TCP `port` at an address other than 127.0.0.1, by
+// /proc/net/tcp and /proc/net/tcp6 (local address in hex, state 0A = LISTEN).
+bool listens_beyond_loopback(int port) {
+  char port_hex[8];
+  std::snprintf(port_hex, sizeof port_hex, ":%04X", static_cast<unsigned>(port));
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::istringstream lines(acmetool::test::read_text(table));
+    std::string line;
+    while (std::getline(lines, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      fields >> slot >> local >> remote >> state;
+      if (state != "0A" || !local.ends_with(port_hex)) continue;
+      if (local.rfind("0100007F:", 0) != 0) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("serve answers tls-alpn-01 on its HTTPS port and listens only where the sites bind",
+          "[serve][cli][pebble]") {
+  PebbleServer& pebble = PebbleServer::shared();
+  TempDir dir;
+  const std::string http = std::to_string(acmetool::test::distinct_free_ports(1)[0]);
+  const std::string https = std::to_string(pebble.tlsalpn01_port());
+  const fs::path caddyfile = dir.path() / "Caddyfile", storage = dir.path() / "storage", log = dir.path() / "serve.log";
+  // http-01 is off and the HTTP port is not the one pebble validates on: only tls-alpn-01 can work.
+  write_file(caddyfile, "{\n\thttp_port " + http + "\n\thttps_port " + https + "\n\tacme_ca " + pebble.directory_url() +
+                            "\n\tacme_ca_root " + pebble.listener_ca_file().string() +
+                            "\n}\n"
+                            "alpn.serve.test {\n\tbind 127.0.0.1\n\ttls {\n\t\tissuer acme {\n"
+                            "\t\t\tdisable_http_challenge\n\t\t}\n\t}\n\trespond \"alpn\"\n}\n");
+  ChildProcess process = ChildProcess::start(
+      {ACMETOOL_BINARY, "--storage", storage.string(), "serve", "-c", caddyfile.string()}, log);
+  auto get = [&] {
+    return run_command({"curl", "-sS", "--max-time", "10", "--cacert", pebble.root_file().string(), "--resolve",
+                        "alpn.serve.test:" + https + ":127.0.0.1", "https://alpn.serve.test:" + https + "/"},
+                       "", {}, 20s);
+  };
+  CommandResult r;
+  const bool up = acmetool::test::wait_until(
+      [&] {
+        r = get();
+        return r.exit_code == 0;
+      },
+      30s);
+  INFO(acmetool::test::log_tail("serve", log));
+  INFO(r.err);
+  REQUIRE(up);
+  CHECK(r.out == "alpn");
+  CHECK_FALSE(listens_beyond_loopback(pebble.tlsalpn01_port()));
+  CHECK_FALSE(listens_beyond_loopback(std::stoi(http)));
+  // A validation handshake for a name with no challenge presented is refused, never answered with
+  // the site's certificate.
+  r = run_command({"openssl", "s_client", "-connect", "127.0.0.1:" + https, "-servername", "alpn.serve.test", "-alpn",
+                   "acme-tls/1"},
+                  "", {}, 20s);
+  CHECK(r.exit_code != 0);
+  CHECK((r.out + r.err).find("unrecognized name") != std::string::npos);
+  process.kill(SIGTERM);
+  CHECK(process.wait(15s));
+}
+
+TEST_CASE("serve --trust puts the local CA's root into the system store, so plain curl trusts the site",
+          "[serve][cli][trust]") {
+  TempDir home;
+  const std::vector<int> ports = acmetool::test::distinct_free_ports(2);
+  TempDir dir;
+  const fs::path storage = dir.path() / "storage", www = dir.path() / "www", log = dir.path() / "serve.log";
+  fs::create_directories(www);
+  write_file(www / "index.html", "trusted\n");
+  const std::string https = std::to_string(ports[1]);
+  ChildProcess process = ChildProcess::start(
+      {ACMETOOL_BINARY, "--storage", storage.string(), "serve", "--domain", "localhost", "--root", www.string(),
+       "--listen", "127.0.0.1", "--http-port", std::to_string(ports[0]), "--https-port", https, "--trust"},
+      log, {{"HOME", home.path().string()}});
+  // No --cacert: curl uses the system bundle, which update-ca-certificates rebuilt.
+  CommandResult r;
+  const bool up = acmetool::test::wait_until(
+      [&] {
+        r = run_command({"curl", "-sS", "--max-time", "10", "https://localhost:" + https + "/"}, "", {}, 20s);
+        return r.exit_code == 0;
+      },
+      60s);
+  INFO(acmetool::test::log_tail("serve", log));
+  INFO(r.err);
+  CHECK(up);
+  CHECK(r.out == "trusted\n");
+  CHECK(acmetool::test::read_text(log).find("trusted the local CA in system") != std::string::npos);
+  // Leave the machine as it was: untrusted again, curl refuses the certificate (exit 60).
+  CHECK(run_command({ACMETOOL_BINARY, "--storage", storage.string(), "untrust"}, "",
+                    {{"HOME", home.path().string()}}, 120s)
+            .exit_code == 0);
+  CHECK(run_command({"curl", "-sS", "--max-time", "10", "https://localhost:" + https + "/"}, "", {}, 20s).exit_code ==
+        60);
+  process.kill(SIGTERM);
+  CHECK(process.wait(15s));
+}
+
+TEST_CASE("serve compresses with encode: negotiated coding, coded ETag, 304, small and ranged bodies untouched",
+          "[serve][cli][encode]") {
+  TempDir dir;
+  const fs::path www = dir.path() / "www";
+  fs::create_directories(www);
+  std::string text;
+  for (int i = 0; text.size() < 20000; ++i) text += "line " + std::to_string(i) + " of a compressible page\n";
+  write_file(www / "page.txt", text);
+  write_file(www / "tiny.txt", "tiny\n");
+  const std::vector<int> ports = acmetool::test::distinct_free_ports(2);
+  const std::string http = std::to_string(ports[0]), https = std::to_string(ports[1]);
+  const fs::path caddyfile = dir.path() / "Caddyfile", storage = dir.path() / "storage", log = dir.path() / "serve.log";
+  write_file(caddyfile, "{\n\thttp_port " + http + "\n\thttps_port " + https + "\n}\nlocalhost {\n\troot * " +
+                            www.string() + "\n\tencode gzip zstd\n\tfile_server\n}\n");
+  ChildProcess process = ChildProcess::start(
+      {ACMETOOL_BINARY, "--storage", storage.string(), "serve", "-c", caddyfile.string()}, log);
+  const fs::path root = storage / "pki" / "authorities" / "local" / "root.crt";
+  auto curl = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"curl", "-sS", "--http1.1", "--max-time", "10", "--cacert", root.string(),
+                                     "--resolve", "localhost:" + https + ":127.0.0.1"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_command(argv, "", {}, 20s);
+  };
+  const std::string url = "https://localhost:" + https;
+  REQUIRE(acmetool::test::wait_until([&] { return curl({url + "/tiny.txt"}).exit_code == 0; }, 20s));
+  // The field value of `name` in a response head (lower-cased names), "" when absent.
+  auto field = [](std::string head, const std::string& name) {
+    for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const auto at = head.find("\n" + name + ": ");
+    return at == std::string::npos ? std::string() : head.substr(at + name.size() + 3, head.find('\r', at) - at - name.size() - 3);
+  };
+
+  // gzip, as asked; curl --compressed decodes it back to the file.
+  CommandResult r = curl({"-D", "-", "-o", "/dev/null", "-H", "Accept-Encoding: gzip", url + "/page.txt"});
+  CHECK(field(r.out, "content-encoding") == "gzip");
+  CHECK(field(r.out, "vary") == "accept-encoding");
+  CHECK(field(r.out, "accept-ranges").empty());
+  const std::string etag = field(r.out, "etag");
+  CHECK(etag.ends_with("-gzip\""));
+  CHECK(std::stoul(field(r.out, "content-length")) < text.size() / 4);
+  CHECK(curl({"--compressed", url + "/page.txt"}).out == text);
+  // The higher q-value wins; a tie goes to the configured order (gzip, then zstd).
+  r = curl({"-D", "-", "-o", "/dev/null", "-H", "Accept-Encoding: zstd, gzip;q=0.5", url + "/page.txt"});
+  CHECK(field(r.out, "content-encoding") == "zstd");
+  r = curl({"-D", "-", "-o", "/dev/null", "-H", "Accept-Encoding: zstd, gzip", url + "/page.txt"});
+  CHECK(field(r.out, "content-encoding") == "gzip");
+  // The coded ETag revalidates: 304 with the same ETag.
+  r = curl({"-D", "-", "-o", "/dev/null", "-H", "Accept-Encoding: gzip", "-H", "If-None-Match: " + etag,
+            url + "/page.txt"});
+  CHECK(r.out.find(" 304") != std::string::npos);
+  CHECK(field(r.out, "etag") == etag);
+  // HEAD announces the length GET sends.
+  r = curl({"-I", "-H", "Accept-Encoding: gzip", url + "/page.txt"});
+  const std::string head_length = field(r.out, "content-length");
+  r = curl({"-D", "-", "-o", "/dev/null", "-H", "Accept-Encoding: gzip", url + "/page.txt"});
+  CHECK(field(r.out, "content-length") == head_length);
+  // Not encoded: a body of 512 bytes or less, a client that accepts nothing, a range.
+  r = curl({"-D", "-", "-o", "/dev/null", "-H", "Accept-Encoding: gzip", url + "/tiny.txt"});
+  CHECK(field(r.out, "content-encoding").empty());
+  r = curl({"-D", "-", "-o", "/dev/null", url + "/page.txt"});
+  CHECK(field(r.out, "content-encoding").empty());
+  CHECK(field(r.out, "content-length") == std::to_string(text.size()));
+  r = curl({"-H", "Accept-Encoding: gzip", "-r", "0-9", url + "/page.txt"});
+  CHECK(r.out == text.substr(0, 10));
+  process.kill(SIGTERM);
+  CHECK(process.wait(15s));
+}
+
+TEST_CASE("serve's admin endpoint counts requests, handshakes and certificates in /metrics and answers /health",
+          "[serve][cli][admin]") {
+  TempDir dir;
+  const std::vector<int> ports = acmetool::test::distinct_free_ports(3);
+  const std::string http = std::to_string(ports[0]), https = std::to_string(ports[1]), admin = std::to_string(ports[2]);
+  const fs::path caddyfile = dir.path() / "Caddyfile", storage = dir.path() / "storage", log = dir.path() / "serve.log";
+  write_file(caddyfile, "{\n\thttp_port " + http + "\n\thttps_port " + https + "\n\tadmin 127.0.0.1:" + admin +
+                            "\n}\nlocalhost {\n\trespond \"counted\"\n}\n");
+  ChildProcess process = ChildProcess::start(
+      {ACMETOOL_BINARY, "--storage", storage.string(), "serve", "-c", caddyfile.string()}, log);
+  const fs::path root = storage / "pki" / "authorities" / "local" / "root.crt";
+  auto get = [&] {
+    return run_command({"curl", "-sS", "--http1.1", "--max-time", "10", "--cacert", root.string(), "--resolve",
+                        "localhost:" + https + ":127.0.0.1", "https://localhost:" + https + "/"},
+                       "", {}, 20s);
+  };
+  const bool up = acmetool::test::wait_until([&] { return get().out == "counted"; }, 20s);
+  INFO(acmetool::test::log_tail("serve", log));
+  REQUIRE(up);
+  for (int i = 0; i < 4; ++i) CHECK(get().out == "counted");
+  // A name not served: refused, and counted as such.
+  CHECK(run_command({"curl", "-sS", "-k", "--max-time", "10", "--resolve", "other.test:" + https + ":127.0.0.1",
+                     "https://other.test:" + https + "/"},
+                    "", {}, 20s)
+            .exit_code != 0);
+  auto admin_get = [&](const std::string& path, const std::string& host = "") {
+    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}"};
+    if (!host.empty()) argv.insert(argv.end(), {"-H", "Host: " + host});
+    argv.push_back("http://127.0.0.1:" + admin + path);
+    return run_command(argv, "", {}, 20s).out;
+  };
+  const std::string metrics = admin_get("/metrics");
+  CHECK(metrics.ends_with("\n200"));
+  // The requests that succeeded (the first polls may have failed before the certificate).
+  const std::regex requests(R"(acmetool_http_requests_total\{proto="h1",scheme="https"\} (\d+))");
+  std::smatch m;
+  REQUIRE(std::regex_search(metrics, m, requests));
+  CHECK(std::stoi(m[1]) >= 5);
+  CHECK(std::regex_search(metrics, std::regex(R"(acmetool_tls_handshakes_total\{outcome="ok"\} [1-9])")));
+  CHECK(std::regex_search(metrics, std::regex(R"(acmetool_tls_handshakes_total\{outcome="unrecognized_name"\} 1\b)")));
+  CHECK(std::regex_search(metrics, std::regex(R"(acmetool_certificates_cached [1-9])")));
+  CHECK(metrics.find("# TYPE acmetool_http_request_duration_seconds histogram") != std::string::npos);
+  CHECK(admin_get("/health").ends_with("\n200"));
+  // DNS rebinding: a page on another origin cannot read the endpoint through a name of its own.
+  CHECK(admin_get("/metrics", "evil.example").ends_with("\n403"));
+  process.kill(SIGTERM);
+  CHECK(process.wait(15s));
 }

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <thread>
 
 #include "acmetool/serve/error.h"
 #include "fixture_util.h"
@@ -109,6 +110,14 @@ struct Site {
 
 std::string read_all(const fs::path& path) { return acmetool::test::read_text(path); }
 
+// What the descriptor the resolver handed over reads (from the start).
+std::string read_fd(const acmetool::pki::UniqueFd& fd) {
+  std::string text(4096, '\0');
+  const ssize_t got = ::pread(fd.get(), text.data(), text.size(), 0);
+  text.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+  return text;
+}
+
 }  // namespace
 
 TEST_CASE("no traversal vector resolves to anything outside the root", "[file_server]") {
@@ -198,6 +207,7 @@ TEST_CASE("no traversal vector resolves to anything outside the root", "[file_se
       CHECK(std::mismatch(real_root.begin(), real_root.end(), real.begin(), real.end()).first ==
             real_root.end());
       if (target.kind == Kind::File) CHECK(read_all(target.path) != kSecret);
+      if (target.file) CHECK(read_fd(*target.file) != kSecret);
     }
   }
   CHECK(read_all(site.resolve("/%252e%252e/secret").path) == "decoy");
@@ -240,6 +250,35 @@ TEST_CASE("files resolve to the root joined with the cleaned path", "[file_serve
   CHECK(read_all(link.path) == "hello");
   CHECK(site.resolve("/missing.txt").kind == Kind::NotFound);
   CHECK(site.resolve("/file.txt/more").kind == Kind::NotFound);
+}
+
+TEST_CASE("paths without symlinks come back open; a swapped root is seen within a second", "[file_server]") {
+  Site site;
+  const auto file = site.resolve("/file.txt");
+  REQUIRE(file.file);
+  CHECK(read_fd(*file.file) == "hello");
+  const auto index = site.resolve("/sub/");
+  REQUIRE(index.kind == Kind::File);
+  REQUIRE(index.file);
+  CHECK(read_fd(*index.file) == "<h1>sub</h1>");
+  // A symlink on the way takes the slow path, which leaves opening to the caller.
+  const auto link = site.resolve("/link-in");
+  REQUIRE(link.kind == Kind::File);
+  CHECK_FALSE(link.file);
+
+  // A deploy that points the root's symlink at a new release.
+  const fs::path releases = site.base.path() / "releases";
+  write_file(releases / "1" / "page.txt", "one");
+  write_file(releases / "2" / "page.txt", "two");
+  const fs::path current = site.base.path() / "current";
+  fs::create_symlink(releases / "1", current);
+  serve::FileServerOptions options;
+  options.root = current;
+  CHECK(read_fd(*serve::resolve_file(options, "/page.txt").file) == "one");
+  fs::create_symlink(releases / "2", site.base.path() / "next");
+  fs::rename(site.base.path() / "next", current);
+  std::this_thread::sleep_for(1100ms);
+  CHECK(read_fd(*serve::resolve_file(options, "/page.txt").file) == "two");
 }
 
 TEST_CASE("directories serve their index file and redirect to add the slash", "[file_server]") {

@@ -277,6 +277,32 @@ TEST_CASE("rewrite changes the path, and the query when it has one", "[routes]")
   CHECK(result.body == "/x/a%20b");
 }
 
+TEST_CASE("encode records its options and the chain goes on; the last one that ran wins",
+          "[routes][encode]") {
+  serve::RouteResult result = run("encode gzip {\n minimum_length 100\n}\nfile_server", request("/a.css"));
+  REQUIRE(result.kind == Kind::Files);
+  REQUIRE(result.encode);
+  REQUIRE(result.encode->formats.size() == 1);
+  CHECK(result.encode->formats[0].name == "gzip");
+  CHECK(result.encode->minimum_length == 100);
+
+  // The inner encode runs after the outer one: its options apply to the answer.
+  result = run("encode zstd\nhandle /api/* {\n encode gzip\n respond api\n}\nrespond site",
+               request("/api/x"));
+  CHECK(result.body == "api");
+  REQUIRE(result.encode);
+  CHECK(result.encode->formats[0].name == "gzip");
+  result = run("encode zstd\nhandle /api/* {\n encode gzip\n respond api\n}\nrespond site",
+               request("/other"));
+  CHECK(result.body == "site");
+  CHECK(result.encode->formats[0].name == "zstd");
+
+  // Not when its matcher fails, nor when the answer came first.
+  CHECK_FALSE(run("encode /api/* gzip\nrespond hi", request("/")).encode);
+  CHECK_FALSE(run("route {\n respond hi\n encode gzip\n}", request("/")).encode);
+  CHECK(run("encode\n", request("/")).kind == Kind::Empty);
+}
+
 TEST_CASE("with no terminal handler the answer is Caddy's empty 200", "[routes]") {
   const serve::RouteResult result = run("root * /srv\nheader X 1", request("/"));
   CHECK(result.kind == Kind::Empty);
@@ -311,11 +337,11 @@ TEST_CASE(
   };
   CHECK(message("handle /api/* {\n reverse_proxy localhost:9000\n}\nfile_server") ==
         "Caddyfile:3: reverse_proxy is not supported by serve yet");
-  CHECK(message("handle_errors {\n\n encode gzip\n}") ==
-        "Caddyfile:4: encode is not supported by serve yet");
+  CHECK(message("handle_errors {\n\n try_files {path}\n}") ==
+        "Caddyfile:4: try_files is not supported by serve yet");
   CHECK(message("try_files {path} /index.html\nfile_server") ==
         "Caddyfile:2: try_files is not supported by serve yet");
-  CHECK(message("root * /srv\nheader X 1\nredir /a /b\nhandle_path /s/* {\n uri strip_prefix /x\n "
+  CHECK(message("root * /srv\nheader X 1\nencode\nredir /a /b\nhandle_path /s/* {\n uri strip_prefix /x\n "
                 "file_server\n}\n"
                 "route {\n rewrite * /i.html\n respond hi\n}")
             .empty());

@@ -30,6 +30,9 @@ struct ObtainSettings {
   /// http-01 answered by this solver instead (a server that answers challenges on its own HTTP
   /// port, as `acmetool serve` does); it is shared, and must outlive the obtainer's orders.
   std::shared_ptr<Solver> http01_solver;
+  /// tls-alpn-01 answered by this solver instead of a listener of the obtainer's own (a server
+  /// that answers on its HTTPS port: TlsAlpn01Responder); shared, as http01_solver.
+  std::shared_ptr<Solver> tlsalpn01_solver;
   /// dns-01 (when among `challenges`): the provider that edits the zone, and how the solver
   /// places and checks the records. Wildcard names are ordered with dns-01 alone.
   std::shared_ptr<DnsProvider> dns_provider;

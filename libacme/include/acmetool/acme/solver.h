@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+struct ssl_st;  // OpenSSL's SSL
+
 namespace acmetool::acme {
 
 /// Makes a challenge answerable while the CA validates it. Implementations are thread-safe:
@@ -77,5 +79,32 @@ std::unique_ptr<Solver> make_http01_webroot(std::filesystem::path webroot);
 /// unrecognized_name for an SNI that is missing or not presented. When one identifier is presented
 /// with several tokens, the latest presentation is served until it is cleaned up.
 std::unique_ptr<Solver> make_tlsalpn01_standalone(std::string address, int port);
+
+/// tls-alpn-01 answered by a TLS server of the caller's (`acmetool serve` on its HTTPS port).
+/// present() makes the challenge certificate exactly as make_tlsalpn01_standalone's does; the
+/// server, seeing a ClientHello that offers acme-tls/1, asks use_for() to put it on the
+/// connection, negotiates acme-tls/1 with TLS 1.2 or later, and closes after the handshake.
+class TlsAlpn01Responder : public Solver {
+ public:
+  TlsAlpn01Responder();
+  ~TlsAlpn01Responder() override;
+  TlsAlpn01Responder(const TlsAlpn01Responder&) = delete;
+  TlsAlpn01Responder& operator=(const TlsAlpn01Responder&) = delete;
+
+  std::string_view type() const override;
+  void present(std::string_view identifier, std::string_view token,
+               std::string_view key_authorization) override;
+  void cleanup(std::string_view identifier, std::string_view token) noexcept override;
+  void withdraw_all() noexcept override;
+
+  /// Gives `ssl` (an OpenSSL SSL*) the latest certificate and key presented for `server_name`
+  /// (the ClientHello's SNI, lower case; an IP identifier's reverse-DNS name); false when none is
+  /// presented for it. Thread-safe.
+  bool use_for(ssl_st* ssl, std::string_view server_name) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace acmetool::acme

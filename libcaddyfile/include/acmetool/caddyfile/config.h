@@ -97,6 +97,7 @@ struct GlobalOptions {
   std::optional<Eab> acme_eab;
   std::optional<DnsProvider> acme_dns;
   bool local_certs = false;  ///< every managed name gets a local-CA certificate
+  bool skip_install_trust = false;  ///< never put the local CA's root into the trust stores
   struct AutoHttps {
     bool off = false;
     bool disable_redirects = false;

@@ -21,7 +21,8 @@ struct HeaderOp {
 
 struct Route;
 
-/// A response matcher of a reverse_proxy block: `@name status 5xx 404` or `@name { header X v }`.
+/// A response matcher: reverse_proxy's `@name status 5xx 404` or `@name { header X v }`, and
+/// encode's `match { ... }`. All present conditions must hold; any status, any value may match.
 struct ResponseMatcher {
   std::vector<int> status;  ///< a class "5xx" is written 5, else the code
   /// Field -> accepted values; an empty list means the field must be present with any value.

@@ -102,11 +102,15 @@ struct HeaderHandler {
   bool deferred = false;
 };
 
-/// `encode [<matcher>] [<formats...>] { ... }`.
+/// `encode [<matcher>] [<formats...>] { gzip [<level>]; zstd [<level>]; minimum_length <n>;
+/// match { header <field> [<value>]; status <codes...> } }`.
 struct EncodeHandler {
-  std::vector<std::string> formats = {"zstd", "gzip"};  ///< preference order
+  /// Preference order: block subdirectives first, then the arguments, as Caddy's Prefer.
+  std::vector<std::string> formats = {"zstd", "gzip"};
   std::vector<std::pair<std::string, std::string>> levels;  ///< format -> level ("6", "better")
   std::optional<int> minimum_length;                    ///< bytes; absent: 512
+  /// The responses to compress; absent: Caddy's default list of compressible Content-Types.
+  std::optional<ResponseMatcher> match;
 };
 
 /// `uri [<matcher>] strip_prefix|strip_suffix|replace|path_regexp ...`.

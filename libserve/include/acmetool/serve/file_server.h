@@ -8,10 +8,13 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "acmetool/pki/unique_fd.h"
 
 namespace acmetool::serve {
 
@@ -52,6 +55,9 @@ struct FileTarget {
   std::filesystem::file_time_type modified{};  ///< File, Listing: the modification time
   /// Why, for logs: "NUL in path", "symlink leaves the root", "hidden", "Permission denied"...
   std::string reason;
+  /// File: `path` already open for reading when the fast path found it (no symlink on the way),
+  /// so that the server reads what was checked; null when the caller must open `path` itself.
+  std::shared_ptr<pki::UniqueFd> file;
 };
 
 /// Resolves `raw_path`, the request target's path exactly as received (percent-encoded, starting
@@ -67,6 +73,9 @@ struct FileTarget {
 ///    directory is readable, else NotFound; either is a Redirect when the request lacked the
 ///    trailing slash.
 ///  - a regular file: File, or a Redirect when the request had a trailing slash.
+/// Paths without symlinks take a fast path: one openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)
+/// beneath the root's descriptor, which each thread opens once and reopens after a second (a root
+/// swapped by a deploy is seen within a second). The others walk the file system as described.
 /// Never throws for I/O errors.
 FileTarget resolve_file(const FileServerOptions& options, std::string_view raw_path);
 
@@ -151,6 +160,8 @@ struct Sidecar {
   std::string encoding;  ///< "br", "zstd" or "gzip"
   std::uintmax_t size = 0;
   std::filesystem::file_time_type modified{};
+  /// The sidecar open for reading when no symlink led to it; null: the caller opens `path`.
+  std::shared_ptr<pki::UniqueFd> file;
 };
 
 /// The sidecar of `file` (a FileTarget::path) to send for `accept_encoding`: among

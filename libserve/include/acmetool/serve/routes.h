@@ -3,12 +3,14 @@
 // answers. Pure: no sockets, no files; the server (server.cpp) acts on the result.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "acmetool/caddyfile/config.h"
+#include "acmetool/serve/encode.h"
 #include "acmetool/serve/file_server.h"
 
 namespace acmetool::serve {
@@ -53,6 +55,10 @@ struct RouteResult {
   /// The user a basic_auth handler authenticated ({http.auth.user.id}, the access log's
   /// `user_id`); empty when none did.
   std::string user;
+  /// The last `encode` handler that ran before the answer (Caddy's encoders wrap the response
+  /// writer, so the innermost, last one decides), whatever kind answered; the server compresses
+  /// the answer with it as encode.h describes. nullopt: no encode ran.
+  std::optional<EncodeOptions> encode;
 };
 
 /// Runs `site.routes` for `request`, as Caddy runs a site's subroute:
@@ -75,10 +81,11 @@ struct RouteResult {
 ///    else it ends with Respond 401, an empty body and `WWW-Authenticate: Basic realm="<realm>"`.
 ///    A check costs one bcrypt computation (about a second at cost 14), also for unknown users;
 ///    successful checks are remembered process-wide (at most 1,000), failures never.
-///  - terminal: file_server, respond, redir. reverse_proxy, encode, basic_auth with argon2id or a
-///    hash that is not bcrypt, try_files, invoke, `uri path_regexp`, `file_server { pass_thru }`
-///    and directives the adapter kept as unsupported answer Unsupported when they would run
-///    (their matcher matched).
+///  - encode records its options in RouteResult::encode and the chain goes on.
+///  - terminal: file_server, respond, redir. reverse_proxy, basic_auth with argon2id or a hash
+///    that is not bcrypt, try_files, invoke, `uri path_regexp`, `file_server { pass_thru }` and
+///    directives the adapter kept as unsupported answer Unsupported when they would run (their
+///    matcher matched).
 /// Field values in the result (Location, header operations) have CR, LF and NUL replaced by
 /// spaces, so a placeholder that decodes them cannot split the response (as Go's net/http does).
 /// Pure but for basic_auth's cache of successes; thread-safe; never throws except std::bad_alloc.

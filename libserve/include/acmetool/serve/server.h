@@ -17,6 +17,7 @@
 #include "acmetool/serve/cert_manager.h"
 #include "acmetool/serve/challenge_responder.h"
 #include "acmetool/serve/file_server.h"
+#include "acmetool/serve/metrics.h"
 
 namespace acmetool::serve {
 
@@ -46,6 +47,9 @@ struct ServerOptions {
   /// Answers http-01 challenges on the HTTP port, for every host (the CA may validate any name
   /// being ordered); may be null.
   std::shared_ptr<const Http01Responder> http01;
+  /// Answers tls-alpn-01 on the HTTPS port: a ClientHello offering acme-tls/1 gets the challenge
+  /// certificate presented for its SNI, or unrecognized_name; may be null (then always that).
+  std::shared_ptr<const acme::TlsAlpn01Responder> tlsalpn01;
   /// io threads; 0: one per core.
   std::size_t threads = 0;
   /// Limits (Caddy-like defaults): the whole request head must arrive within header_timeout, a
@@ -53,6 +57,9 @@ struct ServerOptions {
   std::chrono::milliseconds header_timeout = std::chrono::seconds(10);
   std::chrono::milliseconds idle_timeout = std::chrono::minutes(5);
   std::size_t max_header_bytes = 16 * 1024;
+  /// Where requests, connections and handshakes are counted (the admin endpoint's /metrics);
+  /// null: the server counts into its own, which nobody reads.
+  std::shared_ptr<ServerMetrics> metrics;
   /// One line per event (listening, refused handshakes sampled by the caller's taste). Called from
   /// the io threads; may be empty.
   std::function<void(std::string_view)> log;
