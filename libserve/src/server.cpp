@@ -7,6 +7,7 @@
 #include "acmetool/serve/server.h"
 
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -65,6 +66,12 @@ struct FileSlice {
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
 };
+// The other end of a connection.
+struct Peer {
+  std::string ip;
+  int port = 0;
+};
+
 struct Reply {
   http::response<http::empty_body> head;
   std::vector<std::variant<std::string, FileSlice>> pieces;
@@ -278,7 +285,8 @@ struct Server::Impl {
 
   awaitable<void> tls_connection(tcp::socket socket) {
     boost::system::error_code ignored;
-    const std::string remote_ip = socket.remote_endpoint(ignored).address().to_string();
+    const tcp::endpoint remote = socket.remote_endpoint(ignored);
+    const Peer peer{remote.address().to_string(), remote.port()};
     const std::string local_ip = socket.local_endpoint(ignored).address().to_string();
     const int fd = socket.native_handle();
     beast::tcp_stream stream(std::move(socket));
@@ -286,14 +294,14 @@ struct Server::Impl {
     const ConnectionMetric counted(*metrics, Scheme::Https);
     const LiveGuard guard{*this, enter(fd)};  // destroyed first: leaves before the socket closes
     try {
-      co_await tls_session(stream, tls_stream, remote_ip, local_ip, guard.id);
+      co_await tls_session(stream, tls_stream, peer, local_ip, guard.id);
     } catch (const std::exception& e) {
-      log("connection from " + remote_ip + ": " + e.what());
+      log("connection from " + peer.ip + ": " + e.what());
     }
   }
 
   awaitable<void> tls_session(beast::tcp_stream& stream, std::optional<TlsStream>& tls_stream,
-                              const std::string& remote_ip, const std::string& local_ip, std::uint64_t id) {
+                              const Peer& peer, const std::string& local_ip, std::uint64_t id) {
     // Read until the ClientHello is complete, within the header timeout.
     stream.expires_after(options.header_timeout);
     std::vector<std::uint8_t> raw;
@@ -335,7 +343,7 @@ struct Server::Impl {
     }
     // The certificate for the name (or, without SNI, for the address the client reached).
     const std::string name = hello.info.server_name.empty() ? local_ip : hello.info.server_name;
-    const CertificateAnswer answer = co_await async_certificate(name, remote_ip);
+    const CertificateAnswer answer = co_await async_certificate(name, peer.ip);
     if (!answer.certificate) {
       metrics->record_handshake(answer.outcome == CertificateAnswer::Outcome::Failed ? HandshakeOutcome::NoCertificate
                                                                              : HandshakeOutcome::UnrecognizedName);
@@ -361,9 +369,9 @@ struct Server::Impl {
     unsigned int alpn_length = 0;
     SSL_get0_alpn_selected(tls_stream->native_handle(), &alpn, &alpn_length);
     if (alpn_length == 2 && alpn[0] == 'h' && alpn[1] == '2') {
-      co_await h2_session(*tls_stream, id, remote_ip);
+      co_await h2_session(*tls_stream, id, peer);
     } else {
-      co_await http_session(*tls_stream, /*https=*/true, id, remote_ip);
+      co_await http_session(*tls_stream, /*https=*/true, id, peer);
     }
     beast::get_lowest_layer(*tls_stream).expires_after(std::chrono::seconds(2));
     co_await tls_stream->async_shutdown(kTuple);
@@ -429,8 +437,10 @@ struct Server::Impl {
     const LiveGuard guard{*this, enter(fd)};
     try {
       boost::system::error_code ignored;
-      const std::string remote_ip = stream.socket().remote_endpoint(ignored).address().to_string();
-      co_await http_session(stream, /*https=*/false, guard.id, remote_ip);
+      const tcp::endpoint remote = stream.socket().remote_endpoint(ignored);
+      // A named local: g++ 12 may end a temporary's life at the co_await's suspension.
+      const Peer peer{remote.address().to_string(), remote.port()};
+      co_await http_session(stream, /*https=*/false, guard.id, peer);
       stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     } catch (const std::exception& e) {
       log(std::string("plain connection: ") + e.what());
@@ -440,7 +450,7 @@ struct Server::Impl {
   // ---- HTTP/1.1 ----
 
   template <class Stream>
-  awaitable<void> http_session(Stream& stream, bool https, std::uint64_t id, const std::string& remote_ip) {
+  awaitable<void> http_session(Stream& stream, bool https, std::uint64_t id, const Peer& peer) {
     beast::flat_buffer buffer;
     for (bool first = true;; first = false) {
       if (stopping) co_return;
@@ -477,12 +487,12 @@ struct Server::Impl {
       const auto& req = parser.get();
       const auto start = std::chrono::system_clock::now();
       const auto began = std::chrono::steady_clock::now();
-      Reply reply = co_await handle_request(req, https, remote_ip);
+      Reply reply = co_await handle_request(req, https, peer);
       if (!req.keep_alive() || stopping) reply.close = true;
       const bool written = co_await write_reply(stream, reply);
       metrics->record_request(Protocol::Http1, https ? Scheme::Https : Scheme::Http, written ? reply.head.result_int() : 0,
                               std::chrono::steady_clock::now() - began, written ? reply.body_length() : 0);
-      log_access(req, reply, start, began, remote_ip, ssl_of(stream));
+      log_access(req, reply, start, began, peer, ssl_of(stream));
       if (!written || reply.close) co_return;
     }
   }
@@ -501,7 +511,7 @@ struct Server::Impl {
 
   struct H2Connection {
     Impl& impl;
-    std::string remote_ip;
+    Peer peer;
     SSL* ssl = nullptr;
     nghttp2_session* session = nullptr;
     std::map<std::int32_t, std::unique_ptr<H2Stream>> streams;
@@ -598,7 +608,7 @@ struct Server::Impl {
     // Counted and logged when the response is submitted; its body goes out as the window allows.
     c.impl.metrics->record_request(Protocol::Http2, Scheme::Https, reply.head.result_int(),
                                    std::chrono::steady_clock::now() - stream->began, reply.body_length());
-    log_access(stream->request, reply, stream->start, stream->began, c.remote_ip, c.ssl);
+    log_access(stream->request, reply, stream->start, stream->began, c.peer, c.ssl);
     reply.head.set(http::field::date, date_now());
     // Field names in lower case; the fields HTTP/2 forbids (RFC 9113 §8.2.2) are dropped.
     std::vector<std::string> names;
@@ -627,8 +637,8 @@ struct Server::Impl {
   }
 
   template <class Stream>
-  awaitable<void> h2_session(Stream& stream, std::uint64_t id, const std::string& remote_ip) {
-    H2Connection c{*this, remote_ip, ssl_of(stream)};
+  awaitable<void> h2_session(Stream& stream, std::uint64_t id, const Peer& peer) {
+    H2Connection c{*this, peer, ssl_of(stream)};
     nghttp2_session_callbacks* callbacks = nullptr;
     if (nghttp2_session_callbacks_new(&callbacks) != 0) co_return;
     nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, h2_begin_headers);
@@ -675,7 +685,7 @@ struct Server::Impl {
           s->reply = text_reply(http::status::request_header_fields_too_large, "", 20);
           s->reply.finish(false);
         } else {
-          s->reply = co_await handle_request(s->request, /*https=*/true, c.remote_ip);
+          s->reply = co_await handle_request(s->request, /*https=*/true, c.peer);
         }
         h2_respond(c, stream_id);
       }
@@ -708,6 +718,10 @@ struct Server::Impl {
         continue;
       }
       const FileSlice slice = std::get<FileSlice>(piece);
+      if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+        if (!co_await send_file_slice(stream, reply.file->get(), slice)) co_return false;
+        continue;
+      }
       chunk.resize(static_cast<std::size_t>(std::min<std::uint64_t>(64 * 1024, slice.length)));
       for (std::uint64_t done = 0; done < slice.length;) {
         const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), slice.length - done));
@@ -719,6 +733,30 @@ struct Server::Impl {
         if (wec) co_return false;
         done += static_cast<std::uint64_t>(got);
       }
+    }
+    co_return true;
+  }
+
+  // Plain HTTP: the kernel copies the slice from the file to the socket (sendfile(2)), nothing
+  // passes through user space. Waiting for the socket to drain counts against the idle timeout.
+  awaitable<bool> send_file_slice(beast::tcp_stream& stream, int file, FileSlice slice) {
+    using namespace asio::experimental::awaitable_operators;
+    tcp::socket& socket = stream.socket();
+    boost::system::error_code ec;
+    socket.native_non_blocking(true, ec);
+    if (ec) co_return false;
+    auto offset = static_cast<off_t>(slice.offset);
+    for (std::uint64_t left = slice.length; left > 0;) {
+      const ssize_t sent = ::sendfile(socket.native_handle(), file, &offset,
+                                      static_cast<std::size_t>(std::min<std::uint64_t>(left, 1 << 20)));
+      if (sent > 0) {
+        left -= static_cast<std::uint64_t>(sent);
+        continue;
+      }
+      if (sent == 0 || (errno != EAGAIN && errno != EINTR)) co_return false;  // shrank, or the peer left
+      asio::steady_timer timer(socket.get_executor(), options.idle_timeout);
+      const auto ready = co_await (socket.async_wait(tcp::socket::wait_write, kTuple) || timer.async_wait(kTuple));
+      if (ready.index() != 0 || std::get<0>(std::get<0>(ready))) co_return false;
     }
     co_return true;
   }
@@ -756,17 +794,17 @@ struct Server::Impl {
   // spend ~1 s in bcrypt on them), on the blocking pool so that other connections are not stalled.
   // Not a coroutine itself (g++ 12 and lambda captures, see async_certificate).
   awaitable<Reply> handle_request(const http::request<http::string_body>& req, bool https,
-                                  const std::string& remote_ip) {
-    if (req.find(http::field::authorization) == req.end()) return ready_reply(handle(req, https, remote_ip));
-    return asio::co_spawn(blocking, handle_on(this, &req, https, &remote_ip), use_awaitable);
+                                  const Peer& peer) {
+    if (req.find(http::field::authorization) == req.end()) return ready_reply(handle(req, https, peer));
+    return asio::co_spawn(blocking, handle_on(this, &req, https, &peer), use_awaitable);
   }
   static awaitable<Reply> ready_reply(Reply reply) { co_return reply; }
   static awaitable<Reply> handle_on(Impl* self, const http::request<http::string_body>* req, bool https,
-                                    const std::string* remote_ip) {
-    co_return self->handle(*req, https, *remote_ip);
+                                    const Peer* peer) {
+    co_return self->handle(*req, https, *peer);
   }
 
-  Reply handle(const http::request<http::string_body>& req, bool https, const std::string& remote_ip) {
+  Reply handle(const http::request<http::string_body>& req, bool https, const Peer& peer) {
     const std::string host = request_host(req);
     // The site for this host and scheme: an https site on the HTTP port only redirects.
     const std::shared_ptr<const SiteTable> table = current_sites();
@@ -789,7 +827,7 @@ struct Server::Impl {
     } else if (!https && site->https) {
       reply = table->redirect_http ? redirect_to_https(req, host) : text_reply(http::status::not_found, "", 11);
     } else if (site->routes) {
-      reply = run_routes(*site, req, https, host, remote_ip);
+      reply = run_routes(*site, req, https, host, peer);
     } else {
       reply = serve_file(site->files, req, req.target());
     }
@@ -802,14 +840,15 @@ struct Server::Impl {
 
   // A Caddyfile site: the routes decide, this sends.
   Reply run_routes(const SiteOptions& site, const http::request<http::string_body>& req, bool https,
-                   const std::string& host, const std::string& remote_ip) {
+                   const std::string& host, const Peer& peer) {
     RouteRequest request;
     request.method = std::string(req.method_string());
     request.target = std::string(req.target());
     request.host = host;
     request.scheme = https ? "https" : "http";
     request.port = https ? https_port_bound : http_port_bound;
-    request.remote_ip = remote_ip;
+    request.remote_ip = peer.ip;
+    request.remote_port = peer.port;
     request.version = static_cast<int>(req.version());
     for (const auto& field : req) request.headers.emplace_back(field.name_string(), field.value());
     const RouteResult result = evaluate_routes(*site.routes, request);
@@ -912,12 +951,13 @@ struct Server::Impl {
   // One line in the site's access log, with Caddy's fields.
   static void log_access(const http::request<http::string_body>& req, const Reply& reply,
                          std::chrono::system_clock::time_point start, std::chrono::steady_clock::time_point began,
-                         const std::string& remote_ip, SSL* ssl) {
+                         const Peer& peer, SSL* ssl) {
     if (!reply.log) return;
     AccessLogEntry entry;
     entry.start = start;
     entry.duration = std::chrono::steady_clock::now() - began;
-    entry.remote_ip = remote_ip;
+    entry.remote_ip = peer.ip;
+    entry.remote_port = peer.port;
     entry.proto = req.version() == 20 ? "HTTP/2.0" : req.version() == 10 ? "HTTP/1.0" : "HTTP/1.1";
     entry.method = std::string(req.method_string());
     entry.host = std::string(req[http::field::host]);

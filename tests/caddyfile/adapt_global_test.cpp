@@ -254,11 +254,11 @@ TEST_CASE("unknown global options are errors naming the option and line, with a 
 
 TEST_CASE("Caddy options acmetool does not implement are accepted with a warning", "[caddyfile][adapt][global]") {
   std::vector<Warning> warnings;
-  global_of("\tservers {\n\t\tprotocols h1 h2\n\t}\n\tskip_install_trust\n", &warnings);
+  global_of("\tservers {\n\t\tprotocols h1 h2\n\t}\n\tpersist_config off\n", &warnings);
   REQUIRE(warnings.size() == 2);
   CHECK(warnings[0].where == "Caddyfile:2");
   CHECK(warnings[0].message == "global option 'servers' is not supported by acmetool yet; ignored");
-  CHECK(warnings[1].message == "global option 'skip_install_trust' is not supported by acmetool yet; ignored");
+  CHECK(warnings[1].message == "global option 'persist_config' is not supported by acmetool yet; ignored");
 }
 
 TEST_CASE("global option arguments are checked: counts, ports, durations, key types", "[caddyfile][adapt][global]") {

@@ -301,6 +301,7 @@ TEST_CASE("serve -c Caddyfile serves its sites: files, respond, headers, redirec
   CHECK(curl({"http://plain.localhost:" + http + "/"}).out == "plain");
   // basic_auth: 401 with a challenge without credentials or with wrong ones, the page with right ones.
   r = curl({"-D", "-", "-o", "/dev/null", "https://localhost:" + https + "/admin/x"});
+  INFO(r.err);
   CHECK(r.out.find(" 401") != std::string::npos);
   CHECK(r.out.find("asic realm=\"restricted\"") != std::string::npos);
   CHECK(curl({"-o", "/dev/null", "-w", "%{http_code}", "-u", "alice:wrong", "https://localhost:" + https + "/admin/x"})
@@ -312,6 +313,8 @@ TEST_CASE("serve -c Caddyfile serves its sites: files, respond, headers, redirec
   CHECK(access.find("\"uri\":\"/\"") != std::string::npos);
   CHECK(access.find("\"status\":200") != std::string::npos);
   CHECK(access.find("\"proto\":\"h2\"") != std::string::npos);  // curl negotiated HTTP/2
+  CHECK(std::regex_search(access, std::regex(R"("remote_port":"[1-9][0-9]*")")));
+  CHECK(std::regex_search(access, std::regex(R"("duration":0\.[0-9]+)")));
   CHECK(curl({"-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "http://localhost:" + http + "/a?b"}).out ==
         "308 https://localhost:" + https + "/a?b");
   process.kill(SIGTERM);
@@ -651,6 +654,50 @@ TEST_CASE("serve's admin endpoint counts requests, handshakes and certificates i
   CHECK(admin_get("/health").ends_with("\n200"));
   // DNS rebinding: a page on another origin cannot read the endpoint through a name of its own.
   CHECK(admin_get("/metrics", "evil.example").ends_with("\n403"));
+  process.kill(SIGTERM);
+  CHECK(process.wait(15s));
+}
+
+TEST_CASE("an http:// site sends files with sendfile: a big file, a range and several ranges arrive intact",
+          "[serve][cli][sendfile]") {
+  TempDir dir;
+  const fs::path www = dir.path() / "www";
+  fs::create_directories(www);
+  std::string big(5 * 1024 * 1024 + 7, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('A' + (i * 7 + i / 4096) % 26);
+  write_file(www / "big.bin", big);
+  const std::vector<int> ports = acmetool::test::distinct_free_ports(2);
+  const std::string http = std::to_string(ports[0]), https = std::to_string(ports[1]);
+  const fs::path caddyfile = dir.path() / "Caddyfile", log = dir.path() / "serve.log";
+  write_file(caddyfile, "{\n\thttp_port " + http + "\n\thttps_port " + https + "\n}\nhttp://localhost {\n\troot * " +
+                            www.string() + "\n\tfile_server\n}\n");
+  ChildProcess process = ChildProcess::start(
+      {ACMETOOL_BINARY, "--storage", (dir.path() / "storage").string(), "serve", "-c", caddyfile.string()}, log);
+  const std::string url = "http://127.0.0.1:" + http + "/big.bin";
+  auto curl = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "20", "-H", "Host: localhost"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_command(argv, "", {}, 30s);
+  };
+  CommandResult r;
+  const bool up = acmetool::test::wait_until(
+      [&] {
+        r = curl({url});
+        return r.exit_code == 0;
+      },
+      20s);
+  INFO(acmetool::test::log_tail("serve", log));
+  REQUIRE(up);
+  CHECK(r.out.size() == big.size());
+  CHECK(r.out == big);
+  CHECK(curl({"-r", "4000000-4000009", url}).out == big.substr(4000000, 10));
+  r = curl({"-r", "0-2,5242880-5242886", url});
+  CHECK(r.out.find(big.substr(0, 3)) != std::string::npos);
+  CHECK(r.out.find(big.substr(5242880, 7)) != std::string::npos);
+  // Four clients at once, each limited to 2 MB/s: the server waits for their sockets to drain.
+  std::vector<std::future<CommandResult>> slow;
+  for (int i = 0; i < 4; ++i) slow.push_back(std::async(std::launch::async, [&] { return curl({"--limit-rate", "2M", url}); }));
+  for (auto& f : slow) CHECK(f.get().out == big);
   process.kill(SIGTERM);
   CHECK(process.wait(15s));
 }

@@ -252,7 +252,7 @@ TEST_CASE("files resolve to the root joined with the cleaned path", "[file_serve
   CHECK(site.resolve("/file.txt/more").kind == Kind::NotFound);
 }
 
-TEST_CASE("paths without symlinks come back open; a swapped root is seen within a second", "[file_server]") {
+TEST_CASE("paths without symlinks come back open, and a swapped root is seen within a second", "[file_server]") {
   Site site;
   const auto file = site.resolve("/file.txt");
   REQUIRE(file.file);

@@ -277,7 +277,7 @@ TEST_CASE("rewrite changes the path, and the query when it has one", "[routes]")
   CHECK(result.body == "/x/a%20b");
 }
 
-TEST_CASE("encode records its options and the chain goes on; the last one that ran wins",
+TEST_CASE("encode records its options and the chain goes on, and the last one that ran wins",
           "[routes][encode]") {
   serve::RouteResult result = run("encode gzip {\n minimum_length 100\n}\nfile_server", request("/a.css"));
   REQUIRE(result.kind == Kind::Files);
