@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Static-file HTTPS serving: `acmetool serve` beside Caddy 2.6.2 and nginx (Debian) in one run.
-# All three serve the same directory (1 KiB and 10 MiB files) with ONE certificate for localhost
-# issued by acmetool's local CA, bound to 127.0.0.1. Each server is started, measured and stopped
+# Static-file serving: `acmetool serve` beside Caddy 2.6.2, nginx and h2o 2.2.5 (Debian) in one run.
+# All four serve the same directory (1 KiB and 10 MiB files) with ONE certificate for localhost
+# issued by acmetool's local CA, bound to 127.0.0.1, over HTTPS and plain HTTP, with one worker
+# (thread or process) per core and no access log. Each server is started, measured and stopped
 # (by its recorded PID) before the next one starts. Prints a table and acmetool's ratios.
 #
 #   bench/serve.sh [SECONDS]     (default 8 s per load run; needs scripts/bootstrap --bench)
 #
-# Per server: h1 keep-alive 1 KiB (wrk -t1 -c64: req/s, p99, server CPU µs/req), h2 1 KiB
-# (h2load -c16 -m10), full handshakes (wrk -c16, Connection: close), 10 MiB (wrk -t1 -c8: MB/s),
-# RSS of the server's process group after the load, exec -> first HTTPS 200 (best of 3).
+# Per server: h1 keep-alive 1 KiB over HTTPS and over plain HTTP (wrk -t1 -c64: req/s, p99, server
+# CPU µs/req), h2 1 KiB (h2load -c16 -m10), full handshakes (wrk -c16, Connection: close), 10 MiB
+# (wrk -t1 -c8: MB/s), RSS of the server's process group after the load, exec -> first HTTPS 200
+# (best of 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-8}
@@ -62,6 +64,13 @@ localhost {
 	root * $www
 	file_server
 }
+
+# Plain HTTP for the requests wrk sends to 127.0.0.1 (those for localhost redirect to HTTPS).
+http://127.0.0.1:$http_port {
+	bind 127.0.0.1
+	root * $www
+	file_server
+}
 EOF
 }
 start_acmetool() {
@@ -88,6 +97,12 @@ conf_caddy() {
 localhost:$https_port {
 	bind 127.0.0.1
 	tls $cert $key
+	root * $www
+	file_server
+}
+
+http://:$http_port {
+	bind 127.0.0.1
 	root * $www
 	file_server
 }
@@ -127,12 +142,48 @@ http {
 		ssl_protocols TLSv1.2 TLSv1.3;
 		root $www;
 	}
+	server {
+		listen 127.0.0.1:$http_port;
+		root $www;
+	}
 }
 EOF
 }
 start_nginx() {
   setsid nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/logs/error.log" \
     >>"$tmp/nginx.log" 2>&1 &
+  pid=$!
+}
+
+# h2o: HTTP/2 through ALPN, HTTP/1.1 keep-alive and no access log are its defaults. It starts as
+# root and handles requests as nobody (the files are world-readable). No OCSP updater (it would
+# fetch from the certificate's responder). Unlike the others, 2.2 always signs handshakes in a
+# separate process (neverbleed; the directive to turn it off came in 2.3). That process and the
+# crash handler (perl) are in its process group, so they count in the CPU and RSS rows.
+conf_h2o() {
+  mkdir -p "$tmp/h2o"
+  cat >"$tmp/h2o/h2o.conf" <<EOF
+num-threads: $(nproc)
+listen:
+  host: 127.0.0.1
+  port: $https_port
+  ssl:
+    certificate-file: $cert
+    key-file: $key
+    minimum-version: TLSv1.2
+    ocsp-update-interval: 0
+listen:
+  host: 127.0.0.1
+  port: $http_port
+hosts:
+  "localhost":
+    paths:
+      /:
+        file.dir: $www
+EOF
+}
+start_h2o() {
+  setsid h2o -c "$tmp/h2o/h2o.conf" >>"$tmp/h2o.log" 2>&1 &
   pid=$!
 }
 
@@ -143,14 +194,18 @@ stop() { # PID: SIGTERM, wait (bounded), then SIGKILL
   kill -9 "$p" 2>/dev/null || true
   wait "$p" 2>/dev/null || true
   live=""
-  # nginx workers exit with the master; give them a moment so the port is free.
+  # nginx workers and h2o's crash handler exit with the leader; give them a moment so the group
+  # is gone and the ports are free.
   for ((i = 0; i < 40; i++)); do
-    ss -Htln "sport = :$https_port" | grep -q . || break
+    group_alive "$p" || ss -Htln "sport = :$https_port or sport = :$http_port" | grep -q . || break
     sleep 0.05
   done
+  if group_alive "$p"; then echo "  still running in group $p: $(pgrep -r D,R,S,T -g "$p" | xargs)" >&2; fi
 }
+group_alive() { pgrep -r D,R,S,T -g "$1" >/dev/null; } # PGID: a live (not zombie) process in it
 
 url() { echo "https://localhost:$https_port/$1"; }
+http_url() { echo "http://127.0.0.1:$http_port/$1"; }
 
 # Poll for the first HTTPS 200, bounded to 10 s; echoes ms since $1 (ns timestamp), or fails.
 wait_200() {
@@ -169,7 +224,7 @@ wait_200() {
 pg_cpu_ticks() { # PGID -> utime+stime of every live process in the group
   local pg=$1 f line rest total=0
   for f in /proc/[0-9]*/stat; do
-    line=$(<"$f") 2>/dev/null || continue
+    { line=$(<"$f"); } 2>/dev/null || continue # the process may have exited
     rest=${line##*) } # fields from 3 (state) on
     read -r -a a <<<"$rest"
     [[ ${a[2]} == "$pg" ]] && total=$((total + a[11] + a[12]))
@@ -179,7 +234,7 @@ pg_cpu_ticks() { # PGID -> utime+stime of every live process in the group
 pg_rss_kib() { # PGID -> sum of VmRSS
   local pg=$1 f d line rest total=0 kb
   for f in /proc/[0-9]*/stat; do
-    line=$(<"$f") 2>/dev/null || continue
+    { line=$(<"$f"); } 2>/dev/null || continue # the process may have exited
     rest=${line##*) }
     read -r -a a <<<"$rest"
     [[ ${a[2]} == "$pg" ]] || continue
@@ -221,19 +276,20 @@ measure_startup() { # SERVER: exec -> first HTTPS 200, best of 3
   R[$s.start]=$(awk -v u="$best" 'BEGIN { printf "%.1f", u / 1000 }')
 }
 
-measure_h1() { # keep-alive 1 KiB + server CPU per request
-  local s=$1 c0 c1 out rps
-  wrk -t1 -c64 -d2s "$(url 1k.bin)" >/dev/null 2>&1 || true # warm-up
+measure_keepalive() { # SERVER KEY URL: keep-alive 1 KiB, server CPU per request -> KEY, KEY_p99, KEY_cpu
+  local s=$1 k=$2 u=$3 c0 c1 out rps n code
+  code=$(curl -sk --max-time 5 -o /dev/null -w '%{http_code}' "$u" || true)
+  [[ $code == 200 ]] || { echo "$s $k: $u answered $code, not 200" >&2; exit 1; }
+  wrk -t1 -c64 -d2s "$u" >/dev/null 2>&1 || true # warm-up
   c0=$(pg_cpu_ticks "$pid")
-  out=$(timeout $((secs + 20)) wrk -t1 -c64 -d"${secs}s" --latency "$(url 1k.bin)")
+  out=$(timeout $((secs + 20)) wrk -t1 -c64 -d"${secs}s" --latency "$u")
   c1=$(pg_cpu_ticks "$pid")
   rps=$(wrk_rps <<<"$out")
-  R[$s.h1]=$(awk -v r="$rps" 'BEGIN { printf "%.0f", r }')
-  R[$s.p99]=$(wrk_p99_ms <<<"$out")
-  local n
+  R[$s.$k]=$(awk -v r="$rps" 'BEGIN { printf "%.0f", r }')
+  R[$s.${k}_p99]=$(wrk_p99_ms <<<"$out")
   n=$(awk '/requests in/ {print $1}' <<<"$out")
-  R[$s.cpu]=$(awk -v d=$((c1 - c0)) -v t="$tck" -v n="$n" 'BEGIN { printf "%.1f", d / t * 1e6 / n }')
-  grep -q 'Non-2xx\|Socket errors' <<<"$out" && echo "  $s h1: $(grep 'Non-2xx\|Socket errors' <<<"$out")" >&2
+  R[$s.${k}_cpu]=$(awk -v d=$((c1 - c0)) -v t="$tck" -v n="$n" 'BEGIN { printf "%.1f", d / t * 1e6 / n }')
+  grep -q 'Non-2xx\|Socket errors' <<<"$out" && echo "  $s $k: $(grep 'Non-2xx\|Socket errors' <<<"$out")" >&2
   return 0
 }
 
@@ -269,7 +325,8 @@ run_server() {
   "start_$s"
   live=$pid
   wait_200 "$(date +%s%N)" >/dev/null || { echo "$s did not start" >&2; exit 1; }
-  measure_h1 "$s"
+  measure_keepalive "$s" h1 "$(url 1k.bin)"
+  measure_keepalive "$s" http "$(http_url 1k.bin)"
   measure_h2 "$s"
   measure_hs "$s"
   measure_big "$s"
@@ -278,22 +335,26 @@ run_server() {
 }
 
 echo "load: $(uptime | sed 's/.*load average/load average/')" >&2
-for s in acmetool caddy nginx; do run_server "$s"; done
+for s in acmetool caddy nginx h2o; do run_server "$s"; done
 echo "load: $(uptime | sed 's/.*load average/load average/')" >&2
 
 # ---- table ----
-row() { # LABEL KEY HIGHER_IS_BETTER(1/0)
+row() { # LABEL KEY: the four servers' values, then acmetool's ratio to each anchor
   local label=$1 k=$2
-  awk -v l="$label" -v a="${R[acmetool.$k]}" -v c="${R[caddy.$k]}" -v n="${R[nginx.$k]}" \
-    'BEGIN { printf "| %s | %s | %s | %s | %.2f | %.2f |\n", l, a, c, n, (n ? a / n : 0), (c ? a / c : 0) }'
+  awk -v l="$label" -v a="${R[acmetool.$k]}" -v c="${R[caddy.$k]}" -v n="${R[nginx.$k]}" -v h="${R[h2o.$k]}" \
+    'BEGIN { printf "| %s | %s | %s | %s | %s | %.2f | %.2f | %.2f |\n", l, a, c, n, h,
+             (n ? a / n : 0), (c ? a / c : 0), (h ? a / h : 0) }'
 }
 echo "serve, $(date -u +%F), $(nproc) cores, ${secs} s per load run, one run"
 echo
-echo "| measure | acmetool | caddy | nginx | acmetool/nginx | acmetool/caddy |"
-echo "|---|---|---|---|---|---|"
+echo "| measure | acmetool | caddy | nginx | h2o | acmetool/nginx | acmetool/caddy | acmetool/h2o |"
+echo "|---|---|---|---|---|---|---|---|"
 row "h1 keep-alive 1 KiB, wrk -c64: req/s" h1
-row "h1 keep-alive 1 KiB: p99 ms" p99
-row "h1 keep-alive 1 KiB: server CPU µs/req" cpu
+row "h1 keep-alive 1 KiB: p99 ms" h1_p99
+row "h1 keep-alive 1 KiB: server CPU µs/req" h1_cpu
+row "plain HTTP keep-alive 1 KiB, wrk -c64: req/s" http
+row "plain HTTP keep-alive 1 KiB: p99 ms" http_p99
+row "plain HTTP keep-alive 1 KiB: server CPU µs/req" http_cpu
 row "h2 1 KiB, h2load -c16 -m10: req/s" h2
 row "full handshakes, wrk -c16 Connection: close: /s" hs
 row "10 MiB file, wrk -c8: MB/s" big
