@@ -163,6 +163,10 @@ struct Server::Impl {
                             "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                             "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
     SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384");
+    // Resumption is by session tickets alone (TicketKeys): no server-side session cache, whose
+    // inserts and periodic sweeps over up to 20,000 sessions cost every full handshake time and
+    // the process megabytes of memory.
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_alpn_select_cb(
         ctx,
         [](SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
@@ -205,35 +209,53 @@ struct Server::Impl {
 
   // ---- listeners ----
 
+  // Each io thread accepts on its own socket (SO_REUSEPORT; the kernel spreads connections), so a
+  // connection lives on the thread that accepted it: no hand-over, no wake-up of another thread.
+  // A probe without SO_REUSEPORT first makes a port someone else listens on an error (also a
+  // second acmetool on the same port) instead of a silent share.
   void listen(int& port, bool https) {
     std::vector<std::string> addresses = options.listen_addresses;
     if (addresses.empty()) addresses = {"::"};
     for (const std::string& address : addresses) {
       const auto ip = asio::ip::make_address(address);
       tcp::endpoint endpoint(ip, static_cast<unsigned short>(port));
-      auto acceptor = std::make_unique<tcp::acceptor>(*io.front());
-      boost::system::error_code ec;
-      acceptor->open(endpoint.protocol(), ec);
-      if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-      if (!ec && ip.is_v6() && address == "::") acceptor->set_option(asio::ip::v6_only(false), ec);
-      if (!ec) acceptor->bind(endpoint, ec);
-      if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-      if (ec) {
+      auto fail = [&](const boost::system::error_code& ec) {
         throw Error("listening on " + (ip.is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(port) +
                     ": " + ec.message());
+      };
+      boost::system::error_code ec;
+      {
+        tcp::acceptor probe(*io.front());
+        bind_socket(probe, endpoint, address, false, ec);
+        if (ec) fail(ec);
+        endpoint.port(probe.local_endpoint().port());
       }
-      port = acceptor->local_endpoint().port();  // the next address binds the same port
-      asio::co_spawn(*io.front(), accept_loop(*acceptor, https), asio::detached);
-      acceptors.push_back(std::move(acceptor));
+      for (auto& context : io) {
+        auto acceptor = std::make_unique<tcp::acceptor>(*context);
+        bind_socket(*acceptor, endpoint, address, true, ec);
+        if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) fail(ec);
+        asio::co_spawn(*context, accept_loop(*acceptor, https), asio::detached);
+        acceptors.push_back(std::move(acceptor));
+      }
+      port = endpoint.port();  // the next address binds the same port
     }
+  }
+
+  static void bind_socket(tcp::acceptor& acceptor, const tcp::endpoint& endpoint, const std::string& address,
+                          bool shared, boost::system::error_code& ec) {
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && shared) acceptor.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+    if (!ec && endpoint.address().is_v6() && address == "::") acceptor.set_option(asio::ip::v6_only(false), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
   }
 
   awaitable<void> accept_loop(tcp::acceptor& acceptor, bool https) {
     for (;;) {
-      // Each connection lives on one io_context, taken in turn: one thread, so no strand and no
-      // lock between its operations.
-      asio::io_context& home = *io[next_context++ % io.size()];
-      auto [ec, socket] = co_await acceptor.async_accept(home, kTuple);
+      // The connection lives on the acceptor's io_context: one thread, so no strand and no lock
+      // between its operations.
+      auto [ec, socket] = co_await acceptor.async_accept(kTuple);
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
         continue;  // EMFILE and the like: keep accepting
@@ -254,20 +276,18 @@ struct Server::Impl {
   // stop shuts for reading (thread-safe at the OS level) to end an idle wait. A connection leaves
   // (LiveGuard) before its socket is closed, so a registered descriptor is always its own.
   struct Live {
-    bool idle = false;
+    std::atomic<bool> idle{false};  ///< flipped twice a request by its own thread: no lock
     int fd = -1;
   };
 
-  std::uint64_t enter(int fd) {
+  std::pair<std::uint64_t, Live*> enter(int fd) {
     std::lock_guard lock(live_mu);
     const std::uint64_t id = ++next_id;
-    live[id] = {false, fd};
-    return id;
+    Live& entry = live[id];  // map nodes stay put: the pointer lives as long as the entry
+    entry.fd = fd;
+    return {id, &entry};
   }
-  void set_idle(std::uint64_t id, bool idle) {
-    std::lock_guard lock(live_mu);
-    if (auto it = live.find(id); it != live.end()) it->second.idle = idle;
-  }
+  static void set_idle(Live* connection, bool idle) { connection->idle.store(idle, std::memory_order_relaxed); }
   void leave(std::uint64_t id) {
     std::lock_guard lock(live_mu);
     live.erase(id);
@@ -275,8 +295,9 @@ struct Server::Impl {
   }
   struct LiveGuard {
     Impl& impl;
-    std::uint64_t id;
-    ~LiveGuard() { impl.leave(id); }
+    std::pair<std::uint64_t, Live*> entry;
+    Live* id() const { return entry.second; }
+    ~LiveGuard() { impl.leave(entry.first); }
   };
 
   // ---- TLS front end ----
@@ -294,14 +315,14 @@ struct Server::Impl {
     const ConnectionMetric counted(*metrics, Scheme::Https);
     const LiveGuard guard{*this, enter(fd)};  // destroyed first: leaves before the socket closes
     try {
-      co_await tls_session(stream, tls_stream, peer, local_ip, guard.id);
+      co_await tls_session(stream, tls_stream, peer, local_ip, guard.id());
     } catch (const std::exception& e) {
       log("connection from " + peer.ip + ": " + e.what());
     }
   }
 
   awaitable<void> tls_session(beast::tcp_stream& stream, std::optional<TlsStream>& tls_stream,
-                              const Peer& peer, const std::string& local_ip, std::uint64_t id) {
+                              const Peer& peer, const std::string& local_ip, Live* id) {
     // Read until the ClientHello is complete, within the header timeout.
     stream.expires_after(options.header_timeout);
     std::vector<std::uint8_t> raw;
@@ -440,7 +461,7 @@ struct Server::Impl {
       const tcp::endpoint remote = stream.socket().remote_endpoint(ignored);
       // A named local: g++ 12 may end a temporary's life at the co_await's suspension.
       const Peer peer{remote.address().to_string(), remote.port()};
-      co_await http_session(stream, /*https=*/false, guard.id, peer);
+      co_await http_session(stream, /*https=*/false, guard.id(), peer);
       stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     } catch (const std::exception& e) {
       log(std::string("plain connection: ") + e.what());
@@ -450,7 +471,7 @@ struct Server::Impl {
   // ---- HTTP/1.1 ----
 
   template <class Stream>
-  awaitable<void> http_session(Stream& stream, bool https, std::uint64_t id, const Peer& peer) {
+  awaitable<void> http_session(Stream& stream, bool https, Live* id, const Peer& peer) {
     beast::flat_buffer buffer;
     for (bool first = true;; first = false) {
       if (stopping) co_return;
@@ -637,7 +658,7 @@ struct Server::Impl {
   }
 
   template <class Stream>
-  awaitable<void> h2_session(Stream& stream, std::uint64_t id, const Peer& peer) {
+  awaitable<void> h2_session(Stream& stream, Live* id, const Peer& peer) {
     H2Connection c{*this, peer, ssl_of(stream)};
     nghttp2_session_callbacks* callbacks = nullptr;
     if (nghttp2_session_callbacks_new(&callbacks) != 0) co_return;
@@ -1142,13 +1163,12 @@ struct Server::Impl {
   ServerOptions options;
   CertManager& certificates;
   std::size_t threads_wanted;
-  /// One io_context per thread; the listeners accept on the first.
+  /// One io_context per thread, each with its own listening sockets.
   struct IoContexts : std::vector<std::unique_ptr<asio::io_context>> {
     explicit IoContexts(std::size_t n) {
       for (std::size_t i = 0; i < n; ++i) push_back(std::make_unique<asio::io_context>(1));
     }
   } io;
-  std::size_t next_context = 0;  ///< used by the accept loops, which all run on io.front()
   ssl::context tls;
   ssl::context acme_tls;  ///< tls-alpn-01 validations only
   mutable std::mutex sites_mu;
@@ -1163,7 +1183,7 @@ struct Server::Impl {
 
   std::mutex live_mu;
   std::condition_variable live_cv;
-  std::map<std::uint64_t, Live> live;
+  std::map<std::uint64_t, Live> live;  ///< std::map: entries never move (Live* stays valid)
   std::uint64_t next_id = 0;
 };
 
@@ -1202,12 +1222,12 @@ void Server::stop(std::chrono::milliseconds grace) {
   if (impl.threads.empty()) return;
   impl.stopping = true;
   // Stop accepting; close connections that wait between requests; let the others finish.
-  asio::post(*impl.io.front(), [&impl] {
-    for (auto& acceptor : impl.acceptors) {
+  for (auto& acceptor : impl.acceptors) {
+    asio::post(acceptor->get_executor(), [a = acceptor.get()] {
       boost::system::error_code ignored;
-      acceptor->close(ignored);
-    }
-  });
+      a->close(ignored);
+    });
+  }
   {
     std::unique_lock lock(impl.live_mu);
     for (auto& [id, live] : impl.live) {
