@@ -299,7 +299,7 @@ measure_keepalive() { # SERVER KEY URL: keep-alive 1 KiB, server CPU per request
 }
 
 # Server CPU µs per unit: ticks c0 -> c1 over n units.
-cpu_per() { awk -v d=$(($2 - $1)) -v t="$tck" -v n="$3" 'BEGIN { printf "%.1f", n > 0 ? d / t * 1e6 / n : 0 }'; }
+cpu_per() { awk -v d=$(($2 - $1)) -v t="$tck" -v n="$3" 'BEGIN { printf "%.1f", (n > 0 ? d / t * 1e6 / n : 0) }'; }
 
 measure_h2() {
   local s=$1 out c0 c1

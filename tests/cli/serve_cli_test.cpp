@@ -204,6 +204,14 @@ TEST_CASE("serve --domain localhost serves a directory over HTTPS trusted throug
                   server.local_root());
   CHECK(r.out == "hello from acmetool\n 20123456789 2");
   CHECK(server.curl({"--http2", "-r", "3-5", server.https("/sub/file.txt")}, server.local_root()).out == "345");
+  // nghttp (nghttp2's own client) and h2load negotiate h2 and get the page.
+  r = run_command({"nghttp", "-v", server.https("/")}, "", {}, 20s);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("hello from acmetool") != std::string::npos);
+  CHECK(r.out.find(":status: 200") != std::string::npos);
+  r = run_command({"h2load", "-n", "20", "-c", "2", server.https("/")}, "", {}, 20s);
+  CHECK(r.out.find("Application protocol: h2") != std::string::npos);
+  CHECK(r.out.find("20 succeeded") != std::string::npos);
   r = server.curl({"--http2", server.https("/big.txt")}, server.local_root());
   CHECK(r.out.size() == big.size());
   CHECK(r.out == big);
