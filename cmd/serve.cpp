@@ -51,6 +51,7 @@ struct ServeArgs {
   std::string pidfile;  ///< default: <storage>/serve.pid
   bool reload = false;
   bool trust = false;  ///< install the local CA's root into the trust stores first
+  std::string admin;   ///< admin endpoint address; overrides the Caddyfile's `admin`
 };
 
 std::filesystem::path pidfile_of(const ServeArgs& args, const Context& ctx) {
@@ -129,6 +130,28 @@ void trust_local_ca(pki::FileStorage& storage, const pki::CaOptions& ca, bool as
   }
 }
 
+// The admin endpoint (/metrics, /health) when asked for: --admin, the Caddyfile's `admin ADDRESS`,
+// or an `admin { ... }` block (then Caddy's localhost:2019). Caddy runs it by default; serve only when
+// asked, since it reveals the names served. Null otherwise.
+std::unique_ptr<serve::AdminServer> start_admin(const caddyfile::AdminOptions& admin, serve::ServerMetrics& metrics,
+                                                const serve::CertManager& certificates,
+                                                const std::atomic<bool>& serving,
+                                                const std::function<void(std::string_view)>& print) {
+  const bool asked = admin.listen || admin.enforce_origin || !admin.origins.empty();
+  if (admin.disabled || !asked) return nullptr;
+  serve::AdminServerOptions options;
+  options.listen = admin.listen.value_or("localhost:2019");
+  options.enforce_origin = admin.enforce_origin;
+  options.origins = admin.origins;
+  options.metrics = [&metrics, &certificates] { return serve::render_prometheus(metrics, certificates.stats()); };
+  options.healthy = [&serving] { return serving.load(); };
+  options.log = print;
+  auto server = std::make_unique<serve::AdminServer>(std::move(options));
+  server->start();
+  if (print) print("admin endpoint on " + server->address() + ": /metrics, /health");
+  return server;
+}
+
 int run_quick_file_server(const ServeArgs& args, Context& ctx) {
   const pki::NameQualification name = pki::qualify_name(args.domain);
   if (name.name_class == pki::NameClass::Invalid) {
@@ -173,16 +196,25 @@ int run_quick_file_server(const ServeArgs& args, Context& ctx) {
   options.http01 = http01;
   options.tlsalpn01 = tlsalpn01;
   options.log = progress_printer(ctx);
+  auto metrics = std::make_shared<serve::ServerMetrics>();
+  options.metrics = metrics;
   serve::Server server(std::move(options), certificates);
   server.start();
   certificates.start();
+  std::atomic<bool> serving{true};
+  caddyfile::AdminOptions admin_options;
+  if (!args.admin.empty()) admin_options.listen = args.admin;
+  const std::unique_ptr<serve::AdminServer> admin =
+      start_admin(admin_options, *metrics, certificates, serving, progress_printer(ctx));
   if (const auto print = progress_printer(ctx)) {
     print("serving https://" + name.name + (server.https_port() == 443 ? "" : ":" + std::to_string(server.https_port())) +
           "/ from " + root.string());
   }
   const PidFile pidfile(pidfile_of(args, ctx));
   wait_for_stop(signals, nullptr);  // nothing to reload without a Caddyfile
+  serving = false;
   server.stop();
+  if (admin) admin->stop();
   return kExitOk;
 }
 
@@ -252,28 +284,6 @@ std::vector<std::string> listen_addresses_of(const caddyfile::Config& config) {
     }
   }
   return out;
-}
-
-// The admin endpoint (/metrics, /health) when the Caddyfile asks for one: `admin ADDRESS`, or an
-// `admin { ... }` block (then Caddy's localhost:2019). Caddy runs it by default; serve only when
-// asked, since it reveals the names served. Null otherwise.
-std::unique_ptr<serve::AdminServer> start_admin(const caddyfile::AdminOptions& admin, serve::ServerMetrics& metrics,
-                                                const serve::CertManager& certificates,
-                                                const std::atomic<bool>& serving,
-                                                const std::function<void(std::string_view)>& print) {
-  const bool asked = admin.listen || admin.enforce_origin || !admin.origins.empty();
-  if (admin.disabled || !asked) return nullptr;
-  serve::AdminServerOptions options;
-  options.listen = admin.listen.value_or("localhost:2019");
-  options.enforce_origin = admin.enforce_origin;
-  options.origins = admin.origins;
-  options.metrics = [&metrics, &certificates] { return serve::render_prometheus(metrics, certificates.stats()); };
-  options.healthy = [&serving] { return serving.load(); };
-  options.log = print;
-  auto server = std::make_unique<serve::AdminServer>(std::move(options));
-  server->start();
-  if (print) print("admin endpoint on " + server->address() + ": /metrics, /health");
-  return server;
 }
 
 // A Caddyfile read, adapted and checked: what the server and the certificate manager need.
@@ -361,7 +371,12 @@ int run_caddyfile(const ServeArgs& args, Context& ctx) {
   std::atomic<bool> serving{true};
   std::unique_ptr<serve::AdminServer> admin;
   try {
-    admin = start_admin(config.global.admin, *metrics, certificates, serving, print);
+    caddyfile::AdminOptions admin_options = config.global.admin;
+    if (!args.admin.empty()) {
+      admin_options.disabled = false;
+      admin_options.listen = args.admin;
+    }
+    admin = start_admin(admin_options, *metrics, certificates, serving, print);
   } catch (const serve::Error&) {
     server.stop(std::chrono::milliseconds(0));
     throw;
@@ -420,6 +435,9 @@ void add_serve(CLI::App& root, Context& ctx) {
   sub->add_option("--pidfile", args->pidfile, "Where the server writes its PID (default: STORAGE/serve.pid)")
       ->type_name("FILE");
   sub->add_flag("--reload", args->reload, "Check the Caddyfile and make the running server load it");
+  sub->add_option("--admin", args->admin,
+                  "Serve /metrics and /health on this address (e.g. localhost:2019; overrides the Caddyfile)")
+      ->type_name("ADDR");
   sub->add_flag("--trust", args->trust,
                 "Install the local CA's root into the system, NSS and Java trust stores before serving");
   sub->callback([args, &ctx] { ctx.exit_code = run_serve(*args, ctx); });

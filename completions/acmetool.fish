@@ -180,5 +180,6 @@ complete -c acmetool -n '__acmetool_using serve' -l email -x -d 'Account email f
 complete -c acmetool -n '__acmetool_using serve' -l pidfile -r -F -d 'Where the server writes its PID'
 complete -c acmetool -n '__acmetool_using serve' -l reload -d 'Check the Caddyfile and make the running server load it'
 complete -c acmetool -n '__acmetool_using serve' -l trust -d 'Install the local CA root into the trust stores first'
+complete -c acmetool -n '__acmetool_using serve' -l admin -r -d 'Serve /metrics and /health on this address'
 complete -c acmetool -n '__acmetool_using adapt' -l pretty -d 'Indent the JSON'
 complete -c acmetool -n '__acmetool_using adapt' -l validate -d 'Also validate the result'

@@ -664,6 +664,15 @@ TEST_CASE("serve's admin endpoint counts requests, handshakes and certificates i
   CHECK(admin_get("/metrics", "evil.example").ends_with("\n403"));
   process.kill(SIGTERM);
   CHECK(process.wait(15s));
+
+  // Quick mode takes --admin too.
+  const std::string quick_admin = std::to_string(acmetool::test::distinct_free_ports(1)[0]);
+  QuickServer quick("localhost", {"--admin", "127.0.0.1:" + quick_admin});
+  CommandResult q;
+  REQUIRE(quick.wait_until_serving(quick.local_root(), 20s, q));
+  const std::string quick_metrics =
+      run_command({"curl", "-sS", "--max-time", "10", "http://127.0.0.1:" + quick_admin + "/metrics"}, "", {}, 20s).out;
+  CHECK(std::regex_search(quick_metrics, std::regex(R"(acmetool_http_requests_total\{proto="h2",scheme="https"\} [1-9])")));
 }
 
 TEST_CASE("an http:// site sends files with sendfile: a big file, a range and several ranges arrive intact",
