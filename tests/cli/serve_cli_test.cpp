@@ -19,6 +19,7 @@
 #include "fixture_util.h"
 #include "pebble.h"
 #include "process.h"
+#include "tiny_http_server.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -715,6 +716,53 @@ TEST_CASE("an http:// site sends files with sendfile: a big file, a range and se
   std::vector<std::future<CommandResult>> slow;
   for (int i = 0; i < 4; ++i) slow.push_back(std::async(std::launch::async, [&] { return curl({"--limit-rate", "2M", url}); }));
   for (auto& f : slow) CHECK(f.get().out == big);
+  process.kill(SIGTERM);
+  CHECK(process.wait(15s));
+}
+
+TEST_CASE("serve obtains on-demand certificates at the first handshake for names the ask endpoint allows",
+          "[serve][cli][pebble][on_demand]") {
+  PebbleServer& pebble = PebbleServer::shared();
+  acmetool::test::TinyHttpServer ask([](const acmetool::test::RecordedRequest& request) {
+    const bool allowed = request.target.find(".allowed.test") != std::string::npos;
+    return acmetool::test::CannedResponse{allowed ? 200 : 403, "", "text/plain", {}};
+  });
+  TempDir dir;
+  const std::string https = std::to_string(acmetool::test::distinct_free_ports(1)[0]);
+  const fs::path caddyfile = dir.path() / "Caddyfile", storage = dir.path() / "storage", log = dir.path() / "serve.log";
+  write_file(caddyfile, "{\n\thttp_port " + std::to_string(pebble.http01_port()) + "\n\thttps_port " + https +
+                            "\n\tacme_ca " + pebble.directory_url() + "\n\tacme_ca_root " +
+                            pebble.listener_ca_file().string() + "\n\ton_demand_tls {\n\t\task " + ask.url() +
+                            "/check\n\t}\n}\nhttps:// {\n\tbind 127.0.0.1\n\ttls {\n\t\ton_demand\n\t}\n"
+                            "\trespond \"on demand {host}\"\n}\n");
+  ChildProcess process = ChildProcess::start(
+      {ACMETOOL_BINARY, "--storage", storage.string(), "serve", "-c", caddyfile.string()}, log);
+  auto get = [&](const std::string& name) {
+    return run_command({"curl", "-sS", "--max-time", "30", "--cacert", pebble.root_file().string(), "--resolve",
+                        name + ":" + https + ":127.0.0.1", "https://" + name + ":" + https + "/"},
+                       "", {}, 40s);
+  };
+  // Wait until the server listens (a denied name is answered with an alert once it does).
+  REQUIRE(acmetool::test::wait_until(
+      [&] { return get("probe.denied.test").err.find("Couldn't connect") == std::string::npos; }, 20s));
+  CommandResult r = get("shop.allowed.test");  // the handshake waits for the order
+  INFO(acmetool::test::log_tail("serve", log));
+  INFO(r.err);
+  CHECK(r.out == "on demand shop.allowed.test");
+  CHECK(get("shop.allowed.test").out == "on demand shop.allowed.test");  // from the cache now
+  // A name the endpoint refuses gets an alert, and is asked about once.
+  for (int i = 0; i < 3; ++i) {
+    r = get("scanner.denied.test");
+    CHECK(r.exit_code != 0);
+    CHECK(r.err.find("unrecognized name") != std::string::npos);
+  }
+  int asked_scanner = 0, asked_shop = 0;
+  for (const auto& request : ask.requests()) {
+    asked_scanner += request.target.find("domain=scanner.denied.test") != std::string::npos;
+    asked_shop += request.target.find("domain=shop.allowed.test") != std::string::npos;
+  }
+  CHECK(asked_scanner == 1);
+  CHECK(asked_shop == 1);
   process.kill(SIGTERM);
   CHECK(process.wait(15s));
 }
