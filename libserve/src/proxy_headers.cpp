@@ -1,0 +1,393 @@
+// reverse_proxy's header rules (issue 9): hop-by-hop removal, X-Forwarded-*, header_up and
+// header_down, after Caddy's reverseproxy.go and headers/headers.go.
+#include "acmetool/serve/proxy_headers.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <regex>
+
+#include "acmetool/serve/error.h"
+
+namespace acmetool::serve {
+namespace {
+
+using caddyfile::HeaderOp;
+using Expand = std::function<std::string(std::string_view)>;
+
+// Caddy's hopHeaders: Go's list (RFC 9110 §7.6.1 plus the non-standard Proxy-Connection) and
+// Alt-Svc, which describes the upstream's endpoints, not ours.
+constexpr std::array<std::string_view, 10> kHopByHopFields = {"Alt-Svc",
+                                                              "Connection",
+                                                              "Proxy-Connection",
+                                                              "Keep-Alive",
+                                                              "Proxy-Authenticate",
+                                                              "Proxy-Authorization",
+                                                              "Te",
+                                                              "Trailer",
+                                                              "Transfer-Encoding",
+                                                              "Upgrade"};
+
+char to_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string lowered(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), to_lower);
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return to_lower(x) == to_lower(y);
+         });
+}
+
+std::string_view trim(std::string_view text) {
+  const auto blank = [](char c) { return c == ' ' || c == '\t'; };
+  while (!text.empty() && blank(text.front())) text.remove_prefix(1);
+  while (!text.empty() && blank(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+// The non-empty elements of every `name` line's comma-separated list (RFC 9110 §5.6.1).
+std::vector<std::string> list_elements(const HeaderFields& fields, std::string_view name) {
+  std::vector<std::string> elements;
+  for (const auto& [field, value] : fields) {
+    if (!iequals(field, name)) continue;
+    std::string_view rest = value;
+    while (!rest.empty()) {
+      const std::size_t comma = std::min(rest.find(','), rest.size());
+      if (const std::string_view element = trim(rest.substr(0, comma)); !element.empty()) {
+        elements.emplace_back(element);
+      }
+      rest.remove_prefix(std::min(comma + 1, rest.size()));
+    }
+  }
+  return elements;
+}
+
+bool has_element(const HeaderFields& fields, std::string_view name, std::string_view element) {
+  const std::vector<std::string> elements = list_elements(fields, name);
+  return std::any_of(elements.begin(), elements.end(),
+                     [&](const std::string& e) { return iequals(e, element); });
+}
+
+const std::string* first_value(const HeaderFields& fields, std::string_view name) {
+  for (const auto& [field, value] : fields) {
+    if (iequals(field, name)) return &value;
+  }
+  return nullptr;
+}
+
+const std::string* last_value(const HeaderFields& fields, std::string_view name) {
+  const std::string* last = nullptr;
+  for (const auto& [field, value] : fields) {
+    if (iequals(field, name)) last = &value;
+  }
+  return last;
+}
+
+template <class Pred>
+void erase_fields_if(HeaderFields& fields, Pred pred) {
+  fields.erase(
+      std::remove_if(fields.begin(), fields.end(), [&](const auto& f) { return pred(f.first); }),
+      fields.end());
+}
+
+void erase_field(HeaderFields& fields, std::string_view name) {
+  erase_fields_if(fields, [&](const std::string& field) { return iequals(field, name); });
+}
+
+// Go's Header.Set: one line with `value`, where the first such line was, else at the end.
+void set_field(HeaderFields& fields, std::string_view name, std::string value) {
+  const auto first = std::find_if(fields.begin(), fields.end(),
+                                  [&](const auto& f) { return iequals(f.first, name); });
+  if (first == fields.end()) {
+    fields.emplace_back(std::string(name), std::move(value));
+    return;
+  }
+  first->second = std::move(value);
+  fields.erase(std::remove_if(std::next(first), fields.end(),
+                              [&](const auto& f) { return iequals(f.first, name); }),
+               fields.end());
+}
+
+// removeConnectionHeaders and hopHeaders. `keep_te_trailers`: requests tell the upstream that
+// the client accepts trailers (golang/go#21096).
+void strip_hop_by_hop(HeaderFields& fields, bool keep_te_trailers) {
+  for (const std::string& named : list_elements(fields, "Connection")) erase_field(fields, named);
+  const bool te_trailers = keep_te_trailers && has_element(fields, "Te", "trailers");
+  erase_fields_if(fields, [](const std::string& field) {
+    return std::any_of(kHopByHopFields.begin(), kHopByHopFields.end(),
+                       [&](std::string_view hop) { return iequals(field, hop); });
+  });
+  if (te_trailers) fields.emplace_back("Te", "trailers");
+}
+
+void keep_upgrade(HeaderFields& fields, const std::string& protocol) {
+  if (protocol.empty()) return;
+  set_field(fields, "Connection", "Upgrade");
+  set_field(fields, "Upgrade", protocol);
+}
+
+// CR, LF and NUL are not allowed in a field line (RFC 9110 §5.5); a placeholder that decodes the
+// path ("%0d%0a") must not split the message. Replaced with spaces, as the routes code does.
+void make_fields_safe(HeaderFields& fields) {
+  const auto unsafe = [](char c) { return c == '\r' || c == '\n' || c == '\0'; };
+  for (auto& [field, value] : fields) {
+    std::replace_if(field.begin(), field.end(), unsafe, ' ');
+    std::replace_if(value.begin(), value.end(), unsafe, ' ');
+  }
+}
+
+// RFC 9110 §5.1: a field name is a token. An expanded name that is not one is dropped, as Go's
+// transport would refuse to send it.
+bool is_token(std::string_view name) {
+  constexpr std::string_view kSymbols = "!#$%&'*+-.^_`|~";
+  return !name.empty() && std::all_of(name.begin(), name.end(), [&](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           kSymbols.find(c) != std::string_view::npos;
+  });
+}
+
+std::string expanded(const Expand& expand, std::string_view text) {
+  return expand ? expand(text) : std::string(text);
+}
+
+// headers.go's Delete patterns, case-insensitive: "*" all, "*x*" containing, "*x" suffix,
+// "x*" prefix, else the exact name.
+bool matches_pattern(std::string_view field, std::string_view pattern) {
+  if (pattern == "*") return true;
+  const std::string name = lowered(field);
+  const std::string want = lowered(pattern);
+  const bool lead = want.size() > 1 && want.front() == '*';
+  const bool trail = want.size() > 1 && want.back() == '*';
+  if (lead && trail) return name.find(want.substr(1, want.size() - 2)) != std::string::npos;
+  if (lead) return name.ends_with(std::string_view(want).substr(1));
+  if (trail) return name.starts_with(std::string_view(want).substr(0, want.size() - 1));
+  return name == want;
+}
+
+std::regex compile(const std::string& pattern) {
+  try {
+    return std::regex(pattern, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    throw Error("header replace: invalid regular expression '" + pattern + "': " + e.what());
+  }
+}
+
+void replace_in(std::string& value, const HeaderOp& op, const Expand& expand) {
+  const std::string replacement = expanded(expand, op.replacement);
+  if (op.regexp) {
+    value = std::regex_replace(value, compile(op.value), replacement);
+    return;
+  }
+  const std::string search = expanded(expand, op.value);
+  if (search.empty()) return;
+  for (std::size_t at = value.find(search); at != std::string::npos;
+       at = value.find(search, at + replacement.size())) {
+    value.replace(at, search.size(), replacement);
+  }
+}
+
+void apply_op(HeaderFields& fields, const HeaderOp& op, const std::string& field,
+              const Expand& expand) {
+  switch (op.kind) {
+    case HeaderOp::Kind::Add:
+      fields.emplace_back(field, expanded(expand, op.value));
+      break;
+    case HeaderOp::Kind::Set:
+      set_field(fields, field, expanded(expand, op.value));
+      break;
+    case HeaderOp::Kind::Delete:
+      erase_fields_if(fields,
+                      [&](const std::string& name) { return matches_pattern(name, field); });
+      break;
+    case HeaderOp::Kind::Replace:
+      for (auto& [name, value] : fields) {
+        if (field == "*" || iequals(name, field)) replace_in(value, op, expand);
+      }
+      break;
+    case HeaderOp::Kind::Default:
+      if (!first_value(fields, field)) fields.emplace_back(field, expanded(expand, op.value));
+      break;
+  }
+}
+
+// headers.go's ApplyTo runs its operations grouped, whatever order they were written in:
+// delete "*", add, set, delete, replace. Defaults (the `header` directive's "?") come last, as
+// Caddy defers them until the response is written.
+void apply_header_ops(HeaderFields& fields, const std::vector<HeaderOp>& ops,
+                      const Expand& expand) {
+  using Kind = HeaderOp::Kind;
+  const auto run = [&](Kind kind, bool star_delete) {
+    for (const HeaderOp& op : ops) {
+      if (op.kind != kind) continue;
+      const std::string field = expanded(expand, op.field);
+      if (kind == Kind::Delete && (field == "*") != star_delete) continue;
+      if (is_token(field)) apply_op(fields, op, field, expand);
+    }
+  };
+  run(Kind::Delete, true);
+  run(Kind::Add, false);
+  run(Kind::Set, false);
+  run(Kind::Delete, false);
+  run(Kind::Replace, false);
+  run(Kind::Default, false);
+}
+
+struct IpAddress {
+  std::array<std::uint8_t, 16> bytes{};
+  bool v4 = false;
+};
+
+std::optional<IpAddress> parse_ip(std::string_view text) {
+  const std::string z(text);
+  IpAddress ip;
+  std::array<std::uint8_t, 4> v4{};
+  if (inet_pton(AF_INET, z.c_str(), v4.data()) == 1) {
+    ip.v4 = true;
+    ip.bytes[10] = ip.bytes[11] = 0xff;
+    std::copy(v4.begin(), v4.end(), ip.bytes.begin() + 12);
+    return ip;
+  }
+  if (inet_pton(AF_INET6, z.c_str(), ip.bytes.data()) == 1) return ip;
+  return std::nullopt;
+}
+
+bool in_range(const Cidr& range, const std::array<std::uint8_t, 16>& address) {
+  const int whole = range.prefix_bits / 8;
+  if (!std::equal(address.begin(), address.begin() + whole, range.address.begin())) return false;
+  const int rest = range.prefix_bits % 8;
+  if (rest == 0) return true;
+  const auto mask = static_cast<std::uint8_t>(0xff << (8 - rest));
+  return (address[whole] & mask) == (range.address[whole] & mask);
+}
+
+std::string without_zone(std::string_view ip) { return std::string(ip.substr(0, ip.find('%'))); }
+
+// addForwardedHeaders: a trusted proxy's X-Forwarded-* are kept (For appended to), anyone
+// else's are replaced so a client cannot spoof them.
+void add_forwarded_fields(HeaderFields& fields, const ClientRequestFacts& client,
+                          const std::vector<Cidr>& trusted_proxies) {
+  if (client.remote_ip.empty()) {
+    for (std::string_view name : {"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"}) {
+      erase_field(fields, name);
+    }
+    return;
+  }
+  const std::string ip = without_zone(client.remote_ip);
+  if (!parse_ip(ip))
+    throw Error("proxying request: invalid client IP address '" + client.remote_ip + "'");
+  const bool trusted = contains(trusted_proxies, ip);
+
+  std::string prior_for;
+  for (const auto& [field, value] : fields) {
+    if (iequals(field, "X-Forwarded-For")) prior_for += (prior_for.empty() ? "" : ", ") + value;
+  }
+  set_field(fields, "X-Forwarded-For", trusted && !prior_for.empty() ? prior_for + ", " + ip : ip);
+
+  const auto keep_trusted = [&](std::string_view name, std::string own) {
+    const std::string* prior = last_value(fields, name);
+    set_field(fields, name, trusted && prior && !prior->empty() ? *prior : std::move(own));
+  };
+  keep_trusted("X-Forwarded-Proto", client.tls ? "https" : "http");
+  keep_trusted("X-Forwarded-Host", client.host);
+}
+
+bool sets_host(const std::vector<HeaderOp>& ops) {
+  return std::any_of(ops.begin(), ops.end(), [](const HeaderOp& op) {
+    return op.kind == HeaderOp::Kind::Set && iequals(op.field, "Host");
+  });
+}
+
+}  // namespace
+
+std::optional<Cidr> parse_cidr(std::string_view text) {
+  const std::size_t slash = text.find('/');
+  const std::optional<IpAddress> ip = parse_ip(text.substr(0, slash));
+  if (!ip) return std::nullopt;
+  Cidr range{.address = ip->bytes, .prefix_bits = 128};
+  if (slash == std::string_view::npos) return range;
+  const std::string_view bits = text.substr(slash + 1);
+  if (bits.empty() || bits.size() > 3 ||
+      !std::all_of(bits.begin(), bits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  const int length = std::stoi(std::string(bits));
+  if (length > (ip->v4 ? 32 : 128)) return std::nullopt;
+  range.prefix_bits = ip->v4 ? length + 96 : length;
+  return range;
+}
+
+std::vector<Cidr> parse_trusted_proxies(const std::vector<std::string>& texts) {
+  std::vector<Cidr> ranges;
+  for (const std::string& text : texts) {
+    const std::optional<Cidr> range = parse_cidr(text);
+    if (!range) throw Error("trusted_proxies: invalid IP address or CIDR range '" + text + "'");
+    ranges.push_back(*range);
+  }
+  return ranges;
+}
+
+bool contains(const std::vector<Cidr>& ranges, std::string_view ip) {
+  const std::optional<IpAddress> address = parse_ip(without_zone(ip));
+  return address && std::any_of(ranges.begin(), ranges.end(),
+                                [&](const Cidr& range) { return in_range(range, address->bytes); });
+}
+
+ProxyHeaderOptions proxy_header_options(const caddyfile::ReverseProxyHandler& handler) {
+  ProxyHeaderOptions options;
+  options.trusted_proxies = parse_trusted_proxies(handler.trusted_proxies);
+  options.header_up = handler.header_up;
+  options.header_down = handler.header_down;
+  for (const auto* ops : {&options.header_up, &options.header_down}) {
+    for (const HeaderOp& op : *ops) {
+      if (op.kind == HeaderOp::Kind::Replace && op.regexp) compile(op.value);
+    }
+  }
+  options.upstream_tls = handler.transport.tls;
+  return options;
+}
+
+std::string upgrade_protocol(const HeaderFields& fields) {
+  if (!has_element(fields, "Connection", "upgrade")) return "";
+  const std::string* upgrade = first_value(fields, "Upgrade");
+  return upgrade ? lowered(*upgrade) : "";
+}
+
+HeaderFields upstream_request_headers(const HeaderFields& client_fields,
+                                      const ClientRequestFacts& client,
+                                      const ProxyHeaderOptions& options) {
+  HeaderFields fields;
+  for (const auto& field : client_fields) {
+    if (!iequals(field.first, "Host")) fields.push_back(field);
+  }
+  const std::string upgrade = upgrade_protocol(fields);
+  strip_hop_by_hop(fields, true);
+  keep_upgrade(fields, upgrade);
+  add_forwarded_fields(fields, client, options.trusted_proxies);
+
+  // ApplyToRequest: while header_up runs, the request's Host is the last Host line.
+  const bool upstream_host = options.upstream_tls && !sets_host(options.header_up);
+  fields.emplace_back("Host", upstream_host ? options.upstream_host : client.host);
+  apply_header_ops(fields, options.header_up, options.expand);
+  const std::string* last_host = last_value(fields, "Host");
+  std::string host = last_host && !last_host->empty() ? *last_host : options.upstream_host;
+  erase_field(fields, "Host");
+  fields.insert(fields.begin(), {"Host", std::move(host)});
+  make_fields_safe(fields);
+  return fields;
+}
+
+void apply_response_headers(HeaderFields& upstream_response, int status,
+                            const ProxyHeaderOptions& options) {
+  const std::string upgrade = status == 101 ? upgrade_protocol(upstream_response) : "";
+  strip_hop_by_hop(upstream_response, false);
+  keep_upgrade(upstream_response, upgrade);
+  apply_header_ops(upstream_response, options.header_down, options.expand);
+  make_fields_safe(upstream_response);
+}
+
+}  // namespace acmetool::serve
