@@ -1,0 +1,129 @@
+// The reverse proxy's transport to its upstreams (issue 9): an HTTP/1.1 client over TCP
+// ("host:port") or Unix sockets ("unix//path") with a keep-alive pool per upstream, on
+// Boost.Asio/Beast coroutines. Response bodies are read piece by piece, never buffered whole.
+//
+// Threading: one UpstreamConnections per server io thread (each io_context runs on one thread).
+// It is not thread-safe and needs no locks: call it only from coroutines running on the
+// executor it was built with. This header includes Asio; cmd/ must not include it.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+namespace acmetool::serve {
+
+/// Limits of one UpstreamConnections. Zero durations mean "no limit".
+struct UpstreamClientOptions {
+  std::chrono::milliseconds dial_timeout{std::chrono::seconds(3)};  ///< per connection attempt
+  /// From the first byte of the request sent to the end of the response head (Go's
+  /// ResponseHeaderTimeout, but it also covers sending the request). Zero: wait forever.
+  std::chrono::milliseconds response_header_timeout{0};
+  std::size_t max_response_header_bytes = 1024 * 1024;  ///< status line + fields
+  std::size_t max_idle_per_upstream = 32;               ///< idle keep-alive connections kept
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(2)};  ///< idle connections older are closed
+  std::size_t chunk_bytes = 16 * 1024;  ///< largest piece UpstreamBody::next_chunk returns
+};
+
+/// Why a round trip failed; the proxy maps these onto retries and status codes.
+enum class UpstreamFailure {
+  Dial,           ///< no connection could be made (resolve, refused, dial timeout): nothing sent
+  HeaderTimeout,  ///< response_header_timeout passed before the response head arrived (→ 504)
+  Failed,         ///< anything else: reset, malformed or oversized head, bad body (→ 502)
+};
+
+struct UpstreamError {
+  UpstreamFailure failure = UpstreamFailure::Failed;
+  std::string reason;  ///< one line, e.g. "dialing 127.0.0.1:9: Connection refused"
+};
+
+/// A request to send. The body is sent whole with a Content-Length (any Content-Length or
+/// Transfer-Encoding in `fields` is replaced). Without a Host field, the dial address is sent.
+struct UpstreamRequest {
+  std::string method = "GET";
+  std::string target = "/";
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::string body;
+};
+
+struct UpstreamResponseHead {
+  unsigned status = 0;
+  std::string reason;
+  unsigned version = 11;  ///< 10 or 11
+  std::vector<std::pair<std::string, std::string>> fields;  ///< in order, as received
+};
+
+struct UpstreamExchange;  // private: the connection, parser and buffer of one response
+class UpstreamIdlePool;   // private: the idle connections of one UpstreamConnections
+
+/// The body of one response, read in pieces. Move-only. When the last piece has been read and
+/// the response allowed keep-alive, the connection goes back to its pool; destroying the reader
+/// earlier closes the connection.
+class UpstreamBody {
+ public:
+  UpstreamBody();
+  UpstreamBody(UpstreamBody&&) noexcept;
+  UpstreamBody& operator=(UpstreamBody&&) noexcept;
+  ~UpstreamBody();
+
+  /// The next piece of the body (never empty), or nullopt at its end or on failure (then
+  /// error() says why). Content-Length, chunked and read-until-close bodies are all decoded.
+  /// Never throws for network errors.
+  boost::asio::awaitable<std::optional<std::string>> next_chunk();
+
+  /// Set when next_chunk ended early because the body could not be read.
+  const std::optional<UpstreamError>& error() const { return error_; }
+  /// True once the whole body has been read.
+  bool done() const { return exchange_ == nullptr && !error_; }
+
+ private:
+  friend class UpstreamConnections;
+  std::unique_ptr<UpstreamExchange> exchange_;
+  std::optional<UpstreamError> error_;
+};
+
+/// The outcome of round_trip: either `error`, or `head` and `body`.
+struct UpstreamResult {
+  std::optional<UpstreamError> error;
+  UpstreamResponseHead head;
+  UpstreamBody body;
+  bool ok() const { return !error; }
+};
+
+/// The connections of one io thread to all upstreams it talks to.
+class UpstreamConnections {
+ public:
+  explicit UpstreamConnections(boost::asio::any_io_executor executor, UpstreamClientOptions options = {});
+  ~UpstreamConnections();  // closes idle connections; bodies still being read keep theirs
+  UpstreamConnections(const UpstreamConnections&) = delete;
+  UpstreamConnections& operator=(const UpstreamConnections&) = delete;
+
+  /// Sends `request` to `dial` ("host:port", "[v6]:port", "unix//path") and reads the response
+  /// head; the caller then reads result.body. An idle pooled connection is used when there is
+  /// one; if it fails before any response byte arrives (the upstream had closed it), the request
+  /// is sent once more on a new connection, whatever the method. Names are resolved with
+  /// getaddrinfo on first use and cached until a dial to them fails. 1xx heads (except 101)
+  /// are skipped. Never throws for network errors; they come back in result.error.
+  boost::asio::awaitable<UpstreamResult> round_trip(std::string dial, UpstreamRequest request);
+
+  /// Idle connections to `dial` in the pool now.
+  std::size_t idle_count(std::string_view dial) const;
+  /// Closes idle connections older than idle_timeout; returns how many. Call now and then.
+  std::size_t prune_idle();
+  /// Connections dialed since construction (for tests and metrics).
+  std::uint64_t connections_opened() const;
+
+ private:
+  std::shared_ptr<UpstreamIdlePool> pool_;  // shared with bodies, so a late body finds it or not
+};
+
+}  // namespace acmetool::serve

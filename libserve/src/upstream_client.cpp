@@ -1,0 +1,387 @@
+// The upstream HTTP/1.1 client (see upstream_client.h). Every connection, TCP or Unix, is a
+// beast::basic_stream over Asio's generic stream protocol, so one code path and Beast's own
+// timeouts (expires_after → beast::error::timeout) serve both.
+#include "acmetool/serve/upstream_client.h"
+
+#include <deque>
+#include <limits>
+#include <map>
+#include <utility>
+
+#include <boost/asio.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace acmetool::serve {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::awaitable;
+using Clock = std::chrono::steady_clock;
+using Stream = beast::basic_stream<asio::generic::stream_protocol>;
+using Endpoint = asio::generic::stream_protocol::endpoint;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+void expire(Stream& stream, std::chrono::milliseconds limit) {
+  if (limit.count() > 0) {
+    stream.expires_after(limit);
+  } else {
+    stream.expires_never();
+  }
+}
+
+// "host:port" / "[v6]:port" / "unix//path" → (host, port) or the socket path.
+struct DialAddress {
+  bool unix_socket = false;
+  std::string host;  // or the socket path
+  std::string port;
+};
+
+std::optional<DialAddress> parse_dial(std::string_view dial) {
+  DialAddress out;
+  if (dial.starts_with("unix/")) {
+    out.unix_socket = true;
+    out.host = std::string(dial.substr(5));
+    if (out.host.empty()) return std::nullopt;
+    return out;
+  }
+  std::string_view host = dial;
+  std::string_view port = "80";
+  if (dial.starts_with('[')) {
+    const auto close = dial.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = dial.substr(1, close - 1);
+    if (close + 1 < dial.size()) {
+      if (dial[close + 1] != ':') return std::nullopt;
+      port = dial.substr(close + 2);
+    }
+  } else if (const auto colon = dial.rfind(':'); colon != std::string_view::npos) {
+    host = dial.substr(0, colon);
+    port = dial.substr(colon + 1);
+  }
+  if (host.empty() || port.empty()) return std::nullopt;
+  out.host = std::string(host);
+  out.port = std::string(port);
+  return out;
+}
+
+bool is_field(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
+
+}  // namespace
+
+// One open connection to an upstream.
+struct UpstreamClientConnection {
+  explicit UpstreamClientConnection(const asio::any_io_executor& executor) : stream(executor) {}
+  Stream stream;
+  Clock::time_point idle_since{};
+};
+
+class UpstreamIdlePool {
+ public:
+  UpstreamIdlePool(asio::any_io_executor executor, UpstreamClientOptions options)
+      : executor_(std::move(executor)), options_(options) {}
+
+  const asio::any_io_executor& executor() const { return executor_; }
+  const UpstreamClientOptions& options() const { return options_; }
+
+  // The newest idle connection to `dial` still within idle_timeout, if any.
+  std::unique_ptr<UpstreamClientConnection> take(const std::string& dial) {
+    const auto it = idle_.find(dial);
+    if (it == idle_.end()) return nullptr;
+    auto& list = it->second;
+    const auto now = Clock::now();
+    while (!list.empty()) {
+      auto conn = std::move(list.back());
+      list.pop_back();
+      if (!expired(*conn, now) && conn->stream.socket().is_open()) return conn;
+    }
+    return nullptr;
+  }
+
+  void give_back(const std::string& dial, std::unique_ptr<UpstreamClientConnection> conn) {
+    if (options_.max_idle_per_upstream == 0) return;
+    conn->idle_since = Clock::now();
+    conn->stream.expires_never();
+    auto& list = idle_[dial];
+    if (list.size() >= options_.max_idle_per_upstream) list.pop_front();  // the oldest
+    list.push_back(std::move(conn));
+  }
+
+  std::size_t idle_count(std::string_view dial) const {
+    const auto it = idle_.find(std::string(dial));
+    return it == idle_.end() ? 0 : it->second.size();
+  }
+
+  std::size_t prune() {
+    std::size_t closed = 0;
+    const auto now = Clock::now();
+    for (auto it = idle_.begin(); it != idle_.end();) {
+      auto& list = it->second;
+      while (!list.empty() && expired(*list.front(), now)) {  // front is the oldest
+        list.pop_front();
+        ++closed;
+      }
+      it = list.empty() ? idle_.erase(it) : std::next(it);
+    }
+    return closed;
+  }
+
+  // Endpoints of `dial`: resolved once (synchronous getaddrinfo), cached until forget().
+  std::vector<Endpoint> endpoints(const std::string& dial, const DialAddress& address, std::string& error) {
+    if (const auto it = resolved_.find(dial); it != resolved_.end()) return it->second;
+    std::vector<Endpoint> out;
+    if (address.unix_socket) {
+      out.emplace_back(asio::local::stream_protocol::endpoint(address.host));
+    } else {
+      asio::ip::tcp::resolver resolver(executor_);
+      boost::system::error_code ec;
+      const auto results = resolver.resolve(address.host, address.port, ec);
+      if (ec) {
+        error = "resolving " + address.host + ": " + ec.message();
+        return {};
+      }
+      for (const auto& entry : results) out.emplace_back(entry.endpoint());
+    }
+    resolved_[dial] = out;
+    return out;
+  }
+  void forget(const std::string& dial) { resolved_.erase(dial); }
+
+  std::uint64_t opened = 0;
+
+ private:
+  bool expired(const UpstreamClientConnection& conn, Clock::time_point now) const {
+    return options_.idle_timeout.count() > 0 && now - conn.idle_since >= options_.idle_timeout;
+  }
+
+  asio::any_io_executor executor_;
+  UpstreamClientOptions options_;
+  std::map<std::string, std::deque<std::unique_ptr<UpstreamClientConnection>>, std::less<>> idle_;
+  std::map<std::string, std::vector<Endpoint>, std::less<>> resolved_;
+};
+
+struct UpstreamExchange {
+  std::weak_ptr<UpstreamIdlePool> pool;
+  std::string dial;
+  std::unique_ptr<UpstreamClientConnection> conn;
+  beast::flat_buffer buffer;
+  std::optional<http::response_parser<http::buffer_body>> parser;
+  bool reusable = true;  // the request did not ask to close
+  std::size_t chunk_bytes = 16 * 1024;
+
+  void new_parser(std::size_t header_limit, bool head_request) {
+    parser.emplace();
+    parser->header_limit(static_cast<std::uint32_t>(
+        std::min<std::size_t>(header_limit, std::numeric_limits<std::uint32_t>::max())));
+    parser->body_limit(std::numeric_limits<std::uint64_t>::max());
+    if (head_request) parser->skip(true);
+  }
+
+  // The response is complete: pool the connection when both sides allow keep-alive.
+  void finish() {
+    if (conn && reusable && parser && parser->is_done() && parser->keep_alive() && buffer.size() == 0) {
+      if (const auto p = pool.lock()) p->give_back(dial, std::move(conn));
+    }
+    conn.reset();
+  }
+};
+
+// ---- UpstreamBody ----
+
+UpstreamBody::UpstreamBody() = default;
+UpstreamBody::UpstreamBody(UpstreamBody&&) noexcept = default;
+UpstreamBody& UpstreamBody::operator=(UpstreamBody&&) noexcept = default;
+UpstreamBody::~UpstreamBody() = default;
+
+awaitable<std::optional<std::string>> UpstreamBody::next_chunk() {
+  while (exchange_) {
+    UpstreamExchange& ex = *exchange_;
+    auto& parser = *ex.parser;
+    if (parser.is_done()) {
+      ex.finish();
+      exchange_.reset();
+      break;
+    }
+    std::string chunk(ex.chunk_bytes, '\0');
+    parser.get().body().data = chunk.data();
+    parser.get().body().size = chunk.size();
+    ex.conn->stream.expires_never();
+    auto [ec, n] = co_await http::async_read_some(ex.conn->stream, ex.buffer, parser, kTuple);
+    (void)n;
+    if (ec == http::error::need_buffer) ec = {};
+    const std::size_t got = chunk.size() - parser.get().body().size;
+    if (ec) {
+      error_ = UpstreamError{UpstreamFailure::Failed, "reading response body from " + ex.dial + ": " + ec.message()};
+      exchange_.reset();
+      break;
+    }
+    if (got > 0) {
+      chunk.resize(got);
+      if (parser.is_done()) {
+        ex.finish();
+        exchange_.reset();
+      }
+      co_return chunk;
+    }
+  }
+  co_return std::nullopt;
+}
+
+// ---- UpstreamConnections ----
+
+UpstreamConnections::UpstreamConnections(asio::any_io_executor executor, UpstreamClientOptions options)
+    : pool_(std::make_shared<UpstreamIdlePool>(std::move(executor), options)) {}
+UpstreamConnections::~UpstreamConnections() = default;
+
+std::size_t UpstreamConnections::idle_count(std::string_view dial) const { return pool_->idle_count(dial); }
+std::size_t UpstreamConnections::prune_idle() { return pool_->prune(); }
+std::uint64_t UpstreamConnections::connections_opened() const { return pool_->opened; }
+
+namespace {
+
+// A new connection to `dial`, trying each address in turn; nullptr and `error` on failure.
+awaitable<std::unique_ptr<UpstreamClientConnection>> dial_new(UpstreamIdlePool& pool, const std::string& dial,
+                                                         std::string& error) {
+  const auto address = parse_dial(dial);
+  if (!address) {
+    error = "invalid upstream address \"" + dial + "\"";
+    co_return nullptr;
+  }
+  const std::vector<Endpoint> endpoints = pool.endpoints(dial, *address, error);
+  if (endpoints.empty()) {
+    if (error.empty()) error = "resolving " + address->host + ": no addresses";
+    co_return nullptr;
+  }
+  for (const Endpoint& endpoint : endpoints) {
+    auto conn = std::make_unique<UpstreamClientConnection>(pool.executor());
+    expire(conn->stream, pool.options().dial_timeout);
+    auto [ec] = co_await conn->stream.async_connect(endpoint, kTuple);
+    if (!ec) {
+      if (!address->unix_socket) {
+        boost::system::error_code ignored;
+        conn->stream.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+      }
+      ++pool.opened;
+      co_return conn;
+    }
+    error = "dialing " + dial + ": " +
+            (ec == beast::error::timeout ? std::string("i/o timeout") : ec.message());
+  }
+  pool.forget(dial);  // the name may point elsewhere now
+  co_return nullptr;
+}
+
+http::request<http::string_body> build_request(const std::string& dial, UpstreamRequest& request, bool& close) {
+  http::request<http::string_body> req;
+  req.method_string(request.method);
+  req.target(request.target);
+  req.version(11);
+  bool have_host = false;
+  for (auto& [name, value] : request.fields) {
+    if (is_field(name, "content-length") || is_field(name, "transfer-encoding")) continue;
+    if (is_field(name, "host")) have_host = true;
+    if (is_field(name, "connection") && beast::iequals(value, "close")) close = true;
+    req.insert(name, value);
+  }
+  if (!have_host) {
+    req.set(http::field::host, dial.starts_with("unix/") ? std::string("localhost") : dial);
+  }
+  req.body() = std::move(request.body);
+  req.prepare_payload();
+  return req;
+}
+
+}  // namespace
+
+awaitable<UpstreamResult> UpstreamConnections::round_trip(std::string dial, UpstreamRequest request) {
+  UpstreamResult result;
+  std::shared_ptr<UpstreamIdlePool> pool = pool_;  // alive for the whole coroutine
+  const UpstreamClientOptions& options = pool->options();
+  bool close = false;
+  const bool head_request = beast::iequals(request.method, "HEAD");
+  const http::request<http::string_body> req = build_request(dial, request, close);
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto ex = std::make_unique<UpstreamExchange>();
+    ex->pool = pool;
+    ex->dial = dial;
+    ex->reusable = !close;
+    ex->chunk_bytes = options.chunk_bytes > 0 ? options.chunk_bytes : 16 * 1024;
+    bool pooled = false;
+    if (attempt == 0) {
+      ex->conn = pool->take(dial);
+      pooled = ex->conn != nullptr;
+    }
+    if (!ex->conn) {
+      std::string error;
+      ex->conn = co_await dial_new(*pool, dial, error);
+      if (!ex->conn) {
+        result.error = UpstreamError{UpstreamFailure::Dial, error};
+        co_return result;
+      }
+    }
+    Stream& stream = ex->conn->stream;
+
+    expire(stream, options.response_header_timeout);
+    auto [write_ec, written] = co_await http::async_write(stream, req, kTuple);
+    (void)written;
+    if (write_ec) {
+      if (pooled) continue;  // the upstream had closed it: nothing was processed
+      result.error = UpstreamError{write_ec == beast::error::timeout ? UpstreamFailure::HeaderTimeout
+                                                                     : UpstreamFailure::Failed,
+                                   "writing request to " + dial + ": " + write_ec.message()};
+      co_return result;
+    }
+
+    bool retry = false;
+    for (;;) {
+      ex->new_parser(options.max_response_header_bytes, head_request);
+      auto [ec, n] = co_await http::async_read_header(stream, ex->buffer, *ex->parser, kTuple);
+      (void)n;
+      if (ec == beast::error::timeout) {
+        result.error = UpstreamError{UpstreamFailure::HeaderTimeout,
+                                     "timeout awaiting response headers from " + dial};
+        co_return result;
+      }
+      if (ec) {
+        if (pooled && !ex->parser->got_some() && ex->buffer.size() == 0) {
+          retry = true;
+          break;
+        }
+        result.error = UpstreamError{UpstreamFailure::Failed, "reading response head from " + dial + ": " + ec.message()};
+        co_return result;
+      }
+      const unsigned status = ex->parser->get().result_int();
+      if (status >= 100 && status < 200 && status != 101) continue;  // interim: read the next head
+      break;
+    }
+    if (retry) continue;
+
+    const auto& res = ex->parser->get();
+    result.head.status = res.result_int();
+    result.head.reason = std::string(res.reason());
+    result.head.version = res.version();
+    for (const auto& field : res) {
+      result.head.fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    stream.expires_never();
+    if (ex->parser->is_done()) {
+      ex->finish();
+    } else {
+      result.body.exchange_ = std::move(ex);
+    }
+    co_return result;
+  }
+  // Both attempts used a connection that failed before a response byte; the second was fresh,
+  // so this point is reached only if the first pooled one failed and the retry also did.
+  result.error = UpstreamError{UpstreamFailure::Failed, "upstream " + dial + " closed the connection"};
+  co_return result;
+}
+
+}  // namespace acmetool::serve
