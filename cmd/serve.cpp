@@ -20,7 +20,6 @@
 #include "acmetool/pki/files.h"
 #include "acmetool/pki/hostname.h"
 #include "acmetool/pki/storage.h"
-#include "acmetool/pki/storage_keys.h"
 #include "acmetool/pki/trust.h"
 #include "acmetool/serve/admin.h"
 #include "acmetool/serve/cert_manager.h"
@@ -32,6 +31,7 @@
 #include "acmetool/serve/server.h"
 #include "caddyfile_input.h"
 #include "common.h"
+#include "trust_args.h"
 
 namespace acmetool::cmd {
 namespace {
@@ -109,12 +109,9 @@ void trust_local_ca(pki::FileStorage& storage, const pki::CaOptions& ca, bool as
       !skip && ::geteuid() == 0 && ::isatty(STDIN_FILENO) == 1 && pki::load_trust_record(storage, ca.name).empty();
   if (!asked && !first_interactive_run) return;
   pki::LocalCa::open(storage, ca);  // creates the CA on its first use
-  const std::string key = pki::keys::ca_prefix(ca.name) + "/root.crt";
-  const std::optional<std::string> pem = storage.load(key);
-  if (!pem) return;
-  const pki::RootCertificate root = pki::parse_root_certificate(ca.name, *pem, storage.path_of(key));
+  const pki::RootCertificate root = load_ca_root(storage, ca.name);
   const std::vector<pki::TrustEntry> entries = pki::apply_trust(pki::TrustAction::Install, root, {});
-  pki::record_trust(storage, pki::TrustAction::Install, root, entries);
+  record_trust_or_warn(storage, pki::TrustAction::Install, root, entries);
   for (const pki::TrustEntry& e : entries) {
     if (!print) break;
     const std::string store(pki::to_string(e.store));

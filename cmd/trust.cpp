@@ -101,40 +101,42 @@ std::vector<pki::RootCertificate> previous_roots(const pki::FileStorage& storage
   return roots;
 }
 
-void record(pki::FileStorage& storage, pki::TrustAction action, const pki::RootCertificate& root,
-            const std::vector<pki::TrustEntry>& entries) {
+}  // namespace
+
+pki::RootCertificate load_ca_root(const pki::FileStorage& storage, const std::string& ca_name) {
+  const std::string key = pki::keys::ca_prefix(ca_name) + "/root.crt";
+  const std::optional<std::string> pem = storage.load(key);
+  if (!pem) {
+    throw std::runtime_error("no local CA \"" + ca_name + "\" in " + storage.describe() +
+                             ": run 'acmetool ca init' first");
+  }
+  return pki::parse_root_certificate(ca_name, *pem, std::filesystem::absolute(storage.path_of(key)));
+}
+
+void record_trust_or_warn(pki::FileStorage& storage, pki::TrustAction action, const pki::RootCertificate& root,
+                          const std::vector<pki::TrustEntry>& entries) {
   try {
     pki::record_trust(storage, action, root, entries);
   } catch (const pki::Error& e) {
-    // The stores did change; only the record (for `ca status`) is missing, say after `sudo`
-    // left a trust.json the user cannot read.
+    // The stores did change; only the record (for `ca status`) is missing.
     std::cerr << "acmetool: warning: not recorded: " << e.what() << '\n';
   }
 }
 
-}  // namespace
-
 int run_trust(pki::TrustAction action, const TrustArgs& args, Context& ctx) {
   pki::FileStorage storage(ctx.storage_root());
-  const std::string key = pki::keys::ca_prefix(args.ca_name) + "/root.crt";
-  const std::optional<std::string> pem = storage.load(key);
-  if (!pem) {
-    throw std::runtime_error("no local CA \"" + args.ca_name + "\" in " + storage.describe() +
-                             ": run 'acmetool ca init' first");
-  }
-  const pki::RootCertificate root = pki::parse_root_certificate(
-      args.ca_name, *pem, std::filesystem::absolute(storage.path_of(key)));
+  const pki::RootCertificate root = load_ca_root(storage, args.ca_name);
 
   pki::TrustOptions options;
   options.stores.clear();
   for (const std::string& name : args.stores) options.stores.push_back(store_named(name));
   options.dry_run = args.dry_run;
   std::vector<pki::TrustEntry> entries = pki::apply_trust(action, root, options);
-  if (!args.dry_run) record(storage, action, root, entries);
+  if (!args.dry_run) record_trust_or_warn(storage, action, root, entries);
   if (action == pki::TrustAction::Remove) {
     for (const pki::RootCertificate& previous : previous_roots(storage, args)) {
       const std::vector<pki::TrustEntry> removed = pki::apply_trust(action, previous, options);
-      if (!args.dry_run) record(storage, action, previous, removed);
+      if (!args.dry_run) record_trust_or_warn(storage, action, previous, removed);
       // Only where an old root was found is worth a row; "absent" everywhere else is noise.
       for (const pki::TrustEntry& e : removed) {
         if (e.outcome == pki::TrustOutcome::Changed || e.outcome == pki::TrustOutcome::Failed) entries.push_back(e);

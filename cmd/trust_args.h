@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "acmetool/pki/storage.h"
 #include "acmetool/pki/trust.h"
 
 namespace CLI {
@@ -27,6 +28,15 @@ struct TrustArgs {
 /// 0 when every location is done, 3 when some failed (or were skipped although named by --store),
 /// 1 when none is done. Throws when the CA does not exist or its root is unreadable.
 int run_trust(pki::TrustAction action, const TrustArgs& args, Context& ctx);
+
+/// The CA's root from `storage` (key pki/authorities/<safe(ca)>/root.crt). Throws
+/// std::runtime_error naming the storage when there is none ("run 'acmetool ca init' first").
+pki::RootCertificate load_ca_root(const pki::FileStorage& storage, const std::string& ca_name);
+
+/// pki::record_trust after a real apply_trust(); a failure is a warning on stderr, since the stores
+/// did change (say after `sudo` left a trust.json the user cannot read).
+void record_trust_or_warn(pki::FileStorage& storage, pki::TrustAction action, const pki::RootCertificate& root,
+                          const std::vector<pki::TrustEntry>& entries);
 
 /// Registers `name` ("trust" or "untrust") with --ca, --store and --dry-run, running run_trust()
 /// with `action` (defined in cmd/trust.cpp).

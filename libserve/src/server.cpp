@@ -23,7 +23,6 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <span>
 #include <thread>
 #include <utility>
@@ -170,20 +169,9 @@ struct Server::Impl {
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     // A connection waiting for its next request holds no TLS record buffers (~34 KiB), as nginx.
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_alpn_select_cb(
-        ctx,
-        [](SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
-           void*) -> int {
-          // Our preference first: HTTP/2, then HTTP/1.1.
-          static const unsigned char kOffer[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-          unsigned char* selected = nullptr;
-          if (SSL_select_next_proto(&selected, outlen, kOffer, sizeof kOffer, in, inlen) != OPENSSL_NPN_NEGOTIATED) {
-            return SSL_TLSEXT_ERR_NOACK;
-          }
-          *out = selected;
-          return SSL_TLSEXT_ERR_OK;
-        },
-        nullptr);
+    // Our preference first: HTTP/2, then HTTP/1.1; a client offering neither goes on without ALPN.
+    static const AlpnOffer kHttp{{2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'}, SSL_TLSEXT_ERR_NOACK};
+    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, const_cast<AlpnOffer*>(&kHttp));
 
     // tls-alpn-01 validations (RFC 8737 §4): TLS 1.2 or later, acme-tls/1, full handshakes only.
     SSL_CTX* acme = acme_tls.native_handle();
@@ -191,19 +179,26 @@ struct Server::Impl {
     SSL_CTX_set_options(acme, SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_num_tickets(acme, 0);
     SSL_CTX_set_session_cache_mode(acme, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_alpn_select_cb(
-        acme,
-        [](SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
-           void*) -> int {
-          static const unsigned char kAcmeTls[] = {10, 'a', 'c', 'm', 'e', '-', 't', 'l', 's', '/', '1'};
-          unsigned char* selected = nullptr;
-          if (SSL_select_next_proto(&selected, outlen, kAcmeTls, sizeof kAcmeTls, in, inlen) != OPENSSL_NPN_NEGOTIATED) {
-            return SSL_TLSEXT_ERR_ALERT_FATAL;
-          }
-          *out = selected;
-          return SSL_TLSEXT_ERR_OK;
-        },
-        nullptr);
+    static const AlpnOffer kAcmeTls{{10, 'a', 'c', 'm', 'e', '-', 't', 'l', 's', '/', '1'}, SSL_TLSEXT_ERR_ALERT_FATAL};
+    SSL_CTX_set_alpn_select_cb(acme, select_alpn, const_cast<AlpnOffer*>(&kAcmeTls));
+  }
+
+  // The protocols a TLS context offers (wire format: length-prefixed names, ours in order of
+  // preference) and what to answer a client that offers none of them.
+  struct AlpnOffer {
+    std::vector<unsigned char> protocols;
+    int on_mismatch;
+  };
+  static int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                         unsigned int inlen, void* arg) {
+    const auto& offer = *static_cast<const AlpnOffer*>(arg);
+    unsigned char* selected = nullptr;
+    if (SSL_select_next_proto(&selected, outlen, offer.protocols.data(), static_cast<unsigned int>(offer.protocols.size()),
+                              in, inlen) != OPENSSL_NPN_NEGOTIATED) {
+      return offer.on_mismatch;
+    }
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
   }
 
   void log(std::string_view line) const {
@@ -323,7 +318,7 @@ struct Server::Impl {
   struct LiveGuard {
     Impl& impl;
     std::pair<std::uint64_t, Live*> entry;
-    Live* id() const { return entry.second; }
+    Live* connection() const { return entry.second; }
     ~LiveGuard() { impl.leave(entry.first); }
   };
 
@@ -342,14 +337,14 @@ struct Server::Impl {
     const ConnectionMetric counted(*metrics, Scheme::Https);
     const LiveGuard guard{*this, enter(fd)};  // destroyed first: leaves before the socket closes
     try {
-      co_await tls_session(stream, tls_stream, peer, local_ip, guard.id());
+      co_await tls_session(stream, tls_stream, peer, local_ip, guard.connection());
     } catch (const std::exception& e) {
       log("connection from " + peer.ip + ": " + e.what());
     }
   }
 
   awaitable<void> tls_session(beast::tcp_stream& stream, std::optional<TlsStream>& tls_stream,
-                              const Peer& peer, const std::string& local_ip, Live* id) {
+                              const Peer& peer, const std::string& local_ip, Live* connection) {
     // Read until the ClientHello is complete, within the header timeout.
     stream.expires_after(options.header_timeout);
     std::vector<std::uint8_t> raw;
@@ -417,9 +412,9 @@ struct Server::Impl {
     unsigned int alpn_length = 0;
     SSL_get0_alpn_selected(tls_stream->native_handle(), &alpn, &alpn_length);
     if (alpn_length == 2 && alpn[0] == 'h' && alpn[1] == '2') {
-      co_await h2_session(*tls_stream, id, peer);
+      co_await h2_session(*tls_stream, connection, peer);
     } else {
-      co_await http_session(*tls_stream, /*https=*/true, id, peer);
+      co_await http_session(*tls_stream, /*https=*/true, connection, peer);
     }
     beast::get_lowest_layer(*tls_stream).expires_after(std::chrono::seconds(2));
     co_await tls_stream->async_shutdown(kTuple);
@@ -488,7 +483,7 @@ struct Server::Impl {
       const tcp::endpoint remote = stream.socket().remote_endpoint(ignored);
       // A named local: g++ 12 may end a temporary's life at the co_await's suspension.
       const Peer peer{remote.address().to_string(), remote.port()};
-      co_await http_session(stream, /*https=*/false, guard.id(), peer);
+      co_await http_session(stream, /*https=*/false, guard.connection(), peer);
       stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     } catch (const std::exception& e) {
       log(std::string("plain connection: ") + e.what());
@@ -498,7 +493,7 @@ struct Server::Impl {
   // ---- HTTP/1.1 ----
 
   template <class Stream>
-  awaitable<void> http_session(Stream& stream, bool https, Live* id, const Peer& peer) {
+  awaitable<void> http_session(Stream& stream, bool https, Live* connection, const Peer& peer) {
     beast::flat_buffer buffer;
     for (bool first = true;; first = false) {
       if (stopping) co_return;
@@ -507,14 +502,14 @@ struct Server::Impl {
       parser.body_limit(1024 * 1024);  // the handlers here read no bodies; a bigger one is refused
       // Waiting for the next request counts as idle (a graceful stop closes it); once its
       // first bytes are here, the head must arrive within header_timeout.
-      set_idle(id, !first);
+      set_idle(connection, !first);
       beast::get_lowest_layer(stream).expires_after(first ? options.header_timeout : options.idle_timeout);
       if (!first && buffer.size() == 0) {
         auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
         if (ec) co_return;
         buffer.commit(n);
       }
-      set_idle(id, false);
+      set_idle(connection, false);
       beast::get_lowest_layer(stream).expires_after(options.header_timeout);
       auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
       (void)n;
@@ -685,7 +680,7 @@ struct Server::Impl {
   }
 
   template <class Stream>
-  awaitable<void> h2_session(Stream& stream, Live* id, const Peer& peer) {
+  awaitable<void> h2_session(Stream& stream, Live* connection, const Peer& peer) {
     H2Connection c{*this, peer, ssl_of(stream)};
     nghttp2_session_callbacks* callbacks = nullptr;
     if (nghttp2_session_callbacks_new(&callbacks) != 0) co_return;
@@ -718,10 +713,10 @@ struct Server::Impl {
         nghttp2_session_terminate_session(c.session, NGHTTP2_NO_ERROR);
         continue;  // sends GOAWAY, then the session wants nothing more
       }
-      set_idle(id, c.streams.empty());
+      set_idle(connection, c.streams.empty());
       beast::get_lowest_layer(stream).expires_after(c.streams.empty() ? options.idle_timeout : options.header_timeout);
       auto [ec, n] = co_await stream.async_read_some(asio::buffer(input), kTuple);
-      set_idle(id, false);
+      set_idle(connection, false);
       if (ec) co_return;
       if (nghttp2_session_mem_recv(c.session, input.data(), n) < 0) co_return;
       std::vector<std::int32_t> complete;
