@@ -21,6 +21,8 @@
 #include "acmetool/pki/hostname.h"
 #include "acmetool/pki/storage.h"
 #include "acmetool/pki/trust.h"
+#include "acmetool/caddyfile/adapt.h"
+#include "acmetool/caddyfile/parse.h"
 #include "acmetool/serve/admin.h"
 #include "acmetool/serve/cert_manager.h"
 #include "acmetool/serve/cert_plan.h"
@@ -52,6 +54,13 @@ struct ServeArgs {
   bool reload = false;
   bool trust = false;  ///< install the local CA's root into the trust stores first
   std::string admin;   ///< admin endpoint address; overrides the Caddyfile's `admin`
+  // Quick reverse proxy (`--from NAME --to UPSTREAM`, like `caddy reverse-proxy`).
+  std::string from = "localhost";
+  std::vector<std::string> to;
+  bool change_host_header = false;
+  std::vector<std::string> header_up;    ///< "Field: value"
+  std::vector<std::string> header_down;  ///< "Field: value"
+  bool internal_certs = false;
 };
 
 std::filesystem::path pidfile_of(const ServeArgs& args, const Context& ctx) {
@@ -283,6 +292,57 @@ std::vector<std::string> listen_addresses_of(const caddyfile::Config& config) {
   return out;
 }
 
+// A Caddyfile token for `text`: quoted when it holds spaces, quotes or braces. Control characters
+// (a newline would start a new directive) are refused.
+std::string caddyfile_token(const std::string& text, const std::string& flag) {
+  if (std::any_of(text.begin(), text.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+    throw UsageError("serve: " + flag + ": control characters are not allowed");
+  }
+  if (!text.empty() && text.find_first_of(" \t\"{}\\#`") == std::string::npos) return text;
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// "Field: value" of --header-up/--header-down as the two tokens of a header_up/down line.
+std::string header_line(const std::string& flag, const std::string& text) {
+  const std::size_t colon = text.find(':');
+  const auto trim = [](std::string v) {
+    v.erase(0, v.find_first_not_of(' '));
+    v.erase(v.find_last_not_of(' ') + 1);
+    return v;
+  };
+  const std::string field = colon == std::string::npos ? "" : trim(text.substr(0, colon));
+  if (field.empty()) throw UsageError("serve: " + flag + " " + text + ": expected \"Field: value\"");
+  return caddyfile_token(field, flag) + " " + caddyfile_token(trim(text.substr(colon + 1)), flag);
+}
+
+// The Caddyfile `serve --from NAME --to UPSTREAM...` stands for, as `caddy reverse-proxy` builds
+// its config: one site proxying to the upstreams, with the header flags as header_up/down.
+std::string quick_proxy_caddyfile(const ServeArgs& args) {
+  std::string text = "{\n";
+  if (args.http_port) text += "\thttp_port " + std::to_string(*args.http_port) + "\n";
+  if (args.https_port) text += "\thttps_port " + std::to_string(*args.https_port) + "\n";
+  text += "}\n\n" + caddyfile_token(args.from, "--from") + " {\n\treverse_proxy";
+  for (const std::string& upstream : args.to) text += " " + caddyfile_token(upstream, "--to");
+  text += " {\n";
+  if (args.change_host_header) text += "\t\theader_up Host {upstream_hostport}\n";
+  for (const std::string& h : args.header_up) text += "\t\theader_up " + header_line("--header-up", h) + "\n";
+  for (const std::string& h : args.header_down) text += "\t\theader_down " + header_line("--header-down", h) + "\n";
+  text += "\t}\n";
+  if (args.internal_certs) text += "\ttls internal\n";
+  return text + "}\n";
+}
+
+caddyfile::Config adapt_quick_proxy(const ServeArgs& args) {
+  const caddyfile::ParseResult parsed = caddyfile::parse(quick_proxy_caddyfile(args), "serve --from/--to");
+  std::vector<caddyfile::Warning> warnings;
+  return caddyfile::adapt(parsed, warnings);
+}
+
 // A Caddyfile read, adapted and checked: what the server and the certificate manager need.
 struct LoadedConfig {
   caddyfile::Config config;
@@ -293,7 +353,7 @@ struct LoadedConfig {
 
 LoadedConfig load_caddyfile(const ServeArgs& args, const Context& ctx) {
   LoadedConfig loaded;
-  loaded.config = adapt_caddyfile(args.config, args.envfile, ctx).config;
+  loaded.config = args.to.empty() ? adapt_caddyfile(args.config, args.envfile, ctx).config : adapt_quick_proxy(args);
   const caddyfile::GlobalOptions& global = loaded.config.global;
   try {
     loaded.plan = serve::plan_certificates(loaded.config);
@@ -379,7 +439,8 @@ int run_caddyfile(const ServeArgs& args, Context& ctx) {
     throw;
   }
   if (print) {
-    print("serving " + std::to_string(config.sites.size()) + " site(s) from " + args.config + ": HTTPS on port " +
+    print("serving " + std::to_string(config.sites.size()) + " site(s) from " +
+          (args.to.empty() ? args.config : "--from " + args.from + " --to " + args.to.front()) + ": HTTPS on port " +
           std::to_string(server.https_port()) + ", HTTP on port " + std::to_string(server.http_port()));
   }
   const PidFile pidfile(pidfile_of(args, ctx));
@@ -405,6 +466,11 @@ int run_caddyfile(const ServeArgs& args, Context& ctx) {
 }
 
 int run_serve(const ServeArgs& args, Context& ctx) {
+  if (!args.to.empty() && !args.domain.empty()) throw UsageError("serve: --to and --domain cannot be used together");
+  if (args.to.empty() && (args.change_host_header || !args.header_up.empty() || !args.header_down.empty() ||
+                          args.internal_certs)) {
+    throw UsageError("serve: --change-host-header, --header-up, --header-down and --internal-certs need --to");
+  }
   if (args.reload) return signal_reload(args, ctx);
   if (!args.domain.empty()) return run_quick_file_server(args, ctx);
   return run_caddyfile(args, ctx);
@@ -437,6 +503,19 @@ void add_serve(CLI::App& root, Context& ctx) {
       ->type_name("ADDR");
   sub->add_flag("--trust", args->trust,
                 "Install the local CA's root into the system, NSS and Java trust stores before serving");
+  sub->add_option("--from", args->from, "Quick reverse proxy: the site address to receive traffic on")
+      ->capture_default_str()
+      ->type_name("ADDR");
+  sub->add_option("--to", args->to, "Quick reverse proxy: upstream to proxy to, repeatable (host:port, unix//path)")
+      ->type_name("UPSTREAM");
+  sub->add_flag("--change-host-header", args->change_host_header,
+                "Quick reverse proxy: send the upstream's host:port as Host instead of the client's");
+  sub->add_option("--header-up", args->header_up, "Quick reverse proxy: set a request field, \"Field: value\"")
+      ->type_name("HEADER");
+  sub->add_option("--header-down", args->header_down, "Quick reverse proxy: set a response field, \"Field: value\"")
+      ->type_name("HEADER");
+  sub->add_flag("--internal-certs", args->internal_certs,
+                "Quick reverse proxy: certificates from the local CA even for public names");
   sub->callback([args, &ctx] { ctx.exit_code = run_serve(*args, ctx); });
 }
 

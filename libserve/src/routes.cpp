@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <optional>
+#include <regex>
 #include <string>
 
 #include "acmetool/serve/error.h"
+#include "acmetool/serve/proxy_headers.h"
+#include "acmetool/serve/upstreams.h"
 #include "basic_auth_internal.h"
 #include "routes_internal.h"
 
@@ -103,6 +106,22 @@ std::optional<std::string> unsupported_matcher(const MatcherSet& set) {
   return std::nullopt;
 }
 
+// The parts of reverse_proxy the proxy (proxy.h) does not implement yet.
+std::optional<std::string> unsupported_reverse_proxy(const caddyfile::ReverseProxyHandler& proxy) {
+  if (proxy.dynamic) return "reverse_proxy dynamic upstreams";
+  if (!proxy.handle_response.empty()) return "reverse_proxy handle_response";
+  const caddyfile::HttpTransport& t = proxy.transport;
+  if (t.tls || t.tls_insecure_skip_verify || t.tls_server_name || !t.tls_trusted_ca_certs.empty() ||
+      !t.tls_client_auth.empty()) {
+    return "reverse_proxy transport tls";
+  }
+  for (const std::string& version : t.versions) {
+    if (version != "1.1") return "reverse_proxy transport versions " + version;
+  }
+  if (proxy.upstreams.empty()) return "reverse_proxy without upstreams";
+  return std::nullopt;
+}
+
 // What in a route's own handler (not nested routes) serve cannot run yet.
 std::optional<std::string> unsupported_handler(const Route& route) {
   const caddyfile::Handler& h = route.handler;
@@ -118,6 +137,9 @@ std::optional<std::string> unsupported_handler(const Route& route) {
   }
   if (const auto* auth = std::get_if<caddyfile::BasicAuthHandler>(&h)) {
     return unsupported_basic_auth(*auth);
+  }
+  if (const auto* proxy = std::get_if<caddyfile::Boxed<caddyfile::ReverseProxyHandler>>(&h)) {
+    return unsupported_reverse_proxy(**proxy);
   }
   const bool runs = std::holds_alternative<caddyfile::RootHandler>(h) ||
                     std::holds_alternative<caddyfile::RedirHandler>(h) ||
@@ -371,6 +393,12 @@ Flow run_handler(const Route& route, Evaluation& ev) {
   } else if (const auto* fs = std::get_if<caddyfile::FileServerHandler>(&h)) {
     run_file_server(*fs, route, ev);
     return Flow::Stop;
+  } else if (const auto* proxy = std::get_if<caddyfile::Boxed<caddyfile::ReverseProxyHandler>>(&h)) {
+    result.kind = RouteResult::Kind::Proxy;
+    result.proxy = &**proxy;
+    result.path = ev.raw_path.starts_with('/') ? ev.raw_path : "/" + ev.raw_path;
+    result.query = ev.query;
+    return Flow::Stop;
   }
   return Flow::Continue;
 }
@@ -395,9 +423,25 @@ Flow run_routes(const std::vector<Route>& routes, Evaluation& ev) {
   return Flow::Continue;
 }
 
+// What the proxy would refuse when the configuration loads (an unknown lb_policy, a bad range or
+// expression), said at the route's file:line.
+void check_reverse_proxy(const Route& route) {
+  const auto* boxed = std::get_if<caddyfile::Boxed<caddyfile::ReverseProxyHandler>>(&route.handler);
+  if (!boxed) return;
+  const caddyfile::ReverseProxyHandler& proxy = **boxed;
+  try {
+    UpstreamPool pool(proxy);
+    proxy_header_options(proxy);
+    if (proxy.active_health && proxy.active_health->expect_body) std::regex check(*proxy.active_health->expect_body);
+  } catch (const std::exception& e) {
+    throw Error(route.file + ":" + std::to_string(route.line) + ": reverse_proxy: " + e.what());
+  }
+}
+
 void check_supported(const std::vector<Route>& routes) {
   for (const Route& route : routes) {
     if (const auto what = unsupported_part(route)) throw Error(unsupported_message(route, *what));
+    check_reverse_proxy(route);
     if (const auto* sub = std::get_if<caddyfile::Subroute>(&route.handler))
       check_supported(sub->routes);
   }

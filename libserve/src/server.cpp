@@ -44,6 +44,7 @@
 #include "acmetool/serve/error.h"
 #include "acmetool/serve/file_server.h"
 #include "acmetool/serve/routes.h"
+#include "proxy_internal.h"
 #include "session_tickets_internal.h"
 
 namespace acmetool::serve {
@@ -72,6 +73,19 @@ struct Peer {
   int port = 0;
 };
 
+// A reverse_proxy answer: the call until it is sent, then the upstream's response, whose body the
+// writers relay piece by piece as it arrives.
+struct Relay {
+  std::shared_ptr<ReverseProxy> proxy;
+  ProxyCall call;
+  std::vector<caddyfile::HeaderOp> response_headers;  // the `header` handlers', applied last
+  ProxyOutcome outcome;
+  bool bodyless = false;  // HEAD, 1xx, 204, 304: the head is all there is
+};
+
+// The index of the io thread running this code (Server::start numbers them).
+thread_local std::size_t t_io_thread = 0;
+
 struct Reply {
   http::response<http::empty_body> head;
   std::vector<std::variant<std::string, FileSlice>> pieces;
@@ -80,9 +94,11 @@ struct Reply {
   std::shared_ptr<AccessLogWriter> log;  // the site's access log, if it has one
   std::string user;                      // who basic_auth let in, for the log
   std::uint64_t file_size = 0;           // a file's size, for `encode` to judge its 304
+  std::shared_ptr<Relay> relay;          // reverse_proxy: the body comes from upstream
+  std::uint64_t relayed = 0;             // bytes of it sent so far
 
   std::uint64_t body_length() const {
-    std::uint64_t length = 0;
+    std::uint64_t length = relayed;
     for (const auto& piece : pieces) {
       length += std::holds_alternative<std::string>(piece) ? std::get<std::string>(piece).size()
                                                            : std::get<FileSlice>(piece).length;
@@ -90,6 +106,7 @@ struct Reply {
     return length;
   }
   void finish(bool head_only) {
+    if (relay) return;  // the upstream's head decides
     head.content_length(body_length());
     if (head_only) pieces.clear();
   }
@@ -139,6 +156,15 @@ bool host_matches(const SiteOptions& site, const std::string& host) {
 }  // namespace
 
 struct Server::Impl {
+  // The sites requests are matched against: swapped whole by a reload, while requests in
+  // progress keep the table they started with.
+  struct SiteTable {
+    std::vector<SiteOptions> sites;
+    bool redirect_http = true;
+    /// The state of every reverse_proxy handler in `sites`, made when the table is.
+    std::map<const caddyfile::ReverseProxyHandler*, std::shared_ptr<ReverseProxy>> proxies;
+  };
+
   Impl(ServerOptions o, CertManager& c)
       : options(std::move(o)),
         certificates(c),
@@ -146,7 +172,7 @@ struct Server::Impl {
         io(threads_wanted),
         tls(ssl::context::tls_server),
         acme_tls(ssl::context::tls_server),
-        sites(std::make_shared<SiteTable>(SiteTable{options.sites, options.redirect_http})),
+        sites(make_site_table(options.sites, options.redirect_http)),
         metrics(options.metrics ? options.metrics : std::make_shared<ServerMetrics>()),
         tickets(tls.native_handle()) {
     configure_tls();
@@ -530,36 +556,127 @@ struct Server::Impl {
       const auto& req = parser.get();
       const auto start = std::chrono::system_clock::now();
       const auto began = std::chrono::steady_clock::now();
-      Reply reply = co_await handle_request(req, https, peer);
+      Reply reply = co_await respond(req, https, peer);
       if (!req.keep_alive() || stopping) reply.close = true;
       const bool written = co_await write_reply(stream, reply);
       metrics->record_request(Protocol::Http1, https ? Scheme::Https : Scheme::Http, written ? reply.head.result_int() : 0,
                               std::chrono::steady_clock::now() - began, written ? reply.body_length() : 0);
       log_access(req, reply, start, began, peer, ssl_of(stream));
+      if (written && reply.relay && reply.relay->outcome.tunnel) {
+        co_await tunnel(stream, buffer, *reply.relay->outcome.tunnel);
+        co_return;
+      }
       if (!written || reply.close) co_return;
     }
   }
 
+  // After a 101 from the upstream (WebSocket and other upgrades): bytes both ways, those the client
+  // sent after its request first, until either side ends; then the other direction is cancelled
+  // and the connection closes. No timeout applies, as in Caddy (no stream_timeout yet).
+  template <class Stream>
+  awaitable<void> tunnel(Stream& stream, beast::flat_buffer& buffer, UpstreamTunnel& upstream) {
+    using namespace asio::experimental::awaitable_operators;
+    beast::get_lowest_layer(stream).expires_never();
+    bool done = false;  // one direction ended: the other stops at its next step
+    auto up = tunnel_up(stream, buffer, upstream, done);
+    auto down = tunnel_down(stream, upstream, done);
+    co_await (std::move(up) && std::move(down));
+  }
+  template <class Stream>
+  awaitable<void> tunnel_up(Stream& stream, beast::flat_buffer& buffer, UpstreamTunnel& upstream, bool& done) {
+    std::array<char, 16384> chunk;
+    std::string early(static_cast<const char*>(buffer.data().data()), buffer.size());
+    buffer.consume(buffer.size());
+    bool open = early.empty() || co_await upstream.write(std::move(early));
+    while (open && !done) {
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(chunk), kTuple);
+      open = !ec && !done && co_await upstream.write(std::string(chunk.data(), n));
+    }
+    done = true;
+    upstream.cancel();  // ends tunnel_down's read
+  }
+  template <class Stream>
+  awaitable<void> tunnel_down(Stream& stream, UpstreamTunnel& upstream, bool& done) {
+    while (!done) {
+      std::optional<std::string> piece = co_await upstream.read();
+      if (!piece || done) break;
+      auto [ec, n] = co_await asio::async_write(stream, asio::buffer(*piece), kTuple);
+      (void)n;
+      if (ec) break;
+    }
+    done = true;
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(stream).socket().cancel(ignored);  // ends tunnel_up's read
+  }
+
   // ---- HTTP/2 (nghttp2 server sessions; the same handlers as HTTP/1.1) ----
+  //
+  // Two coroutines share a connection: a reader that only reads the socket and hands the bytes
+  // over, and a writer that feeds them to nghttp2, answers the requests that are complete and
+  // writes what nghttp2 has to send. A reverse_proxy answer runs in a coroutine of its own per
+  // stream (h2_relay), so a slow upstream holds up only its stream; its body reaches nghttp2
+  // through a bounded buffer (a deferred data source) and wakes the writer.
+
+  static constexpr std::size_t kMaxRequestBody = 1024 * 1024;  // the handlers' limit, as HTTP/1.1
+  static constexpr std::size_t kRelayBuffer = 64 * 1024;       // a relayed body read ahead, per stream
 
   struct H2Stream {
+    explicit H2Stream(const asio::any_io_executor& executor) : room(executor) {}
+    std::int32_t id = 0;
     http::request<http::string_body> request;
     std::chrono::system_clock::time_point start = std::chrono::system_clock::now();  // its HEADERS began
     std::chrono::steady_clock::time_point began = std::chrono::steady_clock::now();
     std::size_t header_bytes = 0;
+    bool body_too_large = false;
     Reply reply;
     std::size_t piece = 0;         // the body piece being sent
     std::uint64_t piece_sent = 0;  // bytes of it sent
+    // A relayed body: bytes from the upstream not yet in DATA frames.
+    std::string relayed;
+    std::size_t relayed_sent = 0;
+    bool relay_done = false;    // the upstream body ended; relay_failed: cut short
+    bool relay_failed = false;
+    bool deferred = false;      // nghttp2 waits for nghttp2_session_resume_data
+    bool closed = false;        // the stream or the connection is gone
+    asio::steady_timer room;    // h2_relay waits on it while `relayed` is full
+    asio::cancellation_signal cancel;  // ends h2_relay's upstream I/O when the stream closes
+
+    std::size_t relay_pending() const { return relayed.size() - relayed_sent; }
+    void close() {
+      if (closed) return;
+      closed = true;
+      cancel.emit(asio::cancellation_type::terminal);
+      room.cancel();
+    }
   };
 
   struct H2Connection {
+    H2Connection(Impl& i, Peer p, SSL* s, asio::any_io_executor e)
+        : impl(i), peer(std::move(p)), ssl(s), executor(std::move(e)), wake(executor), input_room(executor) {}
+    ~H2Connection() {
+      if (session) nghttp2_session_del(session);
+    }
+    H2Connection(const H2Connection&) = delete;
+    H2Connection& operator=(const H2Connection&) = delete;
+
     Impl& impl;
     Peer peer;
     SSL* ssl = nullptr;
+    asio::any_io_executor executor;
     nghttp2_session* session = nullptr;
-    std::map<std::int32_t, std::unique_ptr<H2Stream>> streams;
+    std::map<std::int32_t, std::shared_ptr<H2Stream>> streams;
     std::vector<std::int32_t> complete;  // streams whose request has fully arrived, in order
+    std::string input;                   // read by the reader, not yet given to nghttp2
+    bool read_ended = false;             // the reader stopped (end of stream, error, timeout)
+    bool ended = false;                  // the writer stopped: no more nghttp2 calls
+    bool wake_pending = false;
+    asio::steady_timer wake;        // the writer waits on it for input, relayed bytes or the end
+    asio::steady_timer input_room;  // the reader waits on it while `input` is full
 
+    void notify() {
+      wake_pending = true;
+      wake.cancel();
+    }
     H2Stream* stream(std::int32_t id) {
       auto it = streams.find(id);
       return it == streams.end() ? nullptr : it->second.get();
@@ -569,7 +686,8 @@ struct Server::Impl {
   static int h2_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     auto& c = *static_cast<H2Connection*>(user);
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-      auto stream = std::make_unique<H2Stream>();
+      auto stream = std::make_shared<H2Stream>(c.executor);
+      stream->id = frame->hd.stream_id;
       stream->request.version(20);
       c.streams[frame->hd.stream_id] = std::move(stream);
     }
@@ -597,6 +715,21 @@ struct Server::Impl {
     return 0;
   }
 
+  // A request body arrives in DATA frames; past kMaxRequestBody it is dropped and answered 413.
+  static int h2_data(nghttp2_session*, std::uint8_t, std::int32_t id, const std::uint8_t* data, std::size_t length,
+                     void* user) {
+    H2Stream* stream = static_cast<H2Connection*>(user)->stream(id);
+    if (!stream) return 0;
+    std::string& body = stream->request.body();
+    if (stream->body_too_large || body.size() + length > kMaxRequestBody) {
+      stream->body_too_large = true;
+      body.clear();
+    } else {
+      body.append(reinterpret_cast<const char*>(data), length);
+    }
+    return 0;
+  }
+
   static int h2_frame_received(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     auto& c = *static_cast<H2Connection*>(user);
     const bool request_end = (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
@@ -606,7 +739,11 @@ struct Server::Impl {
   }
 
   static int h2_stream_closed(nghttp2_session*, std::int32_t id, std::uint32_t, void* user) {
-    static_cast<H2Connection*>(user)->streams.erase(id);
+    auto& c = *static_cast<H2Connection*>(user);
+    if (auto it = c.streams.find(id); it != c.streams.end()) {
+      it->second->close();
+      c.streams.erase(it);
+    }
     return 0;
   }
 
@@ -643,16 +780,44 @@ struct Server::Impl {
     return static_cast<ssize_t>(written);
   }
 
-  // Answers one complete request on its stream.
-  void h2_respond(H2Connection& c, std::int32_t id) {
-    H2Stream* stream = c.stream(id);
-    if (!stream) return;
-    Reply& reply = stream->reply;
+  // Fills a DATA frame from a relayed body's buffer; with nothing buffered yet the stream waits
+  // (deferred) until h2_relay has more. A body cut short upstream resets the stream.
+  static ssize_t h2_read_relayed(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+                                 std::uint32_t* flags, nghttp2_data_source* source, void*) {
+    auto& s = *static_cast<H2Stream*>(source->ptr);
+    const std::size_t pending = s.relay_pending();
+    if (pending == 0) {
+      if (!s.relay_done) {
+        s.deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+      }
+      if (s.relay_failed) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      return 0;
+    }
+    const std::size_t n = std::min(length, pending);
+    std::memcpy(buf, s.relayed.data() + s.relayed_sent, n);
+    s.relayed_sent += n;
+    if (s.relayed_sent == s.relayed.size()) {
+      s.relayed.clear();
+      s.relayed_sent = 0;
+    } else if (s.relayed_sent >= kRelayBuffer) {
+      s.relayed.erase(0, s.relayed_sent);
+      s.relayed_sent = 0;
+    }
+    if (s.relay_done && !s.relay_failed && s.relay_pending() == 0) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    s.room.cancel();  // h2_relay may read on
+    return static_cast<ssize_t>(n);
+  }
+
+  // Submits the response of one stream: its head, and its body from the pieces or the relay.
+  void h2_respond(H2Connection& c, H2Stream& stream) {
+    Reply& reply = stream.reply;
     // Counted and logged when the response is submitted; its body goes out as the window allows.
     c.impl.metrics->record_request(Protocol::Http2, Scheme::Https, reply.head.result_int(),
-                                   std::chrono::steady_clock::now() - stream->began, reply.body_length());
-    log_access(stream->request, reply, stream->start, stream->began, c.peer, c.ssl);
-    reply.head.set(http::field::date, date_now());
+                                   std::chrono::steady_clock::now() - stream.began, reply.body_length());
+    log_access(stream.request, reply, stream.start, stream.began, c.peer, c.ssl);
+    if (reply.head.find(http::field::date) == reply.head.end()) reply.head.set(http::field::date, date_now());
     // Field names in lower case; the fields HTTP/2 forbids (RFC 9113 §8.2.2) are dropped.
     std::vector<std::string> names;
     std::vector<std::string> values;
@@ -674,72 +839,175 @@ struct Server::Impl {
                      names[i].size(), values[i].size(), NGHTTP2_NV_FLAG_NONE});
     }
     nghttp2_data_provider provider{};
-    provider.source.ptr = stream;
-    provider.read_callback = h2_read_body;
-    nghttp2_submit_response(c.session, id, nva.data(), nva.size(), reply.pieces.empty() ? nullptr : &provider);
+    provider.source.ptr = &stream;
+    const bool relayed = reply.relay && !reply.relay->bodyless;
+    provider.read_callback = relayed ? h2_read_relayed : h2_read_body;
+    const bool has_body = relayed || !reply.pieces.empty();
+    nghttp2_submit_response(c.session, stream.id, nva.data(), nva.size(), has_body ? &provider : nullptr);
   }
 
   template <class Stream>
   awaitable<void> h2_session(Stream& stream, Live* connection, const Peer& peer) {
-    H2Connection c{*this, peer, ssl_of(stream)};
+    auto c = std::make_shared<H2Connection>(*this, peer, ssl_of(stream), co_await asio::this_coro::executor);
     nghttp2_session_callbacks* callbacks = nullptr;
     if (nghttp2_session_callbacks_new(&callbacks) != 0) co_return;
     nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, h2_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(callbacks, h2_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, h2_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, h2_frame_received);
     nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, h2_stream_closed);
-    const int made = nghttp2_session_server_new(&c.session, callbacks, &c);
+    const int made = nghttp2_session_server_new(&c->session, callbacks, c.get());
     nghttp2_session_callbacks_del(callbacks);
     if (made != 0) co_return;
-    const std::unique_ptr<nghttp2_session, decltype(&nghttp2_session_del)> owner(c.session, nghttp2_session_del);
     const nghttp2_settings_entry settings[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(options.max_header_bytes)}};
-    nghttp2_submit_settings(c.session, NGHTTP2_FLAG_NONE, settings, std::size(settings));
-    std::array<std::uint8_t, 16384> input;
+    nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+    using namespace asio::experimental::awaitable_operators;
+    auto writer = h2_writer(stream, c, connection);
+    auto reader = h2_reader(stream, c);
+    co_await (std::move(writer) && std::move(reader));
+    for (auto& [id, s] : c->streams) s->close();  // relays still running stop at their next step
+  }
+
+  template <class Stream>
+  awaitable<void> h2_reader(Stream& stream, std::shared_ptr<H2Connection> shared) {
+    H2Connection& c = *shared;
+    std::array<char, 16384> buffer;
+    while (!c.ended) {
+      if (c.input.size() >= 256 * 1024) {  // the writer is behind (a slow client): wait for it
+        c.input_room.expires_at(asio::steady_timer::time_point::max());
+        co_await c.input_room.async_wait(kTuple);
+        continue;
+      }
+      beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(buffer), kTuple);
+      if (ec) break;
+      c.input.append(buffer.data(), n);
+      c.notify();
+    }
+    c.read_ended = true;
+    c.notify();
+  }
+
+  template <class Stream>
+  awaitable<void> h2_writer(Stream& stream, std::shared_ptr<H2Connection> shared, Live* connection) {
+    H2Connection& c = *shared;
     for (;;) {
+      if (!c.input.empty()) {
+        const ssize_t used =
+            nghttp2_session_mem_recv(c.session, reinterpret_cast<const std::uint8_t*>(c.input.data()), c.input.size());
+        c.input.clear();
+        c.input_room.cancel();
+        if (used < 0) break;
+        co_await h2_dispatch(shared);
+      }
+      bool failed = false;
       for (;;) {  // everything nghttp2 has to send
         const std::uint8_t* data = nullptr;
         const ssize_t n = nghttp2_session_mem_send(c.session, &data);
-        if (n < 0) co_return;
-        if (n == 0) break;
+        if (n <= 0) {
+          failed = n < 0;
+          break;
+        }
         beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
         auto [ec, written] = co_await asio::async_write(stream, asio::buffer(data, static_cast<std::size_t>(n)), kTuple);
         (void)written;
-        if (ec) co_return;
+        if (ec) {
+          failed = true;
+          break;
+        }
       }
-      if (!nghttp2_session_want_read(c.session) && !nghttp2_session_want_write(c.session)) co_return;
+      if (failed || (c.read_ended && c.input.empty())) break;
+      if (!nghttp2_session_want_read(c.session) && !nghttp2_session_want_write(c.session)) break;
       if (stopping && c.streams.empty()) {
         nghttp2_session_terminate_session(c.session, NGHTTP2_NO_ERROR);
         continue;  // sends GOAWAY, then the session wants nothing more
       }
       set_idle(connection, c.streams.empty());
-      beast::get_lowest_layer(stream).expires_after(c.streams.empty() ? options.idle_timeout : options.header_timeout);
-      auto [ec, n] = co_await stream.async_read_some(asio::buffer(input), kTuple);
-      set_idle(connection, false);
-      if (ec) co_return;
-      if (nghttp2_session_mem_recv(c.session, input.data(), n) < 0) co_return;
-      std::vector<std::int32_t> complete;
-      complete.swap(c.complete);
-      for (const std::int32_t stream_id : complete) {
-        H2Stream* s = c.stream(stream_id);
-        if (!s) continue;
-        if (s->header_bytes > options.max_header_bytes) {
-          s->reply = text_reply(http::status::request_header_fields_too_large, "", 20);
-          s->reply.finish(false);
-        } else {
-          s->reply = co_await handle_request(s->request, /*https=*/true, c.peer);
-        }
-        h2_respond(c, stream_id);
+      if (!c.wake_pending) {
+        c.wake.expires_at(asio::steady_timer::time_point::max());
+        co_await c.wake.async_wait(kTuple);
       }
+      c.wake_pending = false;
+      set_idle(connection, false);
+    }
+    c.ended = true;
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(stream).socket().cancel(ignored);  // ends the reader's read
+    c.input_room.cancel();
+  }
+
+  // Answers the requests that have fully arrived: at once, or, for reverse_proxy, in a relay of
+  // their own.
+  awaitable<void> h2_dispatch(std::shared_ptr<H2Connection> shared) {
+    H2Connection& c = *shared;
+    std::vector<std::int32_t> complete;
+    complete.swap(c.complete);
+    for (const std::int32_t id : complete) {
+      const auto it = c.streams.find(id);
+      if (it == c.streams.end()) continue;
+      const std::shared_ptr<H2Stream> s = it->second;
+      if (s->header_bytes > options.max_header_bytes) {
+        s->reply = text_reply(http::status::request_header_fields_too_large, "", 20);
+        s->reply.finish(false);
+      } else if (s->body_too_large) {
+        s->reply = text_reply(http::status::payload_too_large, "", 20);
+        s->reply.finish(false);
+      } else {
+        s->reply = co_await handle_request(s->request, /*https=*/true, c.peer);
+      }
+      if (c.ended || s->closed) continue;
+      if (s->reply.relay) {
+        asio::co_spawn(c.executor, h2_relay(shared, s), asio::bind_cancellation_slot(s->cancel.slot(), asio::detached));
+      } else {
+        h2_respond(c, *s);
+      }
+    }
+  }
+
+  // One reverse_proxy answer on its stream: the upstream's head, then its body into the stream's
+  // buffer as fast as the client takes it (at most kRelayBuffer ahead).
+  awaitable<void> h2_relay(std::shared_ptr<H2Connection> shared, std::shared_ptr<H2Stream> s) {
+    H2Connection& c = *shared;
+    Reply& reply = s->reply;
+    co_await relay_head(reply, s->request.method() == http::verb::head, 20);
+    if (c.ended || s->closed) co_return;
+    h2_respond(c, *s);
+    c.notify();
+    if (!reply.relay || reply.relay->bodyless) co_return;
+    UpstreamBody& body = reply.relay->outcome.body;
+    while (!s->relay_done) {
+      if (s->relay_pending() >= kRelayBuffer) {
+        s->room.expires_at(asio::steady_timer::time_point::max());
+        co_await s->room.async_wait(kTuple);
+        if (c.ended || s->closed) co_return;
+        continue;
+      }
+      std::optional<std::string> piece = co_await body.next_chunk();
+      if (c.ended || s->closed) co_return;
+      if (piece) {
+        s->relayed.append(*piece);
+        reply.relayed += piece->size();
+      } else {
+        s->relay_done = true;
+        s->relay_failed = body.error().has_value();
+        if (s->relay_failed) log("reverse_proxy: " + body.error()->reason);
+      }
+      if (s->deferred) {
+        s->deferred = false;
+        nghttp2_session_resume_data(c.session, s->id);
+      }
+      c.notify();
     }
   }
 
   template <class Stream>
   awaitable<bool> write_reply(Stream& stream, Reply& reply) {
-    reply.head.set(http::field::date, date_now());
+    if (reply.head.find(http::field::date) == reply.head.end()) reply.head.set(http::field::date, date_now());
     if (reply.close) reply.head.keep_alive(false);
     beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+    if (reply.relay && !reply.relay->bodyless) co_return co_await write_relayed(stream, reply);
     // A small response (the common case) goes out in one write: head and body in one TLS record
     // and one send(), instead of one per piece.
     constexpr std::uint64_t kOneWrite = 16 * 1024;
@@ -778,6 +1046,44 @@ struct Server::Impl {
       }
     }
     co_return true;
+  }
+
+  // A proxied body, relayed as it arrives: the head and the first piece in one write, then each
+  // piece as the upstream sends it (so server-sent events flow at once), chunked unless the
+  // upstream gave a Content-Length. A body that ends early closes the connection, so the client
+  // sees a truncated response (no last chunk, or fewer bytes than promised).
+  template <class Stream>
+  awaitable<bool> write_relayed(Stream& stream, Reply& reply) {
+    UpstreamBody& body = reply.relay->outcome.body;
+    const bool chunked = reply.head[http::field::transfer_encoding] == "chunked";
+    std::string out;
+    append_head(out, reply.head);
+    for (;;) {
+      std::optional<std::string> piece = co_await body.next_chunk();
+      if (piece) {
+        if (chunked) {
+          char size[20];
+          const auto [end, ec] = std::to_chars(size, size + sizeof size, piece->size(), 16);
+          (void)ec;
+          out.append(size, end).append("\r\n").append(*piece).append("\r\n");
+        } else {
+          out.append(*piece);
+        }
+        reply.relayed += piece->size();
+      } else if (body.error()) {
+        log("reverse_proxy: " + body.error()->reason);
+      } else if (chunked) {
+        out.append("0\r\n\r\n");
+      }
+      if (!out.empty()) {
+        beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+        auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), kTuple);
+        (void)n;
+        if (ec) co_return false;
+        out.clear();
+      }
+      if (!piece) co_return !body.error();
+    }
   }
 
   // Plain HTTP: the kernel copies the slice from the file to the socket (sendfile(2)), nothing
@@ -842,6 +1148,44 @@ struct Server::Impl {
     return asio::co_spawn(blocking, handle_on(this, &req, https, &peer), use_awaitable);
   }
   static awaitable<Reply> ready_reply(Reply reply) { co_return reply; }
+
+  // handle_request, then, for reverse_proxy, the upstream's response head.
+  awaitable<Reply> respond(const http::request<http::string_body>& req, bool https, const Peer& peer) {
+    Reply reply = co_await handle_request(req, https, peer);
+    if (reply.relay) co_await relay_head(reply, req.method() == http::verb::head, req.version());
+    co_return reply;
+  }
+
+  // Sends a reverse_proxy call upstream and turns the outcome into the reply's head: the
+  // upstream's status and fields (after header_down, then the `header` handlers), or our own 502,
+  // 503 or 504 with the reason in the log.
+  awaitable<void> relay_head(Reply& reply, bool head_only, unsigned version) {
+    Relay& relay = *reply.relay;
+    const std::string what = relay.call.request.method + " " + relay.call.target;
+    relay.outcome = co_await relay.proxy->forward(std::move(relay.call), t_io_thread);
+    ProxyOutcome& outcome = relay.outcome;
+    reply.head = {};
+    reply.head.version(version);
+    reply.head.result(static_cast<unsigned>(outcome.status));
+    if (!outcome.error.empty()) {
+      log("reverse_proxy: " + what + ": " + outcome.error + " (" + std::to_string(outcome.status) + ")");
+      const std::vector<caddyfile::HeaderOp> ops = std::move(relay.response_headers);
+      reply.relay.reset();
+      apply_header_ops(reply.head, ops);
+      reply.finish(head_only);
+      co_return;
+    }
+    for (const auto& [name, value] : outcome.fields) reply.head.insert(name, value);
+    apply_header_ops(reply.head, relay.response_headers);
+    const int status = outcome.status;
+    relay.bodyless = head_only || status == 204 || status == 304 || (status >= 100 && status < 200);
+    if (relay.bodyless || reply.head.has_content_length()) co_return;
+    if (version == 11) {
+      reply.head.set(http::field::transfer_encoding, "chunked");
+    } else if (version == 10) {
+      reply.close = true;  // the end of the body is the end of the connection
+    }
+  }
   static awaitable<Reply> handle_on(Impl* self, const http::request<http::string_body>* req, bool https,
                                     const Peer* peer) {
     co_return self->handle(*req, https, *peer);
@@ -870,7 +1214,7 @@ struct Server::Impl {
     } else if (!https && site->https) {
       reply = table->redirect_http ? redirect_to_https(req, host) : text_reply(http::status::not_found, "", 11);
     } else if (site->routes) {
-      reply = run_routes(*site, req, https, host, peer);
+      reply = run_routes(*table, *site, req, https, host, peer);
     } else {
       reply = serve_file(site->files, req, req.target());
     }
@@ -882,8 +1226,8 @@ struct Server::Impl {
   }
 
   // A Caddyfile site: the routes decide, this sends.
-  Reply run_routes(const SiteOptions& site, const http::request<http::string_body>& req, bool https,
-                   const std::string& host, const Peer& peer) {
+  Reply run_routes(const SiteTable& table, const SiteOptions& site, const http::request<http::string_body>& req,
+                   bool https, const std::string& host, const Peer& peer) {
     RouteRequest request;
     request.method = std::string(req.method_string());
     request.target = std::string(req.target());
@@ -919,6 +1263,18 @@ struct Server::Impl {
         if (result.body.empty()) reply.head.erase(http::field::content_type);
         else reply.head.set(http::field::content_type, "text/html; charset=utf-8");
         break;
+      case RouteResult::Kind::Proxy: {
+        auto relay = std::make_shared<Relay>();
+        relay->proxy = table.proxies.at(result.proxy);
+        relay->call.target = result.path;
+        if (!result.query.empty()) relay->call.target += "?" + result.query;
+        relay->call.body = req.body();
+        relay->call.request = std::move(request);
+        relay->response_headers = result.response_headers;
+        reply.relay = std::move(relay);
+        reply.user = result.user;
+        return reply;  // encode does not compress relayed bodies (yet)
+      }
       case RouteResult::Kind::Unsupported:
         log(result.unsupported);
         reply = text_reply(http::status::internal_server_error, "", req.version());
@@ -1171,12 +1527,31 @@ struct Server::Impl {
     return reply;
   }
 
-  // The sites requests are matched against: swapped whole by a reload, while requests in
-  // progress keep the table they started with.
-  struct SiteTable {
-    std::vector<SiteOptions> sites;
-    bool redirect_http = true;
-  };
+  std::shared_ptr<const SiteTable> make_site_table(std::vector<SiteOptions> list, bool redirect_http) const {
+    auto table = std::make_shared<SiteTable>();
+    table->sites = std::move(list);
+    table->redirect_http = redirect_http;
+    std::vector<asio::any_io_executor> executors;
+    for (const auto& context : io) executors.push_back(context->get_executor());
+    for (const SiteOptions& site : table->sites) {
+      if (!site.routes) continue;
+      add_proxies(site.routes->routes, executors, *table);
+      for (const caddyfile::ErrorRoutes& errors : site.routes->error_routes) add_proxies(errors.routes, executors, *table);
+    }
+    return table;
+  }
+  void add_proxies(const std::vector<caddyfile::Route>& routes, const std::vector<asio::any_io_executor>& executors,
+                   SiteTable& table) const {
+    for (const caddyfile::Route& route : routes) {
+      if (const auto* proxy = std::get_if<caddyfile::Boxed<caddyfile::ReverseProxyHandler>>(&route.handler)) {
+        auto state = std::make_shared<ReverseProxy>(**proxy, executors, options.log);
+        state->start();
+        table.proxies.emplace(&**proxy, std::move(state));
+      } else if (const auto* sub = std::get_if<caddyfile::Subroute>(&route.handler)) {
+        add_proxies(sub->routes, executors, table);
+      }
+    }
+  }
   std::shared_ptr<const SiteTable> current_sites() const {
     std::lock_guard lock(sites_mu);
     return sites;
@@ -1223,8 +1598,9 @@ void Server::start() {
   impl.http_port_bound = impl.options.http_port;
   impl.listen(impl.https_port_bound, /*https=*/true);
   impl.listen(impl.http_port_bound, /*https=*/false);
-  for (auto& context : impl.io) {
-    impl.threads.emplace_back([context = context.get()] {
+  for (std::size_t i = 0; i < impl.io.size(); ++i) {
+    impl.threads.emplace_back([context = impl.io[i].get(), i] {
+      t_io_thread = i;
       auto busy = asio::make_work_guard(*context);  // runs until stop(), even without connections
       context->run();
     });
@@ -1234,7 +1610,7 @@ void Server::start() {
 }
 
 void Server::replace_sites(std::vector<SiteOptions> sites, bool redirect_http) {
-  auto table = std::make_shared<const Impl::SiteTable>(Impl::SiteTable{std::move(sites), redirect_http});
+  auto table = impl_->make_site_table(std::move(sites), redirect_http);
   std::lock_guard lock(impl_->sites_mu);
   impl_->sites = std::move(table);
 }

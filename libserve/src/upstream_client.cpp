@@ -233,6 +233,50 @@ awaitable<std::optional<std::string>> UpstreamBody::next_chunk() {
   co_return std::nullopt;
 }
 
+// ---- UpstreamTunnel ----
+
+UpstreamTunnel::UpstreamTunnel(std::unique_ptr<UpstreamExchange> exchange) : exchange_(std::move(exchange)) {
+  exchange_->reusable = false;
+}
+UpstreamTunnel::UpstreamTunnel(UpstreamTunnel&&) noexcept = default;
+UpstreamTunnel& UpstreamTunnel::operator=(UpstreamTunnel&&) noexcept = default;
+UpstreamTunnel::~UpstreamTunnel() = default;
+
+awaitable<std::optional<std::string>> UpstreamTunnel::read() {
+  UpstreamExchange& ex = *exchange_;
+  if (ex.buffer.size() > 0) {  // bytes that came right after the 101 head
+    std::string early(static_cast<const char*>(ex.buffer.data().data()), ex.buffer.size());
+    ex.buffer.consume(ex.buffer.size());
+    co_return early;
+  }
+  if (!ex.conn) co_return std::nullopt;
+  std::string chunk(ex.chunk_bytes, '\0');
+  auto [ec, n] = co_await ex.conn->stream.async_read_some(asio::buffer(chunk), kTuple);
+  if (ec || n == 0) co_return std::nullopt;
+  chunk.resize(n);
+  co_return chunk;
+}
+
+awaitable<bool> UpstreamTunnel::write(std::string data) {
+  UpstreamExchange& ex = *exchange_;
+  if (!ex.conn) co_return false;
+  auto [ec, n] = co_await asio::async_write(ex.conn->stream, asio::buffer(data), kTuple);
+  (void)n;
+  co_return !ec;
+}
+
+void UpstreamTunnel::shutdown_send() {
+  if (!exchange_->conn) return;
+  boost::system::error_code ignored;
+  exchange_->conn->stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
+}
+
+void UpstreamTunnel::cancel() {
+  if (!exchange_->conn) return;
+  boost::system::error_code ignored;
+  exchange_->conn->stream.socket().cancel(ignored);
+}
+
 // ---- UpstreamConnections ----
 
 UpstreamConnections::UpstreamConnections(asio::any_io_executor executor, UpstreamClientOptions options)
@@ -371,6 +415,10 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip(std::string dial, Upst
       result.head.fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
     }
     stream.expires_never();
+    if (result.head.status == 101) {  // the connection now belongs to the upgraded protocol
+      result.tunnel = std::make_unique<UpstreamTunnel>(std::move(ex));
+      co_return result;
+    }
     if (ex->parser->is_done()) {
       ex->finish();
     } else {

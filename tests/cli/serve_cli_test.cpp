@@ -335,7 +335,7 @@ TEST_CASE("serve -c Caddyfile serves its sites: files, respond, headers, redirec
 TEST_CASE("serve refuses a Caddyfile with a directive it cannot run yet, naming the line", "[serve][cli]") {
   TempDir dir;
   const fs::path caddyfile = dir.path() / "Caddyfile";
-  write_file(caddyfile, "localhost {\n\treverse_proxy 127.0.0.1:9\n}\n");
+  write_file(caddyfile, "localhost {\n\treverse_proxy {\n\t\tdynamic srv _api._tcp.example.com\n\t}\n}\n");
   const CommandResult r = run_command(
       {ACMETOOL_BINARY, "--storage", (dir.path() / "storage").string(), "serve", "-c", caddyfile.string()}, "", {},
       20s);

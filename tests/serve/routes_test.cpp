@@ -303,6 +303,17 @@ TEST_CASE("encode records its options and the chain goes on, and the last one th
   CHECK(run("encode\n", request("/")).kind == Kind::Empty);
 }
 
+TEST_CASE("reverse_proxy answers Proxy with its handler and the rewritten path and query", "[routes]") {
+  const caddyfile::Site site = site_of("handle_path /api/* {\n reverse_proxy a:1 b:2\n}\nrespond no");
+  serve::RouteResult result = serve::evaluate_routes(site, request("/api/v1/x?q=1"));
+  REQUIRE(result.kind == Kind::Proxy);
+  REQUIRE(result.proxy != nullptr);
+  CHECK(result.proxy->upstreams.size() == 2);
+  CHECK(result.path == "/v1/x");
+  CHECK(result.query == "q=1");
+  CHECK(serve::evaluate_routes(site, request("/other")).kind == Kind::Respond);
+}
+
 TEST_CASE("with no terminal handler the answer is Caddy's empty 200", "[routes]") {
   const serve::RouteResult result = run("root * /srv\nheader X 1", request("/"));
   CHECK(result.kind == Kind::Empty);
@@ -312,10 +323,10 @@ TEST_CASE("with no terminal handler the answer is Caddy's empty 200", "[routes]"
 
 TEST_CASE("an unsupported handler answers Unsupported with its file and line when it would run",
           "[routes]") {
-  const std::string body = "respond /ok OK\nreverse_proxy /api/* localhost:9000";
+  const std::string body = "respond /ok OK\nreverse_proxy /api/* {\n dynamic a app 80\n}";
   serve::RouteResult result = run(body, request("/api/x"));
   REQUIRE(result.kind == Kind::Unsupported);
-  CHECK(result.unsupported == "Caddyfile:3: reverse_proxy is not supported by serve yet");
+  CHECK(result.unsupported == "Caddyfile:3: reverse_proxy dynamic upstreams is not supported by serve yet");
   CHECK(answer(body, request("/ok")) == "OK");
   CHECK(answer(body, request("/other")) == "<empty>");
 
@@ -335,8 +346,10 @@ TEST_CASE(
     }
     return "";
   };
-  CHECK(message("handle /api/* {\n reverse_proxy localhost:9000\n}\nfile_server") ==
-        "Caddyfile:3: reverse_proxy is not supported by serve yet");
+  CHECK(message("handle /api/* {\n reverse_proxy localhost:9000 {\n  transport http {\n   tls\n  }\n }\n}\nfile_server") ==
+        "Caddyfile:3: reverse_proxy transport tls is not supported by serve yet");
+  CHECK(message("reverse_proxy localhost:9000 {\n @e status 5xx\n handle_response @e {\n  respond x\n }\n}") ==
+        "Caddyfile:2: reverse_proxy handle_response is not supported by serve yet");
   CHECK(message("handle_errors {\n\n try_files {path}\n}") ==
         "Caddyfile:4: try_files is not supported by serve yet");
   CHECK(message("try_files {path} /index.html\nfile_server") ==

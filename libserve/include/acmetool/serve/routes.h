@@ -31,12 +31,15 @@ struct RouteRequest {
 /// What the routes decided. A terminal handler ends the chain; when none is reached the answer is
 /// Caddy's default: 200 with an empty body (Kind::Empty).
 struct RouteResult {
-  enum class Kind { Empty, Files, Respond, Redirect, Unsupported };
+  enum class Kind { Empty, Files, Respond, Redirect, Proxy, Unsupported };
   Kind kind = Kind::Empty;
   /// Files: root (file_server's own `root`, else the last `root` directive that ran, else "." as
   /// Caddy does), index names, hide, browse, precompressed.
   FileServerOptions files;
-  /// Files: the path to resolve (after handle_path, `uri` and `rewrite`), percent-encoded, always
+  /// Proxy: the reverse_proxy handler that answers, inside the Site passed to evaluate_routes
+  /// (valid while it is).
+  const caddyfile::ReverseProxyHandler* proxy = nullptr;
+  /// Files and Proxy: the path to resolve or to send upstream (after handle_path, `uri` and `rewrite`), percent-encoded, always
   /// starting with '/', without the query.
   std::string path;
   /// The query after rewrites (without '?'); the server appends it to a Files redirect.
@@ -82,7 +85,9 @@ struct RouteResult {
 ///    A check costs one bcrypt computation (about a second at cost 14), also for unknown users;
 ///    successful checks are remembered process-wide (at most 1,000), failures never.
 ///  - encode records its options in RouteResult::encode and the chain goes on.
-///  - terminal: file_server, respond, redir. reverse_proxy, basic_auth with argon2id or a hash
+///  - terminal: file_server, respond, redir, reverse_proxy (Kind::Proxy; the server proxies
+///    path and query). reverse_proxy with dynamic upstreams, handle_response or a TLS transport,
+///    basic_auth with argon2id or a hash
 ///    that is not bcrypt, try_files, invoke, `uri path_regexp`, `file_server { pass_thru }` and
 ///    directives the adapter kept as unsupported answer Unsupported when they would run (their
 ///    matcher matched).

@@ -91,11 +91,37 @@ class UpstreamBody {
   std::optional<UpstreamError> error_;
 };
 
-/// The outcome of round_trip: either `error`, or `head` and `body`.
+/// The connection of a 101 Switching Protocols response (WebSocket and other upgrades), handed
+/// over whole: from now on raw bytes in both directions. Move-only; destroying it closes the
+/// connection, which never returns to a pool.
+class UpstreamTunnel {
+ public:
+  explicit UpstreamTunnel(std::unique_ptr<UpstreamExchange> exchange);
+  UpstreamTunnel(UpstreamTunnel&&) noexcept;
+  UpstreamTunnel& operator=(UpstreamTunnel&&) noexcept;
+  ~UpstreamTunnel();
+
+  /// The next bytes from the upstream (those that came with the head first), at most
+  /// chunk_bytes; nullopt at the end of its stream or on an error. Never throws for network
+  /// errors; honours cancellation.
+  boost::asio::awaitable<std::optional<std::string>> read();
+  /// Writes all of `data`; false on an error.
+  boost::asio::awaitable<bool> write(std::string data);
+  /// Tells the upstream no more bytes come (shutdown for sending).
+  void shutdown_send();
+  /// Ends a read() or write() in progress (it returns nullopt or false).
+  void cancel();
+
+ private:
+  std::unique_ptr<UpstreamExchange> exchange_;
+};
+
+/// The outcome of round_trip: either `error`, or `head` and `body` (or, for a 101, `tunnel`).
 struct UpstreamResult {
   std::optional<UpstreamError> error;
   UpstreamResponseHead head;
   UpstreamBody body;
+  std::unique_ptr<UpstreamTunnel> tunnel;  ///< set for 101 Switching Protocols
   bool ok() const { return !error; }
 };
 

@@ -163,7 +163,15 @@ class RequestLease {
   RequestLease(RequestLease&& other) noexcept : pool_(other.pool_), index_(other.index_) {
     other.pool_ = nullptr;
   }
-  RequestLease& operator=(RequestLease&&) = delete;
+  RequestLease& operator=(RequestLease&& other) noexcept {
+    if (this != &other) {
+      if (pool_ != nullptr) pool_->end_request(index_);
+      pool_ = other.pool_;
+      index_ = other.index_;
+      other.pool_ = nullptr;
+    }
+    return *this;
+  }
   RequestLease(const RequestLease&) = delete;
   RequestLease& operator=(const RequestLease&) = delete;
   ~RequestLease() {

@@ -1,0 +1,288 @@
+// reverse_proxy's request path (see proxy_internal.h): Caddy's proxyLoopIteration as a loop of
+// select → round trip → retry decision, over this thread's keep-alive connections.
+#include "proxy_internal.h"
+
+#include <regex>
+#include <utility>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "acmetool/serve/error.h"
+#include "routes_internal.h"
+
+namespace acmetool::serve {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+
+namespace {
+
+std::chrono::milliseconds to_ms(std::chrono::nanoseconds d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
+
+// The first value of a request field, case-insensitively.
+std::optional<std::string> first_field(const HeaderFields& fields, std::string_view name) {
+  for (const auto& [n, v] : fields) {
+    if (routes_detail::iequals(n, name)) return v;
+  }
+  return std::nullopt;
+}
+
+// A cookie's value from the Cookie fields ("a=1; b=2"), as Go's Request.Cookie finds it.
+std::optional<std::string> cookie_value(const HeaderFields& fields, std::string_view name) {
+  for (const auto& [n, v] : fields) {
+    if (!routes_detail::iequals(n, "cookie")) continue;
+    std::string_view rest = v;
+    while (!rest.empty()) {
+      const std::size_t semi = rest.find(';');
+      std::string_view pair = rest.substr(0, semi);
+      rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+      const std::size_t eq = pair.find('=');
+      if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
+        std::string_view value = pair.substr(eq + 1);
+        if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+        return std::string(value);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::string host_of(std::string_view dial) {
+  if (dial.starts_with('[')) return std::string(dial.substr(1, dial.find(']') - 1));
+  return std::string(dial.substr(0, dial.rfind(':')));
+}
+
+std::string port_of(std::string_view dial) {
+  const std::size_t colon = dial.rfind(':');
+  return colon == std::string_view::npos || dial.ends_with(']') ? "" : std::string(dial.substr(colon + 1));
+}
+
+// Caddy's {http.reverse_proxy.upstream.*} placeholders for the chosen upstream, then the
+// request's own (unknown ones kept, as Caddy's header handlers do).
+std::string expand_for_upstream(std::string_view text, const RouteRequest& request, const std::string& dial) {
+  std::string out(text);
+  if (out.find("{http.reverse_proxy.upstream.") != std::string::npos) {
+    const std::pair<std::string_view, std::string> known[] = {
+        {"{http.reverse_proxy.upstream.hostport}", dial},
+        {"{http.reverse_proxy.upstream.host}", host_of(dial)},
+        {"{http.reverse_proxy.upstream.port}", port_of(dial)},
+        {"{http.reverse_proxy.upstream.address}", dial},
+    };
+    for (const auto& [name, value] : known) {
+      for (std::size_t at = out.find(name); at != std::string::npos; at = out.find(name, at + value.size())) {
+        out.replace(at, name.size(), value);
+      }
+    }
+  }
+  return expand_placeholders(out, request, UnknownPlaceholder::Keep);
+}
+
+}  // namespace
+
+UpstreamClientOptions upstream_client_options(const caddyfile::HttpTransport& transport) {
+  UpstreamClientOptions options;
+  options.dial_timeout = to_ms(transport.dial_timeout.value_or(std::chrono::seconds(3)));
+  if (transport.response_header_timeout) options.response_header_timeout = to_ms(*transport.response_header_timeout);
+  if (transport.max_response_header) options.max_response_header_bytes = static_cast<std::size_t>(*transport.max_response_header);
+  options.idle_timeout = to_ms(transport.keepalive.value_or(std::chrono::minutes(2)));
+  options.max_idle_per_upstream = static_cast<std::size_t>(transport.keepalive_idle_conns_per_host.value_or(32));
+  if (transport.keepalive_off) options.max_idle_per_upstream = 0;
+  return options;
+}
+
+ReverseProxy::ReverseProxy(const caddyfile::ReverseProxyHandler& handler,
+                           const std::vector<asio::any_io_executor>& executors,
+                           std::function<void(std::string_view)> log)
+    : handler_(handler),
+      pool_(handler),
+      headers_(proxy_header_options(handler)),
+      retry_(RetryPolicy::from(handler.load_balancing)),
+      executors_(executors),
+      log_(std::move(log)) {
+  const UpstreamClientOptions options = upstream_client_options(handler.transport);
+  for (const auto& executor : executors_) connections_.push_back(std::make_unique<UpstreamConnections>(executor, options));
+  if (handler.active_health && !executors_.empty()) {
+    UpstreamClientOptions probe = options;
+    probe.dial_timeout = probe.response_header_timeout = to_ms(handler.active_health->timeout.value_or(std::chrono::seconds(5)));
+    probe.max_idle_per_upstream = 0;  // a fresh connection per check, as a new client would make
+    health_connections_ = std::make_unique<UpstreamConnections>(executors_.front(), probe);
+    if (const auto& body = handler.active_health->expect_body) {
+      try {
+        health_body_.emplace(*body);
+      } catch (const std::regex_error& e) {
+        throw Error("reverse_proxy health_body " + *body + ": " + e.what());
+      }
+    }
+  }
+}
+
+void ReverseProxy::start() {
+  if (!health_connections_) return;
+  asio::co_spawn(executors_.front(), check_health(weak_from_this()), asio::detached);
+}
+
+// Caddy's activeHealthChecker: every upstream checked once per interval. Holds the proxy only
+// while checking, so a configuration that was replaced stops being checked within an interval.
+awaitable<void> ReverseProxy::check_health(std::weak_ptr<ReverseProxy> weak) {
+  std::chrono::nanoseconds interval{std::chrono::seconds(30)};
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    {
+      const std::shared_ptr<ReverseProxy> self = weak.lock();
+      if (!self) co_return;
+      interval = self->handler_.active_health->interval.value_or(std::chrono::seconds(30));
+      for (std::size_t i = 0; i < self->pool_.size(); ++i) co_await self->check_upstream(i);
+    }
+    timer.expires_after(interval);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+// One check: health_method (GET) of health_uri on the upstream (health_port replacing its port),
+// passing on a 2xx (or health_status) whose body matches health_body, within health_timeout.
+awaitable<void> ReverseProxy::check_upstream(std::size_t index) {
+  const caddyfile::ActiveHealthCheck& check = *handler_.active_health;
+  std::string dial = pool_.dial(index);
+  if (check.port && !dial.starts_with("unix/")) dial = dial.substr(0, dial.rfind(':') + 1) + std::to_string(*check.port);
+  UpstreamRequest request;
+  request.method = check.method.value_or("GET");
+  request.target = check.uri.empty() ? "/" : check.uri;
+  request.fields = check.headers;
+  std::string failure;
+  UpstreamResult result = co_await health_connections_->round_trip(dial, std::move(request));
+  if (!result.ok()) {
+    failure = result.error->reason;
+  } else {
+    const int status = static_cast<int>(result.head.status);
+    const bool status_ok = !check.expect_status         ? status >= 200 && status < 300
+                           : *check.expect_status < 10 ? status / 100 == *check.expect_status
+                                                       : status == *check.expect_status;
+    std::string body;
+    while (health_body_ && body.size() < 1024 * 1024) {
+      std::optional<std::string> piece = co_await result.body.next_chunk();
+      if (!piece) break;
+      body += *piece;
+    }
+    if (!status_ok) {
+      failure = "status " + std::to_string(status);
+    } else if (health_body_ && !std::regex_search(body, *health_body_)) {
+      failure = "body does not match " + *check.expect_body;
+    }
+  }
+  const bool was_healthy = pool_.healthy(index);
+  const bool healthy = pool_.record_active_check(index, failure.empty());
+  if (log_ && healthy != was_healthy) {
+    log_("reverse_proxy: upstream " + pool_.dial(index) +
+         (healthy ? " is healthy again" : " is unhealthy: " + failure));
+  }
+}
+
+ReverseProxy::~ReverseProxy() {
+  // A connection's sockets belong to its thread's io_context: closed there, never from here.
+  for (std::size_t i = 0; i < connections_.size(); ++i) {
+    asio::post(executors_[i], [connections = std::shared_ptr<UpstreamConnections>(std::move(connections_[i]))] {});
+  }
+}
+
+awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread) {
+  ProxyOutcome outcome;
+  UpstreamConnections& connections = *connections_.at(thread);
+  const RouteRequest& request = call.request;
+  const HeaderFields& client_fields = request.headers;
+  const std::string method = handler_.method.value_or(request.method);
+
+  SelectionRequest selection;
+  selection.remote_ip = request.remote_ip;
+  selection.client_ip = request.remote_ip;
+  selection.request_uri = request.target;
+  selection.host = request.host;
+  selection.header = [&](std::string_view field) { return first_field(client_fields, field); };
+  selection.cookie = [&](std::string_view name) { return cookie_value(client_fields, name); };
+  selection.query = [&](std::string_view key) {
+    std::vector<std::string> values;
+    const std::size_t q = request.target.find('?');
+    std::vector<std::pair<std::string, std::string>> pairs;
+    if (q != std::string::npos) routes_detail::parse_query(std::string_view(request.target).substr(q + 1), pairs);
+    for (auto& [k, v] : pairs) {
+      if (k == key) values.push_back(std::move(v));
+    }
+    return values;
+  };
+
+  ClientRequestFacts client;
+  client.remote_ip = request.remote_ip;
+  client.tls = request.scheme == "https";
+  client.host = first_field(client_fields, "host").value_or(request.host);
+
+  const std::string upgrade = request.version == 11 ? upgrade_protocol(client_fields) : std::string();
+  const auto started = std::chrono::steady_clock::now();
+  for (int retries = 0;; ++retries) {
+    AttemptFailure failure = AttemptFailure::NoUpstream;
+    const std::optional<Selection> chosen = pool_.select(selection);
+    if (!chosen) {
+      outcome.status = 503;
+      outcome.error = "no upstreams available";
+    } else {
+      const std::string& dial = pool_.dial(chosen->index);
+      outcome.upstream = dial;
+      std::optional<RequestLease> lease;
+      lease.emplace(pool_, chosen->index);
+      ProxyHeaderOptions options = headers_;
+      options.upstream_host = dial;
+      options.expand = [&request, &dial](std::string_view text) { return expand_for_upstream(text, request, dial); };
+      UpstreamRequest up;
+      up.method = method;
+      up.target = call.target;
+      up.fields = upstream_request_headers(client_fields, client, options);
+      up.body = call.body;
+      const auto sent = std::chrono::steady_clock::now();
+      UpstreamResult result = co_await connections.round_trip(dial, std::move(up));
+      const auto latency = std::chrono::steady_clock::now() - sent;
+      if (result.ok() && result.head.status == 101 && (upgrade.empty() || !result.tunnel)) {
+        // A 101 the client did not ask for cannot be relayed (Caddy answers 502 too).
+        result.error = UpstreamError{UpstreamFailure::Failed, "upstream " + dial + " switched protocols unasked"};
+      }
+      if (result.ok()) {
+        pool_.record_result(chosen->index, static_cast<int>(result.head.status), latency, false);
+        outcome.status = static_cast<int>(result.head.status);
+        outcome.fields = std::move(result.head.fields);
+        apply_response_headers(outcome.fields, outcome.status, options);
+        if (chosen->set_cookie) {
+          outcome.fields.emplace_back("Set-Cookie", sticky_cookie_header(*chosen->set_cookie, client.tls));
+        }
+        outcome.body = std::move(result.body);
+        outcome.tunnel = std::move(result.tunnel);
+        outcome.error.clear();
+        outcome.owner = shared_from_this();
+        outcome.lease = std::move(lease);
+        co_return outcome;
+      }
+      pool_.record_result(chosen->index, 0, latency, true);
+      const UpstreamError& error = *result.error;
+      failure = error.failure == UpstreamFailure::Dial ? AttemptFailure::Dial : AttemptFailure::RoundTrip;
+      outcome.status = error.failure == UpstreamFailure::HeaderTimeout || error.reason.find("i/o timeout") != std::string::npos
+                           ? 504
+                           : 502;
+      outcome.error = error.reason;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (!retry_.should_retry(retries, started, now, failure, method)) break;
+    if (retry_.try_interval.count() > 0) {
+      asio::steady_timer pause(co_await asio::this_coro::executor, retry_.try_interval);
+      co_await pause.async_wait(asio::use_awaitable);
+    }
+  }
+  co_return outcome;
+}
+
+}  // namespace acmetool::serve

@@ -1,0 +1,94 @@
+// reverse_proxy's request path (issue 9), between the routes and the server's writers: one
+// ReverseProxy per `reverse_proxy` handler of the loaded configuration holds its upstream pool,
+// header rules, retry policy and, per io thread, its keep-alive connections; forward() picks an
+// upstream, sends the request, retries as Caddy does and returns the response head with its body
+// still to be read. Private to libserve (includes Asio).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <functional>
+#include <optional>
+#include <regex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "acmetool/caddyfile/config.h"
+#include "acmetool/serve/proxy_headers.h"
+#include "acmetool/serve/routes.h"
+#include "acmetool/serve/upstream_client.h"
+#include "acmetool/serve/upstreams.h"
+
+namespace acmetool::serve {
+
+/// A request on its way upstream: what the routes decided and what the client sent.
+struct ProxyCall {
+  RouteRequest request;  ///< as the client sent it (placeholders, selection, client fields)
+  std::string target;    ///< path and query after the routes' rewrites
+  std::string body;      ///< the request body, whole (the server's body limit applies)
+};
+
+/// The answer for the client: the upstream's head and body, or a status of our own (502, 503,
+/// 504) with `error` saying why.
+struct ProxyOutcome {
+  int status = 502;
+  HeaderFields fields;  ///< for the client: hop-by-hop removed, header_down applied
+  UpstreamBody body;    ///< the upstream's body, still to be read (empty for our own statuses)
+  std::unique_ptr<UpstreamTunnel> tunnel;  ///< 101 Switching Protocols: the upgraded connection
+  std::string error;    ///< one line, set when the status is ours
+  std::string upstream; ///< the dial address that answered, or the last one tried
+  std::shared_ptr<class ReverseProxy> owner;  ///< keeps the pool alive while `lease` counts
+  std::optional<RequestLease> lease;          ///< the request counted in flight until the body ends
+};
+
+/// One reverse_proxy handler of the loaded configuration. Built when a configuration is loaded;
+/// thread-safe: forward() may run on every io thread at once, each using its own connections.
+class ReverseProxy : public std::enable_shared_from_this<ReverseProxy> {
+ public:
+  /// `executors`: one per io thread, in the server's thread order. Throws serve::Error for an
+  /// invalid lb_policy, trusted_proxies range or header_up/down expression.
+  ReverseProxy(const caddyfile::ReverseProxyHandler& handler,
+               const std::vector<boost::asio::any_io_executor>& executors,
+               std::function<void(std::string_view)> log = {});
+  /// Starts the active health checks (health_uri) on the first io thread, when configured: the
+  /// first round at once, then every health_interval (30 s) while this proxy lives.
+  void start();
+  /// Each thread's connections are closed on their own thread.
+  ~ReverseProxy();
+  ReverseProxy(const ReverseProxy&) = delete;
+  ReverseProxy& operator=(const ReverseProxy&) = delete;
+
+  /// Sends `call` upstream from io thread `thread` (the index of the executor it runs on):
+  /// selects an upstream by lb_policy, retries dial failures (any method) and other failures
+  /// (GET only) within lb_retries / lb_try_duration, waiting lb_try_interval between tries, and
+  /// records passive health. Never throws for upstream failures: they come back as 502 (503
+  /// when no upstream is available, 504 when response_header_timeout passed).
+  boost::asio::awaitable<ProxyOutcome> forward(ProxyCall call, std::size_t thread);
+
+  UpstreamPool& pool() { return pool_; }
+
+ private:
+  static boost::asio::awaitable<void> check_health(std::weak_ptr<ReverseProxy> self);
+  boost::asio::awaitable<void> check_upstream(std::size_t index);
+
+  const caddyfile::ReverseProxyHandler& handler_;
+  UpstreamPool pool_;
+  ProxyHeaderOptions headers_;
+  RetryPolicy retry_;
+  std::vector<boost::asio::any_io_executor> executors_;
+  std::vector<std::unique_ptr<UpstreamConnections>> connections_;  ///< one per io thread
+  std::unique_ptr<UpstreamConnections> health_connections_;        ///< on the first io thread
+  std::optional<std::regex> health_body_;                          ///< health_body, compiled
+  std::function<void(std::string_view)> log_;
+};
+
+/// The client options reverse_proxy's `transport http` block asks for (Caddy's defaults: 3 s
+/// dial timeout, 2 min keep-alive, 32 idle connections per upstream).
+UpstreamClientOptions upstream_client_options(const caddyfile::HttpTransport& transport);
+
+}  // namespace acmetool::serve

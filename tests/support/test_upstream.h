@@ -1,0 +1,2 @@
+// Placeholder: a multi-connection HTTP/1.1 upstream for reverse_proxy tests (being written).
+#pragma once
