@@ -1,6 +1,8 @@
 #include "acmetool/serve/cert_manager.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <ctime>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -362,6 +364,50 @@ struct CertManager::Impl {
 
   // ---- on-demand ----
 
+  // Cluster-wide refusals: instances sharing storage share denials and cooldowns through one small
+  // record per name ("until <unix seconds>\nreason <text>\n" under on_demand/refused/). Written
+  // after a denial by the ask endpoint (for deny_ttl, at least the cooldown) and after a failed
+  // issuance (for the cooldown); read before asking, so another instance neither asks nor orders
+  // for that name until then.
+  std::mutex refusal_mu;
+  double refusal_tokens = 100.0;
+  std::chrono::steady_clock::time_point refusal_refill = std::chrono::steady_clock::now();
+
+  static std::string refusal_key(const std::string& name) { return "on_demand/refused/" + pki::keys::safe(name); }
+
+  std::optional<Clock::time_point> stored_refusal(const std::string& name, std::string& reason) const {
+    const std::optional<std::string> text = storage.load(refusal_key(name));
+    if (!text || !text->starts_with("until ")) return std::nullopt;
+    const Clock::time_point until = Clock::from_time_t(static_cast<std::time_t>(std::atoll(text->c_str() + 6)));
+    if (until <= now()) return std::nullopt;
+    if (const auto at = text->find("\nreason "); at != std::string::npos) {
+      reason = text->substr(at + 8, text->find('\n', at + 8) - (at + 8));
+    }
+    return until;
+  }
+
+  void store_refusal(const std::string& name, std::chrono::nanoseconds lasting, const std::string& reason) {
+    if (lasting <= std::chrono::nanoseconds(0)) return;
+    // A storm of new names must not turn into a storm of storage writes: at most 20 a second
+    // (bursts of 100); names past that are refused by this instance only.
+    {
+      std::lock_guard lock(refusal_mu);
+      const auto t = std::chrono::steady_clock::now();
+      refusal_tokens = std::min(100.0, refusal_tokens + 20.0 * std::chrono::duration<double>(t - refusal_refill).count());
+      refusal_refill = t;
+      if (refusal_tokens < 1.0) return;
+      refusal_tokens -= 1.0;
+    }
+    const auto until = now() + std::chrono::duration_cast<Clock::duration>(lasting);
+    std::string line = reason;
+    std::replace(line.begin(), line.end(), '\n', ' ');
+    try {
+      storage.store(refusal_key(name), "until " + std::to_string(unix_seconds(until)) + "\nreason " + line + "\n");
+    } catch (const std::exception& e) {
+      rejection_log("on-demand: recording the refusal of " + name + " in storage: " + e.what());
+    }
+  }
+
   CertificateAnswer reject(Outcome outcome, std::string reason, const std::string& name) {
     rejection_log("on-demand: " + std::string(to_string(outcome)) + " " + name + ": " + reason);
     return {outcome, nullptr, std::move(reason)};
@@ -381,9 +427,23 @@ struct CertManager::Impl {
         return;
       }
     }
-    if (renewal) policy->forget(name);  // a renewal asks again
+    if (renewal) {
+      policy->forget(name);  // a renewal asks again
+    } else if (std::string why; auto until = stored_refusal(name, why)) {
+      policy->cool_down_until(name, *until);  // from now on refused here without storage
+      finish(name, reject(Outcome::CoolingDown, "refused by another instance until " +
+                                                    std::to_string(unix_seconds(*until)) + ": " + why, name));
+      return;
+    }
     const PermissionAnswer permission = policy->ask(name, client_ip);
     if (permission.verdict != Permission::Allowed) {
+      const OnDemandOptions& od = policy->options();
+      if (!permission.cached && (permission.verdict == Permission::Denied || permission.verdict == Permission::Error)) {
+        const std::chrono::nanoseconds remembered =
+            permission.verdict == Permission::Denied ? std::chrono::nanoseconds(od.deny_ttl)
+                                                     : std::chrono::nanoseconds(std::min(od.deny_ttl, std::chrono::seconds(10)));
+        store_refusal(name, std::max(remembered, od.cooldown), permission.reason);
+      }
       finish(name, reject(Outcome::Denied, permission.reason, name));
       return;
     }
@@ -396,6 +456,7 @@ struct CertManager::Impl {
           issue({name}, options.on_demand_policy, CachedCertificate::Origin::OnDemand, /*force=*/false);
       if (answer.outcome == Outcome::Failed) {
         policy->start_cooldown(name);
+        store_refusal(name, policy->options().cooldown, "obtaining failed: " + answer.reason);
         rejection_log("on-demand: obtaining " + name + " failed: " + answer.reason);
       } else if (!renewal) {
         answer.outcome = Outcome::Obtained;
@@ -736,6 +797,15 @@ struct CertManager::Impl {
         }
         storage.erase(pki::keys::cert_site_prefix(location.issuer_key, location.name));
         ++removed;
+      }
+      // On-demand refusal records that have run out.
+      for (const std::string& key : storage.list("on_demand/refused", false)) {
+        const std::optional<std::string> text = storage.load(key);
+        if (text && text->starts_with("until ") &&
+            Clock::from_time_t(static_cast<std::time_t>(std::atoll(text->c_str() + 6))) > at) {
+          continue;
+        }
+        storage.erase(key);
       }
       storage.store(kLastCleanKey, nlohmann::json{{"tls", unix_seconds(at)}}.dump());
       last_clean = at;

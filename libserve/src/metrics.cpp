@@ -322,6 +322,9 @@ void render_on_demand(Exposition& out, const OnDemandStats& d) {
   out.single("acmetool_on_demand_ask_queue_full_total", "counter",
              "On-demand permission checks refused because too many asks were waiting.",
              d.ask_queue_full);
+  out.single("acmetool_on_demand_ask_client_limited_total", "counter",
+             "On-demand permission checks refused because their client address had its share of asks.",
+             d.ask_client_limited);
   out.single("acmetool_on_demand_cooldown_rejections_total", "counter",
              "On-demand names refused while cooling down after a denial or failure.",
              d.cooldown_rejections);

@@ -117,7 +117,7 @@ struct Flight {
 struct OnDemandPolicy::Impl {
   struct Counters {
     std::atomic<std::uint64_t> ask_calls{0}, ask_allowed{0}, ask_denied{0}, ask_errors{0},
-        ask_cache_hits{0}, ask_queue_full{0}, cooldown_rejections{0}, budget_rejections{0};
+        ask_cache_hits{0}, ask_queue_full{0}, cooldown_rejections{0}, budget_rejections{0}, ask_client_limited{0};
   };
 
   OnDemandOptions options;
@@ -131,6 +131,7 @@ struct OnDemandPolicy::Impl {
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights;
   std::size_t in_flight = 0;
   std::size_t waiting = 0;
+  std::unordered_map<std::string, std::size_t> per_client;  // asks running or waiting, by client address
   std::condition_variable slot_freed;
   std::vector<std::unique_ptr<acme::HttpClient>> idle_clients;  // at most max_concurrent_asks
 
@@ -141,6 +142,9 @@ struct OnDemandPolicy::Impl {
   Impl(OnDemandOptions o, pki::Clock c) : options(std::move(o)), clock(std::move(c)) {
     if (!clock) clock = [] { return system_clock::now(); };
     options.max_concurrent_asks = std::max<std::size_t>(options.max_concurrent_asks, 1);
+    if (options.max_asks_per_client == 0) {
+      options.max_asks_per_client = std::max<std::size_t>(1, options.max_concurrent_asks / 4);
+    }
     budget_credit = budget_capacity();
     budget_updated = clock();
   }
@@ -319,6 +323,14 @@ void OnDemandPolicy::start_cooldown(std::string_view name) {
   impl_->remember_locked(key).cooldown_until = until;
 }
 
+void OnDemandPolicy::cool_down_until(std::string_view name, TimePoint until) {
+  if (until <= impl_->clock()) return;
+  const std::string key = normalise_server_name(name);
+  std::lock_guard lock(impl_->mutex);
+  Memory& entry = impl_->remember_locked(key);
+  entry.cooldown_until = std::max(entry.cooldown_until, until);
+}
+
 void OnDemandPolicy::clear_cooldown(std::string_view name) {
   const std::string key = normalise_server_name(name);
   const TimePoint now = impl_->clock();
@@ -342,9 +354,25 @@ PermissionAnswer OnDemandPolicy::ask(std::string_view name, std::string_view cli
   if (const auto it = impl.flights.find(key); it != impl.flights.end()) {
     return impl.join_locked(lock, it->second);
   }
+  // Fairness: a client address with its share of asks already running or waiting gets no more.
+  const std::string client_address(client_ip);
+  if (!client_address.empty()) {
+    std::size_t& mine = impl.per_client[client_address];
+    if (mine >= impl.options.max_asks_per_client) {
+      impl.counters.ask_queue_full.fetch_add(1, std::memory_order_relaxed);
+      impl.counters.ask_client_limited.fetch_add(1, std::memory_order_relaxed);
+      return {Permission::QueueFull, false, "ask limit for client " + client_address};
+    }
+    ++mine;
+  }
   const auto flight = std::make_shared<Flight>();
   impl.flights.emplace(key, flight);
   const auto finish = [&](PermissionAnswer answer) {
+    if (!client_address.empty()) {
+      if (const auto it = impl.per_client.find(client_address); it != impl.per_client.end() && --it->second == 0) {
+        impl.per_client.erase(it);
+      }
+    }
     impl.flights.erase(key);
     flight->answer = answer;
     flight->done = true;
@@ -407,7 +435,8 @@ OnDemandStats OnDemandPolicy::stats() const {
   return {c.ask_calls.load(kRelaxed),           c.ask_allowed.load(kRelaxed),
           c.ask_denied.load(kRelaxed),          c.ask_errors.load(kRelaxed),
           c.ask_cache_hits.load(kRelaxed),      c.ask_queue_full.load(kRelaxed),
-          c.cooldown_rejections.load(kRelaxed), c.budget_rejections.load(kRelaxed)};
+          c.cooldown_rejections.load(kRelaxed), c.budget_rejections.load(kRelaxed),
+          c.ask_client_limited.load(kRelaxed)};
 }
 
 SampledLog::SampledLog(std::function<void(std::string_view)> sink, std::size_t per_window,

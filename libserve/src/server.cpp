@@ -112,6 +112,24 @@ struct Reply {
   }
 };
 
+// The peer of a connection; an IPv4 client of the dual-stack listener ("::ffff:192.0.2.1") as the
+// IPv4 address it is, as logs, X-Forwarded-For and remote_ip matchers expect.
+Peer peer_of(const tcp::endpoint& remote) {
+  asio::ip::address address = remote.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  }
+  return Peer{address.to_string(), remote.port()};
+}
+
+// A request whose Transfer-Encoding is anything but one "chunked" (RFC 9112 §6.3: the length
+// cannot be known; Go's net/http refuses the same): its body would be read as a next request.
+bool unframeable(const http::request_header<>& req) {
+  const auto [first, last] = req.equal_range(http::field::transfer_encoding);
+  if (first == last) return false;
+  return std::next(first) != last || !beast::iequals(first->value(), "chunked");
+}
+
 // The IMF-fixdate of now, for the Date field; computed once per second.
 std::string date_now() {
   thread_local std::time_t cached_second = 0;
@@ -355,7 +373,7 @@ struct Server::Impl {
   awaitable<void> tls_connection(tcp::socket socket) {
     boost::system::error_code ignored;
     const tcp::endpoint remote = socket.remote_endpoint(ignored);
-    const Peer peer{remote.address().to_string(), remote.port()};
+    const Peer peer = peer_of(remote);
     const std::string local_ip = socket.local_endpoint(ignored).address().to_string();
     const int fd = socket.native_handle();
     beast::tcp_stream stream(std::move(socket));
@@ -508,7 +526,7 @@ struct Server::Impl {
       boost::system::error_code ignored;
       const tcp::endpoint remote = stream.socket().remote_endpoint(ignored);
       // A named local: g++ 12 may end a temporary's life at the co_await's suspension.
-      const Peer peer{remote.address().to_string(), remote.port()};
+      const Peer peer = peer_of(remote);
       co_await http_session(stream, /*https=*/false, guard.connection(), peer);
       stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     } catch (const std::exception& e) {
@@ -554,6 +572,13 @@ struct Server::Impl {
         co_return;
       }
       const auto& req = parser.get();
+      if (unframeable(req)) {
+        Reply reply = text_reply(http::status::bad_request, "", 11);
+        reply.close = true;
+        reply.finish(false);
+        co_await write_reply(stream, reply);
+        co_return;
+      }
       const auto start = std::chrono::system_clock::now();
       const auto began = std::chrono::steady_clock::now();
       Reply reply = co_await respond(req, https, peer);

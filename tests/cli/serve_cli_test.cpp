@@ -766,3 +766,73 @@ TEST_CASE("serve obtains on-demand certificates at the first handshake for names
   process.kill(SIGTERM);
   CHECK(process.wait(15s));
 }
+
+TEST_CASE("two serve instances sharing storage act as one for on-demand names", "[serve][cli][pebble][on_demand]") {
+  PebbleServer& pebble = PebbleServer::shared();
+  acmetool::test::TinyHttpServer ask([](const acmetool::test::RecordedRequest& request) {
+    const bool allowed = request.target.find(".allowed.test") != std::string::npos;
+    return acmetool::test::CannedResponse{allowed ? 200 : 403, "", "text/plain", {}};
+  });
+  TempDir dir;
+  const fs::path storage = dir.path() / "storage";
+  const std::vector<int> ports = acmetool::test::distinct_free_ports(3);
+  // Instance A answers the CA's http-01 requests; B has an HTTP port of its own that the CA never
+  // reaches, so an order B places fails.
+  struct Instance {
+    std::string https;
+    fs::path log;
+    std::optional<ChildProcess> process;
+  };
+  Instance a{std::to_string(ports[0]), dir.path() / "a.log", {}}, b{std::to_string(ports[1]), dir.path() / "b.log", {}};
+  const auto start = [&](Instance& instance, int http_port, const std::string& tag) {
+    const fs::path caddyfile = dir.path() / ("Caddyfile." + tag);
+    write_file(caddyfile, "{\n\thttp_port " + std::to_string(http_port) + "\n\thttps_port " + instance.https +
+                              "\n\tacme_ca " + pebble.directory_url() + "\n\tacme_ca_root " +
+                              pebble.listener_ca_file().string() + "\n\ton_demand_tls {\n\t\task " + ask.url() +
+                              "/check\n\t\tcooldown 10m\n\t}\n}\nhttps:// {\n\tbind 127.0.0.1\n\ttls {\n\t\ton_demand\n\t}\n"
+                              "\trespond \"" + tag + " {host}\"\n}\n");
+    instance.process.emplace(ChildProcess::start({ACMETOOL_BINARY, "--storage", storage.string(), "serve", "-c",
+                                                  caddyfile.string(), "--pidfile", (dir.path() / (tag + ".pid")).string()},
+                                                 instance.log));
+  };
+  start(a, pebble.http01_port(), "a");
+  start(b, ports[2], "b");
+  const auto get = [&](const Instance& instance, const std::string& name) {
+    return run_command({"curl", "-sS", "--max-time", "60", "--cacert", pebble.root_file().string(), "--resolve",
+                        name + ":" + instance.https + ":127.0.0.1", "https://" + name + ":" + instance.https + "/"},
+                       "", {}, 70s);
+  };
+  const auto asked = [&](const std::string& name) {
+    int n = 0;
+    for (const auto& request : ask.requests()) n += request.target.find("domain=" + name) != std::string::npos;
+    return n;
+  };
+  for (const Instance* instance : {&a, &b}) {
+    REQUIRE(acmetool::test::wait_until(
+        [&] { return get(*instance, "probe.denied.test").err.find("Couldn't connect") == std::string::npos; }, 20s));
+  }
+  INFO(acmetool::test::log_tail("a", a.log));
+  INFO(acmetool::test::log_tail("b", b.log));
+
+  // Issued by A, served by B from the shared storage: B neither asks nor orders.
+  CHECK(get(a, "shop.allowed.test").out == "a shop.allowed.test");
+  CHECK(get(b, "shop.allowed.test").out == "b shop.allowed.test");
+  CHECK(asked("shop.allowed.test") == 1);
+  CHECK(acmetool::test::read_text(b.log).find("obtained a certificate for shop.allowed.test") == std::string::npos);
+
+  // Denied on A: B refuses it without asking the endpoint again.
+  CHECK(get(a, "scanner.denied.test").err.find("unrecognized name") != std::string::npos);
+  CHECK(get(b, "scanner.denied.test").err.find("unrecognized name") != std::string::npos);
+  CHECK(asked("scanner.denied.test") == 1);
+
+  // An order that fails on B (the CA cannot reach it) cools the name down on A as well.
+  CHECK(get(b, "unreachable.allowed.test").exit_code != 0);
+  CHECK(get(a, "unreachable.allowed.test").err.find("unrecognized name") != std::string::npos);
+  CHECK(asked("unreachable.allowed.test") == 1);
+  CHECK(acmetool::test::read_text(a.log).find("refused by another instance") != std::string::npos);
+
+  for (Instance* instance : {&a, &b}) {
+    instance->process->kill(SIGTERM);
+    CHECK(instance->process->wait(15s));
+  }
+}

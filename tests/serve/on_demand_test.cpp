@@ -335,6 +335,32 @@ TEST_CASE("when too many callers wait for an ask slot, the next one gets QueueFu
   CHECK(policy.stats().ask_calls == 2);
 }
 
+TEST_CASE("one client address cannot take every ask slot: its next name gets QueueFull at once",
+          "[serve][on_demand]") {
+  std::promise<void> release;
+  TinyHttpServer server(allow_when_released(release));
+  serve::OnDemandOptions options = options_for(server);
+  options.max_concurrent_asks = 4;  // so one client may have 1 ask running or waiting
+  serve::OnDemandPolicy policy(options);
+  CHECK(policy.options().max_asks_per_client == 1);
+
+  auto scanner_first = std::async(std::launch::async, [&] { return policy.ask("scan1.example", "198.51.100.9"); });
+  REQUIRE(eventually([&] { return server.requests().size() == 1; }));
+  // The scanner's next name is refused without a call, and without waiting for the first.
+  const serve::PermissionAnswer refused = policy.ask("scan2.example", "198.51.100.9");
+  CHECK(refused.verdict == Permission::QueueFull);
+  CHECK(refused.reason == "ask limit for client 198.51.100.9");
+  CHECK(policy.stats().ask_client_limited == 1);
+  // Another client is not held back by the scanner's share.
+  auto customer = std::async(std::launch::async, [&] { return policy.ask("shop.example", "203.0.113.5"); });
+  release.set_value();
+  CHECK(scanner_first.get().verdict == Permission::Allowed);
+  CHECK(customer.get().verdict == Permission::Allowed);
+  CHECK(server.requests().size() == 2);
+  // With its ask finished, the scanner's address may ask again.
+  CHECK(policy.ask("scan3.example", "198.51.100.9").verdict == Permission::Allowed);
+}
+
 TEST_CASE("concurrent asks for one name share a single request", "[serve][on_demand]") {
   std::atomic<int> started{0};
   TinyHttpServer server([&started](const RecordedRequest&) {

@@ -24,6 +24,22 @@ pki::UniqueFd connected(int family, const sockaddr* address, socklen_t length,
 
 }  // namespace
 
+pki::UniqueFd listen_loopback(int backlog, int& port, const std::string& what) {
+  pki::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  socklen_t length = sizeof address;
+  if (!fd || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      ::listen(fd.get(), backlog) != 0 ||
+      ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    throw std::runtime_error(what + ": " + std::strerror(errno));
+  }
+  port = ntohs(address.sin_port);
+  return fd;
+}
+
 pki::UniqueFd connect_tcp(int port, const std::string& ip) {
   const std::string name = ip + " port " + std::to_string(port);
   if (ip.find(':') != std::string::npos) {

@@ -11,6 +11,10 @@
 
 namespace acmetool::test {
 
+/// A socket listening on 127.0.0.1 at a port the kernel picks (no race with other tests), with
+/// `backlog`; sets `port`. Throws std::runtime_error "<what>: <reason>" when it cannot.
+pki::UniqueFd listen_loopback(int backlog, int& port, const std::string& what);
+
 /// A TCP connection to `ip` ("127.0.0.1", "::1") and `port`. Throws std::runtime_error when it
 /// cannot connect.
 pki::UniqueFd connect_tcp(int port, const std::string& ip = "127.0.0.1");

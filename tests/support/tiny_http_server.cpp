@@ -1,5 +1,7 @@
 #include "tiny_http_server.h"
 
+#include "raw_socket.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -100,22 +102,12 @@ std::optional<std::string> RecordedRequest::header(const std::string& name) cons
 }
 
 TinyHttpServer::TinyHttpServer(Handler handler) : handler_(std::move(handler)) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;  // the kernel picks a free port: no race with other tests
-  socklen_t length = sizeof address;
-  if (listen_fd_ < 0 ||
-      ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::listen(listen_fd_, 16) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
-      ::pipe2(stop_pipe_, O_CLOEXEC) != 0) {
+  listen_fd_ = listen_loopback(16, port_, "starting the tiny HTTP server").release();
+  if (::pipe2(stop_pipe_, O_CLOEXEC) != 0) {
     const std::string reason = std::strerror(errno);
-    if (listen_fd_ >= 0) ::close(listen_fd_);
+    ::close(listen_fd_);
     throw std::runtime_error("starting the tiny HTTP server: " + reason);
   }
-  port_ = ntohs(address.sin_port);
   thread_ = std::thread([this] { serve(); });
 }
 

@@ -40,6 +40,10 @@ struct OnDemandOptions {
   std::size_t max_concurrent_asks = 16;
   /// Callers that may wait for a free slot; the next one gets Permission::QueueFull at once.
   std::size_t max_waiting_asks = 1024;
+  /// Fairness (issue 9): asks one client address may have running or waiting at once; the next
+  /// one from it gets Permission::QueueFull at once, so a scanner cycling through names cannot
+  /// take every slot from other clients. 0 means max(1, max_concurrent_asks / 4).
+  std::size_t max_asks_per_client = 0;
   /// Per-name cooldown after a denial or a failed issuance; 0 means none.
   std::chrono::nanoseconds cooldown{0};
   /// Deprecated global budget (Caddy 2.6 `interval`, `burst`): at most `burst` new issuances per
@@ -78,9 +82,10 @@ struct OnDemandStats {
   std::uint64_t ask_denied = 0;           ///< calls answered with another status
   std::uint64_t ask_errors = 0;           ///< calls that got no answer
   std::uint64_t ask_cache_hits = 0;       ///< asks answered without a call of their own
-  std::uint64_t ask_queue_full = 0;       ///< asks answered QueueFull
+  std::uint64_t ask_queue_full = 0;       ///< asks answered QueueFull (per-client limit included)
   std::uint64_t cooldown_rejections = 0;  ///< cooling_down() calls that returned a time
   std::uint64_t budget_rejections = 0;    ///< take_issuance_budget() calls that returned false
+  std::uint64_t ask_client_limited = 0;   ///< asks refused by max_asks_per_client (also in ask_queue_full)
 };
 
 /// The decision stages of on-demand TLS that need no certificate: cooldown, permission, budget.
@@ -103,6 +108,9 @@ class OnDemandPolicy {
   std::optional<std::chrono::system_clock::time_point> cooling_down(std::string_view name);
   /// Starts (or restarts) the cooldown of `name` now; a no-op when options().cooldown is 0.
   void start_cooldown(std::string_view name);
+  /// Makes `name` cool down until `until` (a cooldown another instance recorded in shared
+  /// storage); a no-op when it already cools down longer, or `until` has passed.
+  void cool_down_until(std::string_view name, std::chrono::system_clock::time_point until);
   /// Ends the cooldown of `name`, e.g. after it got a certificate.
   void clear_cooldown(std::string_view name);
 
@@ -114,8 +122,9 @@ class OnDemandPolicy {
   /// Error. The answer is remembered for `Cache-Control: max-age=N` (capped at 1 day), not at all
   /// for no-store or no-cache, else for allow_ttl, deny_ttl or min(deny_ttl, 10 s). At most
   /// max_concurrent_asks calls run at once; other callers wait up to ask_timeout for a slot, and
-  /// when max_waiting_asks already wait, get QueueFull at once. Concurrent asks for one name share
-  /// one call. A Denied or Error answer from a call starts the cooldown. Never throws.
+  /// when max_waiting_asks already wait, get QueueFull at once; so does a `client_ip` that
+  /// already has max_asks_per_client asks of its own running or waiting. Concurrent asks for one
+  /// name share one call. A Denied or Error answer from a call starts the cooldown. Never throws.
   PermissionAnswer ask(std::string_view name, std::string_view client_ip = {});
   /// Forgets the remembered answer for `name` (renewals re-ask); its cooldown stays.
   void forget(std::string_view name);
