@@ -12,7 +12,7 @@ _acmetool() {
     local value_opts=" --storage --email --key-type --challenge --out --cert --key --reason --contact"
     value_opts+=" --eab-kid --eab-hmac --name --cn --lifetime --format --ca --store -c --config --envfile"
     value_opts+=" --ca-root --http-port --tls-port --webroot --preferred-chain --profile --days"
-    value_opts+=" --domain --root --listen --https-port --pidfile --admin"
+    value_opts+=" --domain --root --listen --https-port --pidfile --admin --from --to --header-up --header-down"
     value_opts+=" --dns --dns-opt --dns-zone --dns-override-domain --dns-propagation-timeout --dns-propagation-interval --dns-propagation-delay --dns-resolvers --dns-nameserver-port --dns-ttl "
 
     # Find the command and nested subcommand, skipping options and their values.
@@ -101,7 +101,7 @@ _acmetool() {
             qualify) opts+=" --" ;;
             fmt) opts+=" --overwrite --diff -" ;;
             validate) opts+=" -c --config --envfile" ;;
-            serve) opts+=" -c --config --envfile --domain --root --browse --listen --http-port --https-port --ca --ca-root --email --pidfile --reload --trust --admin" ;;
+            serve) opts+=" -c --config --envfile --domain --root --browse --listen --http-port --https-port --ca --ca-root --email --pidfile --reload --trust --admin --from --to --change-host-header --header-up --header-down --internal-certs" ;;
             adapt) opts+=" -c --config --envfile --pretty --validate" ;;
         esac
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -181,5 +181,11 @@ complete -c acmetool -n '__acmetool_using serve' -l pidfile -r -F -d 'Where the 
 complete -c acmetool -n '__acmetool_using serve' -l reload -d 'Check the Caddyfile and make the running server load it'
 complete -c acmetool -n '__acmetool_using serve' -l trust -d 'Install the local CA root into the trust stores first'
 complete -c acmetool -n '__acmetool_using serve' -l admin -r -d 'Serve /metrics and /health on this address'
+complete -c acmetool -n '__acmetool_using serve' -l from -x -a '(__fish_print_hostnames)' -d 'Quick reverse proxy: the site address to receive traffic on'
+complete -c acmetool -n '__acmetool_using serve' -l to -x -d 'Quick reverse proxy: upstream to proxy to (repeatable)'
+complete -c acmetool -n '__acmetool_using serve' -l change-host-header -d "Send the upstream's host:port as Host"
+complete -c acmetool -n '__acmetool_using serve' -l header-up -x -d 'Set a request field, "Field: value"'
+complete -c acmetool -n '__acmetool_using serve' -l header-down -x -d 'Set a response field, "Field: value"'
+complete -c acmetool -n '__acmetool_using serve' -l internal-certs -d 'Certificates from the local CA even for public names'
 complete -c acmetool -n '__acmetool_using adapt' -l pretty -d 'Indent the JSON'
 complete -c acmetool -n '__acmetool_using adapt' -l validate -d 'Also validate the result'

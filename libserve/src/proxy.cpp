@@ -245,6 +245,8 @@ awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread
       up.target = call.target;
       up.fields = upstream_request_headers(client_fields, client, options);
       up.body = call.body;
+      up.body_source = call.body_source;
+      up.body_length = call.body_length;
       const auto sent = std::chrono::steady_clock::now();
       UpstreamResult result = co_await connections.round_trip(dial, std::move(up));
       const auto latency = std::chrono::steady_clock::now() - sent;
@@ -276,6 +278,8 @@ awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread
       outcome.error = error.reason;
     }
     const auto now = std::chrono::steady_clock::now();
+    // A streamed body that reached an upstream cannot be sent again.
+    if (call.body_source && failure == AttemptFailure::RoundTrip) break;
     if (!retry_.should_retry(retries, started, now, failure, method)) break;
     if (retry_.try_interval.count() > 0) {
       asio::steady_timer pause(co_await asio::this_coro::executor, retry_.try_interval);

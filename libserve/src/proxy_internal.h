@@ -30,7 +30,10 @@ namespace acmetool::serve {
 struct ProxyCall {
   RouteRequest request;  ///< as the client sent it (placeholders, selection, client fields)
   std::string target;    ///< path and query after the routes' rewrites
-  std::string body;      ///< the request body, whole (the server's body limit applies)
+  std::string body;      ///< the request body, whole (HTTP/2; the server's body limit applies)
+  /// Or the body as the client sends it (HTTP/1.1 uploads), with its length when known.
+  std::shared_ptr<UpstreamBodySource> body_source;
+  std::optional<std::uint64_t> body_length;
 };
 
 /// The answer for the client: the upstream's head and body, or a status of our own (502, 503,

@@ -96,6 +96,7 @@ struct Reply {
   std::uint64_t file_size = 0;           // a file's size, for `encode` to judge its 304
   std::shared_ptr<Relay> relay;          // reverse_proxy: the body comes from upstream
   std::uint64_t relayed = 0;             // bytes of it sent so far
+  std::uint64_t request_body_bytes = 0;  // the request body's length, for the log
 
   std::uint64_t body_length() const {
     std::uint64_t length = relayed;
@@ -536,14 +537,64 @@ struct Server::Impl {
 
   // ---- HTTP/1.1 ----
 
+  // A request body read piece by piece for the upstream, as the client sends it (an upload
+  // is never held whole); "100 Continue" goes out first when the client waits for it.
+  template <class Stream>
+  class ClientBody final : public UpstreamBodySource {
+   public:
+    ClientBody(Impl& impl, Stream& stream, beast::flat_buffer& buffer, http::request_parser<http::empty_body>&& head,
+               bool expect_continue)
+        : impl_(impl), stream_(stream), buffer_(buffer), parser_(std::move(head)), continue_(expect_continue) {
+      parser_.body_limit(boost::none);
+    }
+    awaitable<std::optional<std::string>> next() override {
+      if (continue_) {
+        continue_ = false;
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(kContinue), kTuple);
+        (void)n;
+        if (ec) failed_ = true;
+      }
+      while (!failed_ && !parser_.is_done()) {
+        std::string piece(16 * 1024, '\0');
+        parser_.get().body().data = piece.data();
+        parser_.get().body().size = piece.size();
+        beast::get_lowest_layer(stream_).expires_after(impl_.options.idle_timeout);
+        auto [ec, n] = co_await http::async_read_some(stream_, buffer_, parser_, kTuple);
+        (void)n;
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) {
+          failed_ = true;
+          break;
+        }
+        piece.resize(piece.size() - parser_.get().body().size);
+        read_ += piece.size();
+        if (!piece.empty()) co_return piece;
+      }
+      co_return std::nullopt;
+    }
+    bool failed() const override { return failed_; }
+    bool done() const { return parser_.is_done(); }
+    std::uint64_t bytes_read() const { return read_; }
+
+   private:
+    Impl& impl_;
+    Stream& stream_;
+    beast::flat_buffer& buffer_;
+    http::request_parser<http::buffer_body> parser_;
+    bool continue_;
+    bool failed_ = false;
+    std::uint64_t read_ = 0;
+  };
+
   template <class Stream>
   awaitable<void> http_session(Stream& stream, bool https, Live* connection, const Peer& peer) {
     beast::flat_buffer buffer;
     for (bool first = true;; first = false) {
       if (stopping) co_return;
-      http::request_parser<http::string_body> parser;
+      http::request_parser<http::empty_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
-      parser.body_limit(1024 * 1024);  // the handlers here read no bodies; a bigger one is refused
+      parser.body_limit(boost::none);  // decided once the handler is known (see below)
       // Waiting for the next request counts as idle (a graceful stop closes it); once its
       // first bytes are here, the head must arrive within header_timeout.
       set_idle(connection, !first);
@@ -555,34 +606,61 @@ struct Server::Impl {
       }
       set_idle(connection, false);
       beast::get_lowest_layer(stream).expires_after(options.header_timeout);
-      auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
+      auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kTuple);
       (void)n;
       if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::operation_aborted ||
           ec == beast::error::timeout) {
         co_return;
       }
       if (ec) {
-        const bool too_large = ec == http::error::header_limit;
-        Reply reply = text_reply(too_large ? http::status::request_header_fields_too_large
-                                           : ec == http::error::body_limit ? http::status::payload_too_large
-                                                                           : http::status::bad_request,
-                                 "", 11);
-        reply.close = true;
-        co_await write_reply(stream, reply);
+        co_await refuse(stream, ec == http::error::header_limit ? http::status::request_header_fields_too_large
+                                                                : http::status::bad_request);
         co_return;
       }
-      const auto& req = parser.get();
-      if (unframeable(req)) {
-        Reply reply = text_reply(http::status::bad_request, "", 11);
-        reply.close = true;
-        reply.finish(false);
-        co_await write_reply(stream, reply);
+      if (unframeable(parser.get())) {
+        co_await refuse(stream, http::status::bad_request);
         co_return;
       }
+      // The head stays readable in `head` while a body parser takes the parser over.
+      const bool has_body = parser.chunked() || parser.content_length().value_or(0) > 0;
+      const bool keep_alive = parser.keep_alive();
+      std::optional<http::request_header<>> saved;
+      if (has_body) saved.emplace(parser.get());
+      const http::request_header<>& req = has_body ? *saved : parser.get();
       const auto start = std::chrono::system_clock::now();
       const auto began = std::chrono::steady_clock::now();
-      Reply reply = co_await respond(req, https, peer);
-      if (!req.keep_alive() || stopping) reply.close = true;
+      Reply reply = co_await handle_request(req, https, peer);
+      if (reply.relay && has_body) {  // an upload: straight through to the upstream
+        const bool expect_continue = beast::iequals(req[http::field::expect], "100-continue");
+        auto body = std::make_shared<ClientBody<Stream>>(*this, stream, buffer, std::move(parser), expect_continue);
+        reply.relay->call.body_source = body;
+        if (!req[http::field::content_length].empty()) reply.relay->call.body_length = body_length_of(req);
+        co_await relay_head(reply, req.method() == http::verb::head, req.version());
+        reply.request_body_bytes = body->bytes_read();
+        if (!body->done()) reply.close = true;  // the rest of the upload would be read as a request
+      } else {
+        if (has_body) {
+          // The handlers here read no bodies: one up to kMaxRequestBody is read and dropped, a bigger
+          // one refused.
+          if (parser.content_length().value_or(0) > kMaxRequestBody) {
+            co_await refuse(stream, http::status::payload_too_large);
+            co_return;
+          }
+          http::request_parser<http::string_body> rest(std::move(parser));
+          rest.body_limit(kMaxRequestBody);
+          beast::get_lowest_layer(stream).expires_after(options.header_timeout);
+          auto [body_ec, body_n] = co_await http::async_read(stream, buffer, rest, kTuple);
+          (void)body_n;
+          if (body_ec == http::error::body_limit) {
+            co_await refuse(stream, http::status::payload_too_large);
+            co_return;
+          }
+          if (body_ec) co_return;
+          reply.request_body_bytes = rest.get().body().size();
+        }
+        if (reply.relay) co_await relay_head(reply, req.method() == http::verb::head, req.version());
+      }
+      if (!keep_alive || stopping) reply.close = true;
       const bool written = co_await write_reply(stream, reply);
       metrics->record_request(Protocol::Http1, https ? Scheme::Https : Scheme::Http, written ? reply.head.result_int() : 0,
                               std::chrono::steady_clock::now() - began, written ? reply.body_length() : 0);
@@ -593,6 +671,22 @@ struct Server::Impl {
       }
       if (!written || reply.close) co_return;
     }
+  }
+
+  // Answers a request that cannot be read on (bad head, too large) with `status` and closes.
+  template <class Stream>
+  awaitable<void> refuse(Stream& stream, http::status status) {
+    Reply reply = text_reply(status, "", 11);
+    reply.close = true;
+    reply.finish(false);
+    co_await write_reply(stream, reply);
+  }
+
+  static std::uint64_t body_length_of(const http::request_header<>& req) {
+    std::uint64_t length = 0;
+    const std::string_view text = req[http::field::content_length];
+    std::from_chars(text.data(), text.data() + text.size(), length);
+    return length;
   }
 
   // After a 101 from the upstream (WebSocket and other upgrades): bytes both ways, those the client
@@ -981,6 +1075,8 @@ struct Server::Impl {
         s->reply.finish(false);
       } else {
         s->reply = co_await handle_request(s->request, /*https=*/true, c.peer);
+        s->reply.request_body_bytes = s->request.body().size();
+        if (s->reply.relay) s->reply.relay->call.body = std::move(s->request.body());
       }
       if (c.ended || s->closed) continue;
       if (s->reply.relay) {
@@ -1167,7 +1263,7 @@ struct Server::Impl {
   // handle() on the connection's thread, or, for a request with credentials (basic_auth may
   // spend ~1 s in bcrypt on them), on the blocking pool so that other connections are not stalled.
   // Not a coroutine itself (g++ 12 and lambda captures, see async_certificate).
-  awaitable<Reply> handle_request(const http::request<http::string_body>& req, bool https,
+  awaitable<Reply> handle_request(const http::request_header<>& req, bool https,
                                   const Peer& peer) {
     if (req.find(http::field::authorization) == req.end()) return ready_reply(handle(req, https, peer));
     return asio::co_spawn(blocking, handle_on(this, &req, https, &peer), use_awaitable);
@@ -1175,7 +1271,7 @@ struct Server::Impl {
   static awaitable<Reply> ready_reply(Reply reply) { co_return reply; }
 
   // handle_request, then, for reverse_proxy, the upstream's response head.
-  awaitable<Reply> respond(const http::request<http::string_body>& req, bool https, const Peer& peer) {
+  awaitable<Reply> respond(const http::request_header<>& req, bool https, const Peer& peer) {
     Reply reply = co_await handle_request(req, https, peer);
     if (reply.relay) co_await relay_head(reply, req.method() == http::verb::head, req.version());
     co_return reply;
@@ -1211,12 +1307,12 @@ struct Server::Impl {
       reply.close = true;  // the end of the body is the end of the connection
     }
   }
-  static awaitable<Reply> handle_on(Impl* self, const http::request<http::string_body>* req, bool https,
+  static awaitable<Reply> handle_on(Impl* self, const http::request_header<>* req, bool https,
                                     const Peer* peer) {
     co_return self->handle(*req, https, *peer);
   }
 
-  Reply handle(const http::request<http::string_body>& req, bool https, const Peer& peer) {
+  Reply handle(const http::request_header<>& req, bool https, const Peer& peer) {
     const std::string host = request_host(req);
     // The site for this host and scheme: an https site on the HTTP port only redirects.
     const std::shared_ptr<const SiteTable> table = current_sites();
@@ -1251,7 +1347,7 @@ struct Server::Impl {
   }
 
   // A Caddyfile site: the routes decide, this sends.
-  Reply run_routes(const SiteTable& table, const SiteOptions& site, const http::request<http::string_body>& req,
+  Reply run_routes(const SiteTable& table, const SiteOptions& site, const http::request_header<>& req,
                    bool https, const std::string& host, const Peer& peer) {
     RouteRequest request;
     request.method = std::string(req.method_string());
@@ -1293,7 +1389,6 @@ struct Server::Impl {
         relay->proxy = table.proxies.at(result.proxy);
         relay->call.target = result.path;
         if (!result.query.empty()) relay->call.target += "?" + result.query;
-        relay->call.body = req.body();
         relay->call.request = std::move(request);
         relay->response_headers = result.response_headers;
         reply.relay = std::move(relay);
@@ -1373,7 +1468,7 @@ struct Server::Impl {
   }
 
   // One line in the site's access log, with Caddy's fields.
-  static void log_access(const http::request<http::string_body>& req, const Reply& reply,
+  static void log_access(const http::request_header<>& req, const Reply& reply,
                          std::chrono::system_clock::time_point start, std::chrono::steady_clock::time_point began,
                          const Peer& peer, SSL* ssl) {
     if (!reply.log) return;
@@ -1399,7 +1494,7 @@ struct Server::Impl {
       if (const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) tls.server_name = name;
       entry.tls = std::move(tls);
     }
-    entry.bytes_read = req.body().size();
+    entry.bytes_read = reply.request_body_bytes;
     entry.user_id = reply.user;
     entry.size = reply.head.has_content_length() ? std::stoull(std::string(reply.head[http::field::content_length])) : 0;
     entry.status = reply.head.result_int();
@@ -1425,7 +1520,7 @@ struct Server::Impl {
     }
   }
 
-  Reply redirect_to_https(const http::request<http::string_body>& req, const std::string& host) {
+  Reply redirect_to_https(const http::request_header<>& req, const std::string& host) {
     Reply reply = text_reply(http::status::permanent_redirect, "", req.version());
     std::string location = "https://" + (host.find(':') != std::string::npos ? "[" + host + "]" : host);
     if (https_port_bound != 443) location += ":" + std::to_string(https_port_bound);
@@ -1438,7 +1533,7 @@ struct Server::Impl {
   // The file server: method, path, preconditions, ranges, precompressed sidecars (file_server.h
   // decides; this sends).
   // `coding`: what `encode` will compress with, whose suffix comes off the ETags in preconditions.
-  Reply serve_file(const FileServerOptions& files, const http::request<http::string_body>& req,
+  Reply serve_file(const FileServerOptions& files, const http::request_header<>& req,
                    std::string_view target, std::string_view coding = {}) {
     const unsigned version = req.version();
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
@@ -1472,7 +1567,7 @@ struct Server::Impl {
     return send_file(files, req, found, coding);
   }
 
-  Reply send_file(const FileServerOptions& files, const http::request<http::string_body>& req,
+  Reply send_file(const FileServerOptions& files, const http::request_header<>& req,
                   const FileTarget& found, std::string_view coding) {
     const unsigned version = req.version();
     std::filesystem::path path = found.path;

@@ -3,7 +3,9 @@
 // timeouts (expires_after → beast::error::timeout) serve both.
 #include "acmetool/serve/upstream_client.h"
 
+#include <charconv>
 #include <deque>
+#include <tuple>
 #include <limits>
 #include <map>
 #include <utility>
@@ -321,6 +323,30 @@ awaitable<std::unique_ptr<UpstreamClientConnection>> dial_new(UpstreamIdlePool& 
   co_return nullptr;
 }
 
+// The pieces of a streamed request body, framed as the head said; the first write error.
+awaitable<boost::system::error_code> send_body(Stream& stream, UpstreamBodySource& source, bool chunked) {
+  for (;;) {
+    std::optional<std::string> piece = co_await source.next();
+    std::string out;
+    if (piece && chunked) {
+      char size[20];
+      const auto [end, ec] = std::to_chars(size, size + sizeof size, piece->size(), 16);
+      (void)ec;
+      out.append(size, end).append("\r\n").append(*piece).append("\r\n");
+    } else if (piece) {
+      out = std::move(*piece);
+    } else if (chunked && !source.failed()) {
+      out = "0\r\n\r\n";
+    }
+    if (!out.empty()) {
+      auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), kTuple);
+      (void)n;
+      if (ec) co_return ec;
+    }
+    if (!piece) co_return boost::system::error_code{};
+  }
+}
+
 http::request<http::string_body> build_request(const std::string& dial, UpstreamRequest& request, bool& close) {
   http::request<http::string_body> req;
   req.method_string(request.method);
@@ -336,6 +362,14 @@ http::request<http::string_body> build_request(const std::string& dial, Upstream
   if (!have_host) {
     req.set(http::field::host, dial.starts_with("unix/") ? std::string("localhost") : dial);
   }
+  if (request.body_source) {  // the head only; the pieces follow as they come
+    if (request.body_length) {
+      req.content_length(*request.body_length);
+    } else {
+      req.chunked(true);
+    }
+    return req;
+  }
   req.body() = std::move(request.body);
   req.prepare_payload();
   return req;
@@ -350,6 +384,7 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip(std::string dial, Upst
   bool close = false;
   const bool head_request = beast::iequals(request.method, "HEAD");
   const http::request<http::string_body> req = build_request(dial, request, close);
+  bool body_taken = false;  // a piece of request.body_source was read: the request cannot be sent again
 
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto ex = std::make_unique<UpstreamExchange>();
@@ -372,11 +407,32 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip(std::string dial, Upst
     }
     Stream& stream = ex->conn->stream;
 
-    expire(stream, options.response_header_timeout);
-    auto [write_ec, written] = co_await http::async_write(stream, req, kTuple);
-    (void)written;
+    boost::system::error_code write_ec;
+    if (request.body_source) {
+      if (body_taken) {
+        result.error = UpstreamError{UpstreamFailure::Failed, "upstream " + dial + " closed the connection"};
+        co_return result;
+      }
+      stream.expires_never();
+      http::request_serializer<http::string_body> head(req);
+      std::tie(write_ec, std::ignore) = co_await http::async_write_header(stream, head, kTuple);
+      if (!write_ec) {
+        body_taken = true;
+        // A failed write is not the end: the upstream may have answered early (413, 401) and
+        // stopped reading; its answer is read below, and a broken connection fails there.
+        co_await send_body(stream, *request.body_source, req.chunked());
+        if (request.body_source->failed()) {
+          result.error = UpstreamError{UpstreamFailure::Failed, "the client's request body ended early"};
+          co_return result;
+        }
+      }
+      expire(stream, options.response_header_timeout);
+    } else {
+      expire(stream, options.response_header_timeout);
+      std::tie(write_ec, std::ignore) = co_await http::async_write(stream, req, kTuple);
+    }
     if (write_ec) {
-      if (pooled) continue;  // the upstream had closed it: nothing was processed
+      if (pooled && !body_taken) continue;  // the upstream had closed it: nothing was processed
       result.error = UpstreamError{write_ec == beast::error::timeout ? UpstreamFailure::HeaderTimeout
                                                                      : UpstreamFailure::Failed,
                                    "writing request to " + dial + ": " + write_ec.message()};

@@ -46,13 +46,27 @@ struct UpstreamError {
   std::string reason;  ///< one line, e.g. "dialing 127.0.0.1:9: Connection refused"
 };
 
-/// A request to send. The body is sent whole with a Content-Length (any Content-Length or
-/// Transfer-Encoding in `fields` is replaced). Without a Host field, the dial address is sent.
+/// A request body produced while it is sent (a client's upload being proxied).
+class UpstreamBodySource {
+ public:
+  virtual ~UpstreamBodySource() = default;
+  /// The next piece (never empty), or nullopt at the end or when it could not be read.
+  virtual boost::asio::awaitable<std::optional<std::string>> next() = 0;
+  /// True when next() ended early: the body could not be read whole (the client went away).
+  virtual bool failed() const = 0;
+};
+
+/// A request to send. The body is sent whole with a Content-Length, or, with `body_source`, as
+/// its pieces come: with Content-Length `body_length` when known, else chunked (any
+/// Content-Length or Transfer-Encoding in `fields` is replaced). Without a Host field, the dial
+/// address is sent.
 struct UpstreamRequest {
   std::string method = "GET";
   std::string target = "/";
   std::vector<std::pair<std::string, std::string>> fields;
   std::string body;
+  std::shared_ptr<UpstreamBodySource> body_source;
+  std::optional<std::uint64_t> body_length;  ///< with body_source
 };
 
 struct UpstreamResponseHead {
@@ -136,7 +150,8 @@ class UpstreamConnections {
   /// Sends `request` to `dial` ("host:port", "[v6]:port", "unix//path") and reads the response
   /// head; the caller then reads result.body. An idle pooled connection is used when there is
   /// one; if it fails before any response byte arrives (the upstream had closed it), the request
-  /// is sent once more on a new connection, whatever the method. Names are resolved with
+  /// is sent once more on a new connection, whatever the method, unless a piece of a
+  /// body_source had been taken. response_header_timeout counts from the end of a streamed body. Names are resolved with
   /// getaddrinfo on first use and cached until a dial to them fails. 1xx heads (except 101)
   /// are skipped. Never throws for network errors; they come back in result.error.
   boost::asio::awaitable<UpstreamResult> round_trip(std::string dial, UpstreamRequest request);
