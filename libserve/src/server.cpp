@@ -740,13 +740,20 @@ struct Server::Impl {
   static constexpr std::size_t kRelayBuffer = 64 * 1024;       // a relayed body read ahead, per stream
 
   struct H2Stream {
-    explicit H2Stream(const asio::any_io_executor& executor) : room(executor) {}
+    explicit H2Stream(const asio::any_io_executor& executor) : upload_ready(executor), room(executor) {}
     std::int32_t id = 0;
     http::request<http::string_body> request;
     std::chrono::system_clock::time_point start = std::chrono::system_clock::now();  // its HEADERS began
     std::chrono::steady_clock::time_point began = std::chrono::steady_clock::now();
     std::size_t header_bytes = 0;
     bool body_too_large = false;
+    bool handled = false;    // handle_request ran at the head (a request with a body)
+    bool body_done = false;  // END_STREAM arrived
+    // reverse_proxy uploads go to the relay as they arrive, flow-controlled: the window opens as
+    // the upstream takes them (H2Upload), not before.
+    bool uploading = false;
+    std::string upload;             // arrived, not taken by the relay yet
+    asio::steady_timer upload_ready;  // H2Upload waits on it for more
     Reply reply;
     std::size_t piece = 0;         // the body piece being sent
     std::uint64_t piece_sent = 0;  // bytes of it sent
@@ -766,6 +773,7 @@ struct Server::Impl {
       closed = true;
       cancel.emit(asio::cancellation_type::terminal);
       room.cancel();
+      upload_ready.cancel();
     }
   };
 
@@ -785,6 +793,7 @@ struct Server::Impl {
     nghttp2_session* session = nullptr;
     std::map<std::int32_t, std::shared_ptr<H2Stream>> streams;
     std::vector<std::int32_t> complete;  // streams whose request has fully arrived, in order
+    std::vector<std::int32_t> heads;     // streams whose head arrived with a body to follow
     std::string input;                   // read by the reader, not yet given to nghttp2
     bool read_ended = false;             // the reader stopped (end of stream, error, timeout)
     bool ended = false;                  // the writer stopped: no more nghttp2 calls
@@ -834,11 +843,19 @@ struct Server::Impl {
     return 0;
   }
 
-  // A request body arrives in DATA frames; past kMaxRequestBody it is dropped and answered 413.
-  static int h2_data(nghttp2_session*, std::uint8_t, std::int32_t id, const std::uint8_t* data, std::size_t length,
-                     void* user) {
+  // A request body arrives in DATA frames: an upload for the relay waits there (its window stays
+  // closed until the relay takes it); any other is collected, and past kMaxRequestBody dropped and
+  // answered 413.
+  static int h2_data(nghttp2_session* session, std::uint8_t, std::int32_t id, const std::uint8_t* data,
+                     std::size_t length, void* user) {
     H2Stream* stream = static_cast<H2Connection*>(user)->stream(id);
     if (!stream) return 0;
+    if (stream->uploading) {
+      stream->upload.append(reinterpret_cast<const char*>(data), length);
+      stream->upload_ready.cancel();
+      return 0;
+    }
+    nghttp2_session_consume(session, id, length);
     std::string& body = stream->request.body();
     if (stream->body_too_large || body.size() + length > kMaxRequestBody) {
       stream->body_too_large = true;
@@ -851,9 +868,17 @@ struct Server::Impl {
 
   static int h2_frame_received(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     auto& c = *static_cast<H2Connection*>(user);
+    H2Stream* stream = c.stream(frame->hd.stream_id);
+    if (!stream) return 0;
     const bool request_end = (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
                              (frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
-    if (request_end && c.stream(frame->hd.stream_id)) c.complete.push_back(frame->hd.stream_id);
+    if (request_end) {
+      stream->body_done = true;
+      stream->upload_ready.cancel();
+      c.complete.push_back(frame->hd.stream_id);
+    } else if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      c.heads.push_back(frame->hd.stream_id);
+    }
     return 0;
   }
 
@@ -975,7 +1000,16 @@ struct Server::Impl {
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, h2_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, h2_frame_received);
     nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, h2_stream_closed);
-    const int made = nghttp2_session_server_new(&c->session, callbacks, c.get());
+    // Windows are opened by us (nghttp2_session_consume): at once for bodies we collect, as the
+    // upstream takes them for uploads.
+    nghttp2_option* option = nullptr;
+    if (nghttp2_option_new(&option) != 0) {
+      nghttp2_session_callbacks_del(callbacks);
+      co_return;
+    }
+    nghttp2_option_set_no_auto_window_update(option, 1);
+    const int made = nghttp2_session_server_new2(&c->session, callbacks, c.get(), option);
+    nghttp2_option_del(option);
     nghttp2_session_callbacks_del(callbacks);
     if (made != 0) co_return;
     const nghttp2_settings_entry settings[] = {
@@ -1061,12 +1095,32 @@ struct Server::Impl {
   // their own.
   awaitable<void> h2_dispatch(std::shared_ptr<H2Connection> shared) {
     H2Connection& c = *shared;
+    // Heads with a body to follow: decided now, so that an upload for reverse_proxy streams.
+    std::vector<std::int32_t> heads;
+    heads.swap(c.heads);
+    for (const std::int32_t id : heads) {
+      const auto it = c.streams.find(id);
+      if (it == c.streams.end() || it->second->header_bytes > options.max_header_bytes) continue;
+      const std::shared_ptr<H2Stream> s = it->second;
+      s->reply = co_await handle_request(s->request, /*https=*/true, c.peer);
+      s->handled = true;
+      if (!s->reply.relay || c.ended || s->closed) continue;  // the rest when the body is complete
+      s->uploading = true;
+      s->upload = std::move(s->request.body());  // what came with the head, already consumed
+      auto& call = s->reply.relay->call;
+      call.body_source = std::make_shared<H2Upload>(shared, s);
+      if (const std::string_view length = s->request[http::field::content_length]; !length.empty()) {
+        call.body_length = body_length_of(s->request);
+      }
+      asio::co_spawn(c.executor, h2_relay(shared, s), asio::bind_cancellation_slot(s->cancel.slot(), asio::detached));
+    }
     std::vector<std::int32_t> complete;
     complete.swap(c.complete);
     for (const std::int32_t id : complete) {
       const auto it = c.streams.find(id);
       if (it == c.streams.end()) continue;
       const std::shared_ptr<H2Stream> s = it->second;
+      if (s->uploading) continue;  // its relay is under way
       if (s->header_bytes > options.max_header_bytes) {
         s->reply = text_reply(http::status::request_header_fields_too_large, "", 20);
         s->reply.finish(false);
@@ -1074,7 +1128,7 @@ struct Server::Impl {
         s->reply = text_reply(http::status::payload_too_large, "", 20);
         s->reply.finish(false);
       } else {
-        s->reply = co_await handle_request(s->request, /*https=*/true, c.peer);
+        if (!s->handled) s->reply = co_await handle_request(s->request, /*https=*/true, c.peer);
         s->reply.request_body_bytes = s->request.body().size();
         if (s->reply.relay) s->reply.relay->call.body = std::move(s->request.body());
       }
@@ -1086,6 +1140,39 @@ struct Server::Impl {
       }
     }
   }
+
+  // An HTTP/2 upload for the upstream: the DATA that has arrived, each piece's window opened as
+  // it is taken (so a client sends no faster than the upstream reads).
+  class H2Upload final : public UpstreamBodySource {
+   public:
+    H2Upload(std::shared_ptr<H2Connection> connection, std::shared_ptr<H2Stream> stream)
+        : c_(std::move(connection)), s_(std::move(stream)) {}
+    awaitable<std::optional<std::string>> next() override {
+      for (;;) {
+        if (s_->closed || c_->ended) {
+          failed_ = true;
+          co_return std::nullopt;
+        }
+        if (!s_->upload.empty()) {
+          std::string piece = std::move(s_->upload);
+          s_->upload.clear();
+          s_->reply.request_body_bytes += piece.size();
+          nghttp2_session_consume(c_->session, s_->id, piece.size());
+          c_->notify();  // the WINDOW_UPDATE goes out
+          co_return piece;
+        }
+        if (s_->body_done) co_return std::nullopt;
+        s_->upload_ready.expires_at(asio::steady_timer::time_point::max());
+        co_await s_->upload_ready.async_wait(kTuple);
+      }
+    }
+    bool failed() const override { return failed_; }
+
+   private:
+    std::shared_ptr<H2Connection> c_;
+    std::shared_ptr<H2Stream> s_;
+    bool failed_ = false;
+  };
 
   // One reverse_proxy answer on its stream: the upstream's head, then its body into the stream's
   // buffer as fast as the client takes it (at most kRelayBuffer ahead).

@@ -256,7 +256,7 @@ TEST_CASE("reverse_proxy applies header_up and header_down and drops the upstrea
 TEST_CASE("reverse_proxy over TLS relays big bodies byte-identical over HTTP/1.1 and HTTP/2",
           "[proxy][body][tls]") {
   const std::string big = random_bytes(1536 * 1024 + 7, 42);
-  const std::string upload = random_bytes(700 * 1024 + 3, 7);
+  const std::string upload = random_bytes(3 * 1024 * 1024 + 3, 7);  // past the 1 MiB bodies the server keeps
   TestUpstream upstream([&](Exchange& e) {
     const std::string& target = e.request().target;
     if (target == "/chunked") {
