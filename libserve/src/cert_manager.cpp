@@ -437,14 +437,14 @@ struct CertManager::Impl {
     }
     const PermissionAnswer permission = policy->ask(name, client_ip);
     if (permission.verdict != Permission::Allowed) {
+      finish(name, reject(Outcome::Denied, permission.reason, name));  // the handshake first
       const OnDemandOptions& od = policy->options();
       if (!permission.cached && (permission.verdict == Permission::Denied || permission.verdict == Permission::Error)) {
         const std::chrono::nanoseconds remembered =
             permission.verdict == Permission::Denied ? std::chrono::nanoseconds(od.deny_ttl)
                                                      : std::chrono::nanoseconds(std::min(od.deny_ttl, std::chrono::seconds(10)));
-        store_refusal(name, std::max(remembered, od.cooldown), permission.reason);
+        store_refusal(name, std::max(remembered, od.cooldown), permission.reason);  // for the other instances
       }
-      finish(name, reject(Outcome::Denied, permission.reason, name));
       return;
     }
     if (!renewal && !policy->take_issuance_budget()) {
@@ -454,14 +454,16 @@ struct CertManager::Impl {
     obtain_jobs->post([this, name, renewal] {
       CertificateAnswer answer =
           issue({name}, options.on_demand_policy, CachedCertificate::Origin::OnDemand, /*force=*/false);
-      if (answer.outcome == Outcome::Failed) {
+      const bool failed = answer.outcome == Outcome::Failed;
+      if (failed) {
         policy->start_cooldown(name);
-        store_refusal(name, policy->options().cooldown, "obtaining failed: " + answer.reason);
         rejection_log("on-demand: obtaining " + name + " failed: " + answer.reason);
       } else if (!renewal) {
         answer.outcome = Outcome::Obtained;
       }
-      finish(name, answer);
+      const std::string reason = answer.reason;
+      finish(name, std::move(answer));
+      if (failed) store_refusal(name, policy->options().cooldown, "obtaining failed: " + reason);
     });
   }
 

@@ -820,13 +820,19 @@ TEST_CASE("two serve instances sharing storage act as one for on-demand names", 
   CHECK(asked("shop.allowed.test") == 1);
   CHECK(acmetool::test::read_text(b.log).find("obtained a certificate for shop.allowed.test") == std::string::npos);
 
+  // The refusal record is written right after the handshake is refused.
+  const auto recorded = [&](const std::string& name) {
+    return acmetool::test::wait_until([&] { return fs::exists(storage / "on_demand" / "refused" / name); }, 5s);
+  };
   // Denied on A: B refuses it without asking the endpoint again.
   CHECK(get(a, "scanner.denied.test").err.find("unrecognized name") != std::string::npos);
+  CHECK(recorded("scanner.denied.test"));
   CHECK(get(b, "scanner.denied.test").err.find("unrecognized name") != std::string::npos);
   CHECK(asked("scanner.denied.test") == 1);
 
   // An order that fails on B (the CA cannot reach it) cools the name down on A as well.
   CHECK(get(b, "unreachable.allowed.test").exit_code != 0);
+  CHECK(recorded("unreachable.allowed.test"));
   CHECK(get(a, "unreachable.allowed.test").err.find("unrecognized name") != std::string::npos);
   CHECK(asked("unreachable.allowed.test") == 1);
   CHECK(acmetool::test::read_text(a.log).find("refused by another instance") != std::string::npos);
