@@ -22,6 +22,7 @@ if [[ ! -x $build/cmd/acmetool ]]; then
 fi
 acmetool=$PWD/$build/cmd/acmetool
 tck=$(getconf CLK_TCK)
+. bench/lib/load.sh
 
 tmp=$(mktemp -d)
 live="" # PID of the one server running now (only ever one at a time)
@@ -80,19 +81,9 @@ start_acmetool() {
 }
 
 conf_caddy() {
-  mkdir -p "$tmp/caddy"
-  cat >"$tmp/caddy.Caddyfile" <<EOF
-{
-	admin off
-	auto_https disable_redirects
-	http_port $http_port
-	https_port $https_port
-	storage file_system $tmp/caddy
-	skip_install_trust
-	servers {
-		protocols h1 h2
-	}
-}
+  {
+    caddy_globals
+    cat <<EOF
 
 localhost:$https_port {
 	bind 127.0.0.1
@@ -107,11 +98,7 @@ http://:$http_port {
 	file_server
 }
 EOF
-}
-start_caddy() {
-  XDG_CONFIG_HOME=$tmp/caddy XDG_DATA_HOME=$tmp/caddy HOME=$tmp/caddy \
-    setsid caddy run --config "$tmp/caddy.Caddyfile" --adapter caddyfile >>"$tmp/caddy.log" 2>&1 &
-  pid=$!
+  } >"$tmp/caddy.Caddyfile"
 }
 
 conf_nginx() {
@@ -189,11 +176,7 @@ start_h2o() {
 
 stop() { # PID: SIGTERM, wait (bounded), then SIGKILL
   local p=$1 i
-  kill "$p" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
-  kill -9 "$p" 2>/dev/null || true
-  wait "$p" 2>/dev/null || true
-  live=""
+  stop_pid "$p"
   # nginx workers and h2o's crash handler exit with the leader; give them a moment so the group
   # is gone and the ports are free.
   for ((i = 0; i < 40; i++)); do
@@ -202,8 +185,6 @@ stop() { # PID: SIGTERM, wait (bounded), then SIGKILL
   done
   if group_alive "$p"; then echo "  still running in group $p: $(pgrep -r D,R,S,T -g "$p" | xargs)" >&2; fi
 }
-group_alive() { pgrep -r D,R,S,T -g "$1" >/dev/null; } # PGID: a live (not zombie) process in it
-
 url() { echo "https://localhost:$https_port/$1"; }
 http_url() { echo "http://127.0.0.1:$http_port/$1"; }
 
@@ -225,47 +206,8 @@ wait_200() {
   return 1
 }
 
-# ---- process-group accounting from /proc ----
-pg_cpu_ticks() { # PGID -> utime+stime of every live process in the group
-  local pg=$1 f line rest total=0
-  for f in /proc/[0-9]*/stat; do
-    { line=$(<"$f"); } 2>/dev/null || continue # the process may have exited
-    rest=${line##*) } # fields from 3 (state) on
-    read -r -a a <<<"$rest"
-    [[ ${a[2]} == "$pg" ]] && total=$((total + a[11] + a[12]))
-  done
-  echo "$total"
-}
-pg_rss_kib() { # PGID -> sum of VmRSS
-  local pg=$1 f d line rest total=0 kb
-  for f in /proc/[0-9]*/stat; do
-    { line=$(<"$f"); } 2>/dev/null || continue # the process may have exited
-    rest=${line##*) }
-    read -r -a a <<<"$rest"
-    [[ ${a[2]} == "$pg" ]] || continue
-    d=${f%/stat}
-    kb=$(awk '/^VmRSS:/ {print $2}' "$d/status" 2>/dev/null || echo 0)
-    total=$((total + ${kb:-0}))
-  done
-  echo "$total"
-}
-
 # ---- measurements (results go to the associative array R[server.metric]) ----
 declare -A R
-
-wrk_rps() { awk '/^Requests\/sec:/ {print $2}'; }
-wrk_p99_ms() { # "99%   12.34ms" -> ms
-  awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 }
-                     else if (v ~ /ms$/) sub(/ms$/, "", v)
-                     else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }
-                     printf "%.2f", v }'
-}
-wrk_mbs() { # "Transfer/sec: 812.34MB" -> MB/s
-  awk '/^Transfer\/sec:/ { v = $2; if (v ~ /GB$/) { sub(/GB$/, "", v); v *= 1024 }
-                          else if (v ~ /MB$/) sub(/MB$/, "", v)
-                          else if (v ~ /KB$/) { sub(/KB$/, "", v); v /= 1024 }
-                          printf "%.0f", v }'
-}
 
 measure_startup() { # SERVER: exec -> first HTTPS 200, best of 3
   local s=$1 best="" ms i
@@ -298,16 +240,13 @@ measure_keepalive() { # SERVER KEY URL: keep-alive 1 KiB, server CPU per request
   return 0
 }
 
-# Server CPU µs per unit: ticks c0 -> c1 over n units.
-cpu_per() { awk -v d=$(($2 - $1)) -v t="$tck" -v n="$3" 'BEGIN { printf "%.1f", (n > 0 ? d / t * 1e6 / n : 0) }'; }
-
 measure_h2() {
   local s=$1 out c0 c1
   c0=$(pg_cpu_ticks "$pid")
   out=$(timeout $((secs + 20)) h2load -t1 -c16 -m10 -D "$secs" "$(url 1k.bin)" 2>&1)
   c1=$(pg_cpu_ticks "$pid")
-  R[$s.h2]=$(awk '/^finished in/ { for (i = 1; i <= NF; i++) if ($(i+1) == "req/s,") printf "%.0f", $i }' <<<"$out")
-  R[$s.h2_cpu]=$(cpu_per "$c0" "$c1" "$(awk '/^requests:/ { print $8 }' <<<"$out")")
+  R[$s.h2]=$(h2load_rps <<<"$out")
+  R[$s.h2_cpu]=$(cpu_per "$c0" "$c1" "$(h2load_done <<<"$out")")
   grep -q '^requests:.* 0 errored' <<<"$out" || echo "  $s h2: $(grep '^requests:' <<<"$out")" >&2
   grep -q 'Application protocol: h2' <<<"$out" || echo "  $s h2: not h2: $(grep 'Application protocol' <<<"$out")" >&2
   return 0

@@ -1,0 +1,82 @@
+# Sourced by the load benchmarks (serve.sh, proxy.sh, storm.sh): stopping a server we started,
+# process-group accounting from /proc and parsers for wrk's and h2load's output. Needs $tck
+# (getconf CLK_TCK).
+
+stop_pid() { # PID: SIGTERM, wait (bounded to 5 s), then SIGKILL; clears $live
+  local p=$1 i
+  kill "$p" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+  kill -9 "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+  live=""
+}
+
+group_alive() { pgrep -r D,R,S,T -g "$1" >/dev/null; } # PGID: a live (not zombie) process in it
+
+pg_cpu_ticks() { # PGID -> utime+stime of every live process in the group
+  local pg=$1 f line rest total=0
+  for f in /proc/[0-9]*/stat; do
+    { line=$(<"$f"); } 2>/dev/null || continue # the process may have exited
+    rest=${line##*) } # fields from 3 (state) on
+    read -r -a a <<<"$rest"
+    [[ ${a[2]} == "$pg" ]] && total=$((total + a[11] + a[12]))
+  done
+  echo "$total"
+}
+pg_rss_kib() { # PGID -> sum of VmRSS
+  local pg=$1 f d line rest total=0 kb
+  for f in /proc/[0-9]*/stat; do
+    { line=$(<"$f"); } 2>/dev/null || continue # the process may have exited
+    rest=${line##*) }
+    read -r -a a <<<"$rest"
+    [[ ${a[2]} == "$pg" ]] || continue
+    d=${f%/stat}
+    kb=$(awk '/^VmRSS:/ {print $2}' "$d/status" 2>/dev/null || echo 0)
+    total=$((total + ${kb:-0}))
+  done
+  echo "$total"
+}
+
+# Server CPU µs per unit: ticks c0 -> c1 over n units.
+cpu_per() { awk -v d=$(($2 - $1)) -v t="$tck" -v n="$3" 'BEGIN { printf "%.1f", (n > 0 ? d / t * 1e6 / n : 0) }'; }
+
+wrk_rps() { awk '/^Requests\/sec:/ {print $2}'; }
+wrk_p99_ms() { # "99%   12.34ms" -> ms
+  awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 }
+                     else if (v ~ /ms$/) sub(/ms$/, "", v)
+                     else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }
+                     printf "%.2f", v }'
+}
+wrk_mbs() { # "Transfer/sec: 812.34MB" -> MB/s
+  awk '/^Transfer\/sec:/ { v = $2; if (v ~ /GB$/) { sub(/GB$/, "", v); v *= 1024 }
+                          else if (v ~ /MB$/) sub(/MB$/, "", v)
+                          else if (v ~ /KB$/) { sub(/KB$/, "", v); v /= 1024 }
+                          printf "%.0f", v }'
+}
+h2load_rps() { awk '/^finished in/ { for (i = 1; i <= NF; i++) if ($(i+1) == "req/s,") printf "%.0f", $i }'; }
+h2load_done() { awk '/^requests:/ { print $8 }'; }
+
+# Caddy as an anchor: the global options every benchmark runs it with (no admin endpoint, no
+# redirects, no trust store changes, HTTP/1.1 and HTTP/2 only, storage in $tmp/caddy), and its
+# start from $tmp/caddy.Caddyfile in a process group of its own (sets $pid).
+caddy_globals() {
+  mkdir -p "$tmp/caddy"
+  cat <<EOF
+{
+	admin off
+	auto_https disable_redirects
+	http_port $http_port
+	https_port $https_port
+	storage file_system $tmp/caddy
+	skip_install_trust
+	servers {
+		protocols h1 h2
+	}
+}
+EOF
+}
+start_caddy() {
+  XDG_CONFIG_HOME=$tmp/caddy XDG_DATA_HOME=$tmp/caddy HOME=$tmp/caddy \
+    setsid caddy run --config "$tmp/caddy.Caddyfile" --adapter caddyfile >>"$tmp/caddy.log" 2>&1 &
+  pid=$!
+}

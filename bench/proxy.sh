@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# Reverse proxy: `acmetool serve` with reverse_proxy beside Caddy 2.6.2 and nginx (Debian) in one
+# run, all three proxying to the SAME upstream: an nginx (one worker) serving a 1 KiB file over
+# plain HTTP/1.1 on 127.0.0.1, kept running for the whole run. Each proxy keeps upstream
+# connections alive, has no access log, uses one worker (thread or process) per core and is
+# started, measured and stopped (by its recorded PID) before the next one starts.
+#
+#   bench/proxy.sh [SECONDS]     (default 8 s per load run; needs scripts/bootstrap --bench)
+#
+# Per proxy: plain HTTP keep-alive (wrk -t1 -c64: req/s, p99, proxy CPU µs/req), HTTPS h1
+# keep-alive (the same), h2 (h2load -c16 -m10: req/s, CPU µs/req), RSS after the load. The
+# upstream's own CPU is not counted. Target (issue 9): ≥ nginx in req/s, ≤ its CPU per request.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-8}
+scripts/bootstrap --bench >/dev/null
+build=${BUILD_DIR:-build-release}
+if [[ ! -x $build/cmd/acmetool ]]; then
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DACMETOOL_TESTS=OFF >/dev/null
+  ninja -C "$build" acmetool >/dev/null
+fi
+acmetool=$PWD/$build/cmd/acmetool
+tck=$(getconf CLK_TCK)
+. bench/lib/load.sh
+
+tmp=$(mktemp -d)
+live="" upstream_pid=""
+cleanup() {
+  for p in $live $upstream_pid; do
+    kill "$p" 2>/dev/null || true
+    sleep 0.3
+    kill -9 "$p" 2>/dev/null || true
+  done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+www=$tmp/www
+mkdir -p "$www"
+chmod 755 "$tmp" "$www" # nginx workers run as nobody
+head -c 1024 /dev/urandom >"$www/1k.bin"
+"$acmetool" -q --storage "$tmp/st" ca init >/dev/null
+"$acmetool" -q --storage "$tmp/st" ca issue localhost --out "$tmp/cert" >/dev/null
+cert=$tmp/cert/localhost.crt
+key=$tmp/cert/localhost.key
+http_port=18080 https_port=18443 upstream=127.0.0.1:18090
+
+nginx_temp_paths() { # PREFIX
+  printf '\tclient_body_temp_path %s/body;\n\tproxy_temp_path %s/proxy;\n\tfastcgi_temp_path %s/fastcgi;\n' "$1" "$1" "$1"
+  printf '\tuwsgi_temp_path %s/uwsgi;\n\tscgi_temp_path %s/scgi;\n' "$1" "$1"
+}
+
+# ---- the upstream ----
+mkdir -p "$tmp/upstream/logs"
+cat >"$tmp/upstream/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $tmp/upstream/nginx.pid;
+error_log $tmp/upstream/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	keepalive_timeout 65;
+	keepalive_requests 1000000;
+$(nginx_temp_paths "$tmp/upstream")
+	server {
+		listen $upstream;
+		root $www;
+	}
+}
+EOF
+setsid nginx -p "$tmp/upstream" -c "$tmp/upstream/nginx.conf" >>"$tmp/upstream.log" 2>&1 &
+upstream_pid=$!
+
+# ---- the proxies (each sets $pid) ----
+conf_acmetool() {
+  cat >"$tmp/acmetool.Caddyfile" <<EOF
+{
+	http_port $http_port
+	https_port $https_port
+}
+
+localhost {
+	bind 127.0.0.1
+	tls $cert $key
+	reverse_proxy $upstream
+}
+
+http://127.0.0.1:$http_port {
+	bind 127.0.0.1
+	reverse_proxy $upstream
+}
+EOF
+}
+start_acmetool() {
+  setsid "$acmetool" -q --storage "$tmp/st" serve -c "$tmp/acmetool.Caddyfile" >>"$tmp/acmetool.log" 2>&1 &
+  pid=$!
+}
+
+conf_caddy() {
+  {
+    caddy_globals
+    cat <<EOF
+
+localhost:$https_port {
+	bind 127.0.0.1
+	tls $cert $key
+	reverse_proxy $upstream
+}
+
+http://:$http_port {
+	bind 127.0.0.1
+	reverse_proxy $upstream
+}
+EOF
+  } >"$tmp/caddy.Caddyfile"
+}
+
+# nginx as the usual reverse proxy: HTTP/1.1 to the upstream with a keep-alive pool.
+conf_nginx() {
+  mkdir -p "$tmp/nginx/logs"
+  cat >"$tmp/nginx/nginx.conf" <<EOF
+worker_processes auto;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	keepalive_timeout 65;
+	keepalive_requests 1000000;
+$(nginx_temp_paths "$tmp/nginx")
+	upstream app {
+		server $upstream;
+		keepalive 64;
+	}
+	server {
+		listen 127.0.0.1:$https_port ssl http2;
+		server_name localhost;
+		ssl_certificate $cert;
+		ssl_certificate_key $key;
+		ssl_protocols TLSv1.2 TLSv1.3;
+		location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+	}
+	server {
+		listen 127.0.0.1:$http_port;
+		location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+	}
+}
+EOF
+}
+start_nginx() {
+  setsid nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" >>"$tmp/nginx.log" 2>&1 &
+  pid=$!
+}
+
+stop() { # PID: SIGTERM, wait (bounded), then SIGKILL; then until the ports are free
+  local p=$1 i
+  stop_pid "$p"
+  for ((i = 0; i < 40; i++)); do
+    group_alive "$p" || ss -Htln "sport = :$https_port or sport = :$http_port" | grep -q . || break
+    sleep 0.05
+  done
+}
+
+url() { echo "https://localhost:$https_port/1k.bin"; }
+http_url() { echo "http://127.0.0.1:$http_port/1k.bin"; }
+
+wait_200() { # URL, bounded to 10 s
+  local i
+  for ((i = 0; i < 200; i++)); do
+    [[ $(curl -sk --max-time 1 -o /dev/null -w '%{http_code}' "$1" 2>/dev/null) == 200 ]] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+declare -A R
+measure_keepalive() { # PROXY KEY URL
+  local s=$1 k=$2 u=$3 c0 c1 out n
+  cmp -s <(curl -sk --max-time 5 "$u") "$www/1k.bin" || { echo "$s $k: $u did not relay the file" >&2; exit 1; }
+  wrk -t1 -c64 -d2s "$u" >/dev/null 2>&1 || true # warm-up
+  c0=$(pg_cpu_ticks "$pid")
+  out=$(timeout $((secs + 20)) wrk -t1 -c64 -d"${secs}s" --latency "$u")
+  c1=$(pg_cpu_ticks "$pid")
+  R[$s.$k]=$(wrk_rps <<<"$out" | awk '{ printf "%.0f", $1 }')
+  R[$s.${k}_p99]=$(wrk_p99_ms <<<"$out")
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
+  R[$s.${k}_cpu]=$(cpu_per "$c0" "$c1" "$n")
+  grep -q 'Non-2xx\|Socket errors' <<<"$out" && echo "  $s $k: $(grep 'Non-2xx\|Socket errors' <<<"$out")" >&2
+  return 0
+}
+measure_h2() {
+  local s=$1 out c0 c1
+  c0=$(pg_cpu_ticks "$pid")
+  out=$(timeout $((secs + 20)) h2load -t1 -c16 -m10 -D "$secs" "$(url)" 2>&1)
+  c1=$(pg_cpu_ticks "$pid")
+  R[$s.h2]=$(h2load_rps <<<"$out")
+  R[$s.h2_cpu]=$(cpu_per "$c0" "$c1" "$(h2load_done <<<"$out")")
+  grep -q '^requests:.* 0 errored' <<<"$out" || echo "  $s h2: $(grep '^requests:' <<<"$out")" >&2
+  grep -q 'Application protocol: h2' <<<"$out" || echo "  $s h2: not h2" >&2
+  return 0
+}
+
+run_proxy() {
+  local s=$1
+  echo "-- $s" >&2
+  "conf_$s"
+  "start_$s"
+  live=$pid
+  wait_200 "$(http_url)" || { echo "$s did not start" >&2; tail -5 "$tmp/$s.log" >&2; exit 1; }
+  measure_keepalive "$s" http "$(http_url)"
+  measure_keepalive "$s" h1 "$(url)"
+  measure_h2 "$s"
+  R[$s.rss]=$(awk -v k="$(pg_rss_kib "$pid")" 'BEGIN { printf "%.1f", k / 1024 }')
+  stop "$pid"
+}
+
+wait_200 "http://$upstream/1k.bin" || { echo "the upstream did not start" >&2; exit 1; }
+echo "load: $(uptime | sed 's/.*load average/load average/')" >&2
+for s in acmetool caddy nginx; do run_proxy "$s"; done
+echo "load: $(uptime | sed 's/.*load average/load average/')" >&2
+
+row() { # LABEL KEY
+  awk -v l="$1" -v a="${R[acmetool.$2]}" -v c="${R[caddy.$2]}" -v n="${R[nginx.$2]}" \
+    'BEGIN { printf "| %s | %s | %s | %s | %.2f | %.2f |\n", l, a, c, n, (n ? a / n : 0), (c ? a / c : 0) }'
+}
+echo "proxy, $(date -u +%F), $(nproc) cores, ${secs} s per load run, one run"
+echo
+echo "| measure | acmetool | caddy | nginx | acmetool/nginx | acmetool/caddy |"
+echo "|---|---|---|---|---|---|"
+row "plain HTTP keep-alive 1 KiB, wrk -c64: req/s" http
+row "plain HTTP: p99 ms" http_p99
+row "plain HTTP: proxy CPU µs/req" http_cpu
+row "HTTPS h1 keep-alive 1 KiB, wrk -c64: req/s" h1
+row "HTTPS h1: p99 ms" h1_p99
+row "HTTPS h1: proxy CPU µs/req" h1_cpu
+row "h2 1 KiB, h2load -c16 -m10: req/s" h2
+row "h2: proxy CPU µs/req" h2_cpu
+row "RSS right after load: MiB (process group)" rss
