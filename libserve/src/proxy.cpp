@@ -11,6 +11,7 @@
 #include <boost/asio/this_coro.hpp>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -89,6 +90,39 @@ std::string expand_for_upstream(std::string_view text, const RouteRequest& reque
 
 }  // namespace
 
+// The TLS side of `transport http`: TLS 1.2 or later, ALPN http/1.1, the roots of
+// tls_trusted_ca_certs (else the system's), tls_client_auth's certificate and key.
+UpstreamTls upstream_tls(const caddyfile::HttpTransport& transport) {
+  UpstreamTls tls;
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  SSL_CTX* ctx = context->native_handle();
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  static constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn);
+  const auto load = [](const std::string& what, const std::string& file, auto&& action) {
+    boost::system::error_code ec;
+    action(file, ec);
+    if (ec) throw Error("reverse_proxy " + what + " " + file + ": " + ec.message());
+  };
+  if (transport.tls_trusted_ca_certs.empty()) {
+    context->set_default_verify_paths();
+  }
+  for (const std::string& file : transport.tls_trusted_ca_certs) {
+    load("tls_trusted_ca_certs", file, [&](const std::string& f, auto& ec) { context->load_verify_file(f, ec); });
+  }
+  if (transport.tls_client_auth.size() >= 2) {
+    load("tls_client_auth", transport.tls_client_auth[0],
+         [&](const std::string& f, auto& ec) { context->use_certificate_chain_file(f, ec); });
+    load("tls_client_auth", transport.tls_client_auth[1],
+         [&](const std::string& f, auto& ec) { context->use_private_key_file(f, asio::ssl::context::pem, ec); });
+  }
+  tls.context = std::move(context);
+  tls.server_name = transport.tls_server_name.value_or("");
+  tls.verify = !transport.tls_insecure_skip_verify;
+  if (transport.tls_timeout) tls.handshake_timeout = to_ms(*transport.tls_timeout);
+  return tls;
+}
+
 UpstreamClientOptions upstream_client_options(const caddyfile::HttpTransport& transport) {
   UpstreamClientOptions options;
   options.dial_timeout = to_ms(transport.dial_timeout.value_or(std::chrono::seconds(3)));
@@ -97,6 +131,7 @@ UpstreamClientOptions upstream_client_options(const caddyfile::HttpTransport& tr
   options.idle_timeout = to_ms(transport.keepalive.value_or(std::chrono::minutes(2)));
   options.max_idle_per_upstream = static_cast<std::size_t>(transport.keepalive_idle_conns_per_host.value_or(32));
   if (transport.keepalive_off) options.max_idle_per_upstream = 0;
+  if (transport.tls) options.tls = upstream_tls(transport);
   return options;
 }
 

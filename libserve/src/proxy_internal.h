@@ -90,8 +90,12 @@ class ReverseProxy : public std::enable_shared_from_this<ReverseProxy> {
   std::function<void(std::string_view)> log_;
 };
 
+/// The TLS client settings of a `transport http` block with tls; throws serve::Error naming a
+/// tls_trusted_ca_certs or tls_client_auth file that cannot be loaded.
+UpstreamTls upstream_tls(const caddyfile::HttpTransport& transport);
+
 /// The client options reverse_proxy's `transport http` block asks for (Caddy's defaults: 3 s
-/// dial timeout, 2 min keep-alive, 32 idle connections per upstream).
+/// dial timeout, 2 min keep-alive, 32 idle connections per upstream); throws as upstream_tls.
 UpstreamClientOptions upstream_client_options(const caddyfile::HttpTransport& transport);
 
 }  // namespace acmetool::serve

@@ -8,6 +8,7 @@
 #include <regex>
 #include <string>
 
+#include "acmetool/pki/files.h"
 #include "acmetool/serve/error.h"
 #include "acmetool/serve/proxy_headers.h"
 #include "acmetool/serve/upstreams.h"
@@ -111,10 +112,6 @@ std::optional<std::string> unsupported_reverse_proxy(const caddyfile::ReversePro
   if (proxy.dynamic) return "reverse_proxy dynamic upstreams";
   if (!proxy.handle_response.empty()) return "reverse_proxy handle_response";
   const caddyfile::HttpTransport& t = proxy.transport;
-  if (t.tls || t.tls_insecure_skip_verify || t.tls_server_name || !t.tls_trusted_ca_certs.empty() ||
-      !t.tls_client_auth.empty()) {
-    return "reverse_proxy transport tls";
-  }
   for (const std::string& version : t.versions) {
     if (version != "1.1") return "reverse_proxy transport versions " + version;
   }
@@ -433,6 +430,13 @@ void check_reverse_proxy(const Route& route) {
     UpstreamPool pool(proxy);
     proxy_header_options(proxy);
     if (proxy.active_health && proxy.active_health->expect_body) std::regex check(*proxy.active_health->expect_body);
+    // TLS files, as the proxy will load them.
+    for (const std::string& file : proxy.transport.tls_trusted_ca_certs) {
+      if (!pki::read_file(file)) throw Error("tls_trusted_ca_certs " + file + ": cannot be read");
+    }
+    for (const std::string& file : proxy.transport.tls_client_auth) {
+      if (!pki::read_file(file)) throw Error("tls_client_auth " + file + ": cannot be read");
+    }
   } catch (const std::exception& e) {
     throw Error(route.file + ":" + std::to_string(route.line) + ": reverse_proxy: " + e.what());
   }

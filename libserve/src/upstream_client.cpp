@@ -13,6 +13,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -77,10 +78,11 @@ bool is_field(std::string_view a, std::string_view b) { return beast::iequals(a,
 
 }  // namespace
 
-// One open connection to an upstream.
+// One open connection to an upstream: TCP or Unix, with TLS over it for TLS upstreams.
 struct UpstreamClientConnection {
   explicit UpstreamClientConnection(const asio::any_io_executor& executor) : stream(executor) {}
   Stream stream;
+  std::optional<asio::ssl::stream<Stream&>> tls;  // over `stream`; timeouts stay on `stream`
   Clock::time_point idle_since{};
 };
 
@@ -214,7 +216,9 @@ awaitable<std::optional<std::string>> UpstreamBody::next_chunk() {
     parser.get().body().data = chunk.data();
     parser.get().body().size = chunk.size();
     ex.conn->stream.expires_never();
-    auto [ec, n] = co_await http::async_read_some(ex.conn->stream, ex.buffer, parser, kTuple);
+    auto read = ex.conn->tls ? http::async_read_some(*ex.conn->tls, ex.buffer, parser, kTuple)
+                             : http::async_read_some(ex.conn->stream, ex.buffer, parser, kTuple);
+    auto [ec, n] = co_await std::move(read);
     (void)n;
     if (ec == http::error::need_buffer) ec = {};
     const std::size_t got = chunk.size() - parser.get().body().size;
@@ -253,7 +257,9 @@ awaitable<std::optional<std::string>> UpstreamTunnel::read() {
   }
   if (!ex.conn) co_return std::nullopt;
   std::string chunk(ex.chunk_bytes, '\0');
-  auto [ec, n] = co_await ex.conn->stream.async_read_some(asio::buffer(chunk), kTuple);
+  auto read = ex.conn->tls ? ex.conn->tls->async_read_some(asio::buffer(chunk), kTuple)
+                           : ex.conn->stream.async_read_some(asio::buffer(chunk), kTuple);
+  auto [ec, n] = co_await std::move(read);
   if (ec || n == 0) co_return std::nullopt;
   chunk.resize(n);
   co_return chunk;
@@ -262,7 +268,9 @@ awaitable<std::optional<std::string>> UpstreamTunnel::read() {
 awaitable<bool> UpstreamTunnel::write(std::string data) {
   UpstreamExchange& ex = *exchange_;
   if (!ex.conn) co_return false;
-  auto [ec, n] = co_await asio::async_write(ex.conn->stream, asio::buffer(data), kTuple);
+  auto write = ex.conn->tls ? asio::async_write(*ex.conn->tls, asio::buffer(data), kTuple)
+                            : asio::async_write(ex.conn->stream, asio::buffer(data), kTuple);
+  auto [ec, n] = co_await std::move(write);
   (void)n;
   co_return !ec;
 }
@@ -291,6 +299,33 @@ std::uint64_t UpstreamConnections::connections_opened() const { return pool_->op
 
 namespace {
 
+// The TLS handshake on a new connection: SNI and the verified name are tls.server_name or the
+// dial host (an IP address is verified as one and sent without SNI). False with `error` set.
+awaitable<bool> start_tls(UpstreamClientConnection& conn, const UpstreamTls& tls, const DialAddress& address,
+                          const std::string& dial, std::string& error) {
+  const std::string name = tls.server_name.empty() ? address.host : tls.server_name;
+  conn.tls.emplace(conn.stream, *tls.context);
+  SSL* ssl = conn.tls->native_handle();
+  boost::system::error_code not_ip;
+  asio::ip::make_address(name, not_ip);
+  if (not_ip) SSL_set_tlsext_host_name(ssl, name.c_str());
+  if (tls.verify) {
+    conn.tls->set_verify_mode(asio::ssl::verify_peer);
+    if (not_ip) {
+      SSL_set1_host(ssl, name.c_str());
+    } else {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
+    }
+  } else {
+    conn.tls->set_verify_mode(asio::ssl::verify_none);
+  }
+  expire(conn.stream, tls.handshake_timeout);
+  auto [ec] = co_await conn.tls->async_handshake(asio::ssl::stream_base::client, kTuple);
+  if (!ec) co_return true;
+  error = "TLS handshake with " + dial + ": " + (ec == beast::error::timeout ? std::string("i/o timeout") : ec.message());
+  co_return false;
+}
+
 // A new connection to `dial`, trying each address in turn; nullptr and `error` on failure.
 awaitable<std::unique_ptr<UpstreamClientConnection>> dial_new(UpstreamIdlePool& pool, const std::string& dial,
                                                          std::string& error) {
@@ -313,6 +348,9 @@ awaitable<std::unique_ptr<UpstreamClientConnection>> dial_new(UpstreamIdlePool& 
         boost::system::error_code ignored;
         conn->stream.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
       }
+      if (const auto& tls = pool.options().tls; tls && !co_await start_tls(*conn, *tls, *address, dial, error)) {
+        continue;
+      }
       ++pool.opened;
       co_return conn;
     }
@@ -324,7 +362,8 @@ awaitable<std::unique_ptr<UpstreamClientConnection>> dial_new(UpstreamIdlePool& 
 }
 
 // The pieces of a streamed request body, framed as the head said; the first write error.
-awaitable<boost::system::error_code> send_body(Stream& stream, UpstreamBodySource& source, bool chunked) {
+template <class S>
+awaitable<boost::system::error_code> send_body(S& stream, UpstreamBodySource& source, bool chunked) {
   for (;;) {
     std::optional<std::string> piece = co_await source.next();
     std::string out;
@@ -415,12 +454,16 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip(std::string dial, Upst
       }
       stream.expires_never();
       http::request_serializer<http::string_body> head(req);
-      std::tie(write_ec, std::ignore) = co_await http::async_write_header(stream, head, kTuple);
+      auto write = ex->conn->tls ? http::async_write_header(*ex->conn->tls, head, kTuple)
+                                 : http::async_write_header(stream, head, kTuple);
+      std::tie(write_ec, std::ignore) = co_await std::move(write);
       if (!write_ec) {
         body_taken = true;
         // A failed write is not the end: the upstream may have answered early (413, 401) and
         // stopped reading; its answer is read below, and a broken connection fails there.
-        co_await send_body(stream, *request.body_source, req.chunked());
+        auto body = ex->conn->tls ? send_body(*ex->conn->tls, *request.body_source, req.chunked())
+                                  : send_body(stream, *request.body_source, req.chunked());
+        co_await std::move(body);
         if (request.body_source->failed()) {
           result.error = UpstreamError{UpstreamFailure::Failed, "the client's request body ended early"};
           co_return result;
@@ -429,7 +472,8 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip(std::string dial, Upst
       expire(stream, options.response_header_timeout);
     } else {
       expire(stream, options.response_header_timeout);
-      std::tie(write_ec, std::ignore) = co_await http::async_write(stream, req, kTuple);
+      auto write = ex->conn->tls ? http::async_write(*ex->conn->tls, req, kTuple) : http::async_write(stream, req, kTuple);
+      std::tie(write_ec, std::ignore) = co_await std::move(write);
     }
     if (write_ec) {
       if (pooled && !body_taken) continue;  // the upstream had closed it: nothing was processed
@@ -442,7 +486,9 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip(std::string dial, Upst
     bool retry = false;
     for (;;) {
       ex->new_parser(options.max_response_header_bytes, head_request);
-      auto [ec, n] = co_await http::async_read_header(stream, ex->buffer, *ex->parser, kTuple);
+      auto read = ex->conn->tls ? http::async_read_header(*ex->conn->tls, ex->buffer, *ex->parser, kTuple)
+                                : http::async_read_header(stream, ex->buffer, *ex->parser, kTuple);
+      auto [ec, n] = co_await std::move(read);
       (void)n;
       if (ec == beast::error::timeout) {
         result.error = UpstreamError{UpstreamFailure::HeaderTimeout,

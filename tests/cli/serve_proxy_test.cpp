@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -696,4 +697,46 @@ TEST_CASE("serve --from NAME --to UPSTREAM proxies like caddy reverse-proxy", "[
   bad = run_command({ACMETOOL_BINARY, "serve", "--to", "a\nb:1"}, "", {}, 10s);
   CHECK(bad.exit_code == 2);
   CHECK(bad.err.find("--to: control characters are not allowed") != std::string::npos);
+}
+
+TEST_CASE("reverse_proxy speaks TLS to https:// upstreams, verifying them against the roots it is given",
+          "[proxy][tls]") {
+  // The upstream: openssl s_server serving a directory over TLS, with a certificate for
+  // 127.0.0.1 from a local CA of the test's own.
+  TempDir dir;
+  const fs::path www = dir.path() / "www", cert = dir.path() / "cert", storage = dir.path() / "ca";
+  fs::create_directories(www);
+  acmetool::test::write_file(www / "page.txt", "from the TLS upstream\n");
+  REQUIRE(run_command({ACMETOOL_BINARY, "-q", "--storage", storage.string(), "ca", "issue", "127.0.0.1", "--out",
+                       cert.string()},
+                      "", {}, 30s)
+              .exit_code == 0);
+  const fs::path root = storage / "pki" / "authorities" / "local" / "root.crt";
+  const int port = acmetool::test::distinct_free_ports(1)[0];
+  const std::string pem = (cert / "127.0.0.1.crt").string();
+  ChildProcess upstream = ChildProcess::start(
+      {"sh", "-c", "cd '" + www.string() + "' && exec openssl s_server -quiet -WWW -accept 127.0.0.1:" +
+                       std::to_string(port) + " -cert '" + pem + "' -cert_chain '" + pem + "' -key '" +
+                       (cert / "127.0.0.1.key").string() + "'"},
+      dir.path() / "s_server.log");
+  const std::string https = "https://127.0.0.1:" + std::to_string(port);
+  ProxyServer server("\thandle_path /trusted/* {\n\t\treverse_proxy " + https +
+                     " {\n\t\t\ttransport http {\n\t\t\t\ttls_trusted_ca_certs " + root.string() +
+                     "\n\t\t\t}\n\t\t}\n\t}\n"
+                     "\thandle_path /insecure/* {\n\t\treverse_proxy " + https +
+                     " {\n\t\t\ttransport http {\n\t\t\t\ttls_insecure_skip_verify\n\t\t\t}\n\t\t}\n\t}\n"
+                     "\treverse_proxy " + https + "\n");
+  CommandResult r;
+  REQUIRE(acmetool::test::wait_until(
+      [&] {
+        r = server.curl({server.url("/trusted/page.txt")});
+        return r.out == "from the TLS upstream\n";
+      },
+      10s));
+  CHECK(server.curl({server.url("/insecure/page.txt")}).out == "from the TLS upstream\n");
+  // Without its roots the upstream's certificate is not trusted: 502, and the log says why.
+  CHECK(server.status("/page.txt") == "502");
+  CHECK(acmetool::test::read_text(server.log).find("certificate verify failed") != std::string::npos);
+  upstream.kill(SIGTERM);
+  CHECK(upstream.wait(10s));
 }

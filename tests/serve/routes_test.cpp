@@ -346,8 +346,10 @@ TEST_CASE(
     }
     return "";
   };
-  CHECK(message("handle /api/* {\n reverse_proxy localhost:9000 {\n  transport http {\n   tls\n  }\n }\n}\nfile_server") ==
-        "Caddyfile:3: reverse_proxy transport tls is not supported by serve yet");
+  CHECK(message("handle /api/* {\n reverse_proxy localhost:9000 {\n  transport http {\n   versions h2c\n  }\n }\n}\nfile_server") ==
+        "Caddyfile:3: reverse_proxy transport versions h2c is not supported by serve yet");
+  CHECK(message("reverse_proxy https://localhost:9443 {\n transport http {\n  tls_trusted_ca_certs /nonexistent/ca.pem\n }\n}") ==
+        "Caddyfile:2: reverse_proxy: tls_trusted_ca_certs /nonexistent/ca.pem: cannot be read");
   CHECK(message("reverse_proxy localhost:9000 {\n @e status 5xx\n handle_response @e {\n  respond x\n }\n}") ==
         "Caddyfile:2: reverse_proxy handle_response is not supported by serve yet");
   CHECK(message("handle_errors {\n\n try_files {path}\n}") ==

@@ -20,7 +20,22 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace acmetool::serve {
+
+/// TLS to the upstreams (`transport http { tls ... }`, https:// upstreams).
+struct UpstreamTls {
+  /// A client context: trusted roots (or none checked), client certificate, protocol versions.
+  std::shared_ptr<boost::asio::ssl::context> context;
+  /// Sent as SNI and verified in the upstream's certificate; empty: the dial address's host
+  /// (an IP address is verified as such and sent without SNI).
+  std::string server_name;
+  bool verify = true;  ///< false: tls_insecure_skip_verify
+  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+};
 
 /// Limits of one UpstreamConnections. Zero durations mean "no limit".
 struct UpstreamClientOptions {
@@ -32,11 +47,12 @@ struct UpstreamClientOptions {
   std::size_t max_idle_per_upstream = 32;               ///< idle keep-alive connections kept
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(2)};  ///< idle connections older are closed
   std::size_t chunk_bytes = 16 * 1024;  ///< largest piece UpstreamBody::next_chunk returns
+  std::optional<UpstreamTls> tls;       ///< speak TLS to every upstream
 };
 
 /// Why a round trip failed; the proxy maps these onto retries and status codes.
 enum class UpstreamFailure {
-  Dial,           ///< no connection could be made (resolve, refused, dial timeout): nothing sent
+  Dial,           ///< no connection could be made (resolve, refused, dial timeout, TLS handshake): nothing sent
   HeaderTimeout,  ///< response_header_timeout passed before the response head arrived (→ 504)
   Failed,         ///< anything else: reset, malformed or oversized head, bad body (→ 502)
 };
