@@ -15,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "acmetool/serve/dynamic_upstreams.h"
 #include "acmetool/serve/error.h"
 #include "routes_internal.h"
 
@@ -139,7 +140,10 @@ ReverseProxy::ReverseProxy(const caddyfile::ReverseProxyHandler& handler,
                            const std::vector<asio::any_io_executor>& executors,
                            std::function<void(std::string_view)> log)
     : handler_(handler),
-      pool_(handler),
+      pool_(handler.dynamic ? std::make_shared<UpstreamPool>(std::vector<std::string>{}, handler.load_balancing,
+                                                             handler.passive_health, handler.active_health)
+                            : std::make_shared<UpstreamPool>(handler)),
+      lookups_(handler.dynamic ? std::make_unique<asio::thread_pool>(1) : nullptr),
       headers_(proxy_header_options(handler)),
       retry_(RetryPolicy::from(handler.load_balancing)),
       executors_(executors),
@@ -161,9 +165,77 @@ ReverseProxy::ReverseProxy(const caddyfile::ReverseProxyHandler& handler,
   }
 }
 
+std::shared_ptr<UpstreamPool> ReverseProxy::pool() const {
+  std::lock_guard lock(pool_mu_);
+  return pool_;
+}
+
+void ReverseProxy::use_dials(const std::vector<std::string>& dials) {
+  const std::shared_ptr<UpstreamPool> now = pool();
+  bool same = now->size() == dials.size();
+  for (std::size_t i = 0; same && i < dials.size(); ++i) same = now->dial(i) == dials[i];
+  if (same) return;
+  auto next = std::make_shared<UpstreamPool>(dials, handler_.load_balancing, handler_.passive_health,
+                                             handler_.active_health);
+  {
+    std::lock_guard lock(pool_mu_);
+    pool_ = std::move(next);
+  }
+  if (log_) {
+    std::string list;
+    for (const std::string& dial : dials) list += (list.empty() ? "" : ", ") + dial;
+    log_("reverse_proxy: dynamic " + handler_.dynamic->source + " " + handler_.dynamic->name + ": upstreams " + list);
+  }
+}
+
 void ReverseProxy::start() {
+  if (handler_.dynamic && !executors_.empty()) {
+    try {
+      use_dials(resolve_dynamic_upstreams(*handler_.dynamic));
+    } catch (const std::exception& e) {
+      if (log_) log_(std::string("reverse_proxy: ") + e.what() + " (asking again in a while)");
+    }
+    asio::co_spawn(executors_.front(), refresh_dynamic(weak_from_this()), asio::detached);
+  }
   if (!health_connections_) return;
   asio::co_spawn(executors_.front(), check_health(weak_from_this()), asio::detached);
+}
+
+namespace {
+awaitable<std::vector<std::string>> lookup(caddyfile::DynamicUpstreams dynamic) {
+  co_return resolve_dynamic_upstreams(dynamic);
+}
+}  // namespace
+
+// Looks the upstreams up again every `refresh` on the blocking pool; a failed lookup keeps the
+// upstreams of the last good one. Holds the proxy only while looking.
+awaitable<void> ReverseProxy::refresh_dynamic(std::weak_ptr<ReverseProxy> weak) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    std::chrono::nanoseconds every{std::chrono::minutes(1)};
+    if (const auto self = weak.lock()) {
+      every = self->handler_.dynamic->refresh.value_or(every);
+    } else {
+      co_return;
+    }
+    timer.expires_after(every);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    const std::shared_ptr<ReverseProxy> self = weak.lock();
+    if (!self) co_return;
+    std::string error;
+    std::vector<std::string> dials;
+    try {
+      dials = co_await asio::co_spawn(self->lookups_->get_executor(), lookup(*self->handler_.dynamic),
+                                      asio::use_awaitable);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    if (error.empty()) {
+      self->use_dials(dials);
+    } else if (self->log_) {
+      self->log_("reverse_proxy: " + error + " (keeping " + std::to_string(self->pool()->size()) + " upstreams)");
+    }
+  }
 }
 
 // Caddy's activeHealthChecker: every upstream checked once per interval. Holds the proxy only
@@ -176,7 +248,8 @@ awaitable<void> ReverseProxy::check_health(std::weak_ptr<ReverseProxy> weak) {
       const std::shared_ptr<ReverseProxy> self = weak.lock();
       if (!self) co_return;
       interval = self->handler_.active_health->interval.value_or(std::chrono::seconds(30));
-      for (std::size_t i = 0; i < self->pool_.size(); ++i) co_await self->check_upstream(i);
+      const std::shared_ptr<UpstreamPool> pool = self->pool();
+      for (std::size_t i = 0; i < pool->size(); ++i) co_await self->check_upstream(*pool, i);
     }
     timer.expires_after(interval);
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -185,9 +258,9 @@ awaitable<void> ReverseProxy::check_health(std::weak_ptr<ReverseProxy> weak) {
 
 // One check: health_method (GET) of health_uri on the upstream (health_port replacing its port),
 // passing on a 2xx (or health_status) whose body matches health_body, within health_timeout.
-awaitable<void> ReverseProxy::check_upstream(std::size_t index) {
+awaitable<void> ReverseProxy::check_upstream(UpstreamPool& upstreams, std::size_t index) {
   const caddyfile::ActiveHealthCheck& check = *handler_.active_health;
-  std::string dial = pool_.dial(index);
+  std::string dial = upstreams.dial(index);
   if (check.port && !dial.starts_with("unix/")) dial = dial.substr(0, dial.rfind(':') + 1) + std::to_string(*check.port);
   UpstreamRequest request;
   request.method = check.method.value_or("GET");
@@ -214,10 +287,10 @@ awaitable<void> ReverseProxy::check_upstream(std::size_t index) {
       failure = "body does not match " + *check.expect_body;
     }
   }
-  const bool was_healthy = pool_.healthy(index);
-  const bool healthy = pool_.record_active_check(index, failure.empty());
+  const bool was_healthy = upstreams.healthy(index);
+  const bool healthy = upstreams.record_active_check(index, failure.empty());
   if (log_ && healthy != was_healthy) {
-    log_("reverse_proxy: upstream " + pool_.dial(index) +
+    log_("reverse_proxy: upstream " + upstreams.dial(index) +
          (healthy ? " is healthy again" : " is unhealthy: " + failure));
   }
 }
@@ -232,6 +305,8 @@ ReverseProxy::~ReverseProxy() {
 awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread) {
   ProxyOutcome outcome;
   UpstreamConnections& connections = *connections_.at(thread);
+  const std::shared_ptr<UpstreamPool> current = pool();
+  UpstreamPool& upstreams = *current;
   const RouteRequest& request = call.request;
   const HeaderFields& client_fields = request.headers;
   const std::string method = handler_.method.value_or(request.method);
@@ -263,15 +338,15 @@ awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread
   const auto started = std::chrono::steady_clock::now();
   for (int retries = 0;; ++retries) {
     AttemptFailure failure = AttemptFailure::NoUpstream;
-    const std::optional<Selection> chosen = pool_.select(selection);
+    const std::optional<Selection> chosen = upstreams.select(selection);
     if (!chosen) {
       outcome.status = 503;
       outcome.error = "no upstreams available";
     } else {
-      const std::string& dial = pool_.dial(chosen->index);
+      const std::string& dial = upstreams.dial(chosen->index);
       outcome.upstream = dial;
       std::optional<RequestLease> lease;
-      lease.emplace(pool_, chosen->index);
+      lease.emplace(upstreams, chosen->index);
       ProxyHeaderOptions options = headers_;
       options.upstream_host = dial;
       options.expand = [&request, &dial](std::string_view text) { return expand_for_upstream(text, request, dial); };
@@ -290,7 +365,7 @@ awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread
         result.error = UpstreamError{UpstreamFailure::Failed, "upstream " + dial + " switched protocols unasked"};
       }
       if (result.ok()) {
-        pool_.record_result(chosen->index, static_cast<int>(result.head.status), latency, false);
+        upstreams.record_result(chosen->index, static_cast<int>(result.head.status), latency, false);
         outcome.status = static_cast<int>(result.head.status);
         outcome.fields = std::move(result.head.fields);
         apply_response_headers(outcome.fields, outcome.status, options);
@@ -301,10 +376,11 @@ awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread
         outcome.tunnel = std::move(result.tunnel);
         outcome.error.clear();
         outcome.owner = shared_from_this();
+        outcome.pool = current;
         outcome.lease = std::move(lease);
         co_return outcome;
       }
-      pool_.record_result(chosen->index, 0, latency, true);
+      upstreams.record_result(chosen->index, 0, latency, true);
       const UpstreamError& error = *result.error;
       failure = error.failure == UpstreamFailure::Dial ? AttemptFailure::Dial : AttemptFailure::RoundTrip;
       outcome.status = error.failure == UpstreamFailure::HeaderTimeout || error.reason.find("i/o timeout") != std::string::npos

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <memory>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <string>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/awaitable.hpp>
 
 #include "acmetool/caddyfile/config.h"
@@ -45,7 +47,8 @@ struct ProxyOutcome {
   std::unique_ptr<UpstreamTunnel> tunnel;  ///< 101 Switching Protocols: the upgraded connection
   std::string error;    ///< one line, set when the status is ours
   std::string upstream; ///< the dial address that answered, or the last one tried
-  std::shared_ptr<class ReverseProxy> owner;  ///< keeps the pool alive while `lease` counts
+  std::shared_ptr<class ReverseProxy> owner;  ///< keeps the proxy alive while the body is relayed
+  std::shared_ptr<UpstreamPool> pool;         ///< the pool `lease` counts in (dynamic ones change)
   std::optional<RequestLease> lease;          ///< the request counted in flight until the body ends
 };
 
@@ -58,8 +61,10 @@ class ReverseProxy : public std::enable_shared_from_this<ReverseProxy> {
   ReverseProxy(const caddyfile::ReverseProxyHandler& handler,
                const std::vector<boost::asio::any_io_executor>& executors,
                std::function<void(std::string_view)> log = {});
-  /// Starts the active health checks (health_uri) on the first io thread, when configured: the
-  /// first round at once, then every health_interval (30 s) while this proxy lives.
+  /// Starts the background work, on the first io thread, while this proxy lives: active health
+  /// checks (health_uri: at once, then every health_interval, 30 s), and for `dynamic` upstreams
+  /// a first lookup now (at most 5 s; failures are logged and retried) and one every `refresh`
+  /// (1 minute).
   void start();
   /// Each thread's connections are closed on their own thread.
   ~ReverseProxy();
@@ -73,14 +78,21 @@ class ReverseProxy : public std::enable_shared_from_this<ReverseProxy> {
   /// when no upstream is available, 504 when response_header_timeout passed).
   boost::asio::awaitable<ProxyOutcome> forward(ProxyCall call, std::size_t thread);
 
-  UpstreamPool& pool() { return pool_; }
+  /// The upstreams now: fixed, or the last answer for `dynamic`.
+  std::shared_ptr<UpstreamPool> pool() const;
 
  private:
   static boost::asio::awaitable<void> check_health(std::weak_ptr<ReverseProxy> self);
-  boost::asio::awaitable<void> check_upstream(std::size_t index);
+  boost::asio::awaitable<void> check_upstream(UpstreamPool& pool, std::size_t index);
+  static boost::asio::awaitable<void> refresh_dynamic(std::weak_ptr<ReverseProxy> self);
+  // Makes `dials` the upstreams, unless they already are (keeping their health and counters).
+  void use_dials(const std::vector<std::string>& dials);
 
   const caddyfile::ReverseProxyHandler& handler_;
-  UpstreamPool pool_;
+  mutable std::mutex pool_mu_;
+  std::shared_ptr<UpstreamPool> pool_;  ///< guarded by pool_mu_ (swapped by dynamic lookups)
+  /// `dynamic` only: the thread its DNS lookups block (c-ares, driven synchronously).
+  std::unique_ptr<boost::asio::thread_pool> lookups_;
   ProxyHeaderOptions headers_;
   RetryPolicy retry_;
   std::vector<boost::asio::any_io_executor> executors_;

@@ -109,13 +109,12 @@ std::optional<std::string> unsupported_matcher(const MatcherSet& set) {
 
 // The parts of reverse_proxy the proxy (proxy.h) does not implement yet.
 std::optional<std::string> unsupported_reverse_proxy(const caddyfile::ReverseProxyHandler& proxy) {
-  if (proxy.dynamic) return "reverse_proxy dynamic upstreams";
   if (!proxy.handle_response.empty()) return "reverse_proxy handle_response";
   const caddyfile::HttpTransport& t = proxy.transport;
   for (const std::string& version : t.versions) {
     if (version != "1.1") return "reverse_proxy transport versions " + version;
   }
-  if (proxy.upstreams.empty()) return "reverse_proxy without upstreams";
+  if (proxy.upstreams.empty() && !proxy.dynamic) return "reverse_proxy without upstreams";
   return std::nullopt;
 }
 

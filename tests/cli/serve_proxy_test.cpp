@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "bind9.h"
 #include "fixture_util.h"
 #include "process.h"
 #include "raw_socket.h"
@@ -739,4 +740,28 @@ TEST_CASE("reverse_proxy speaks TLS to https:// upstreams, verifying them agains
   CHECK(acmetool::test::read_text(server.log).find("certificate verify failed") != std::string::npos);
   upstream.kill(SIGTERM);
   CHECK(upstream.wait(10s));
+}
+
+TEST_CASE("reverse_proxy finds dynamic upstreams in DNS (A and SRV) and follows changes", "[proxy][dynamic]") {
+  acmetool::test::Bind9Server& dns = acmetool::test::Bind9Server::shared();
+  TestUpstream a([](Exchange& e) { e.respond(200, "a"); });
+  TestUpstream b([](Exchange& e) { e.respond(200, "b"); });
+  // app.example.test has an A record (127.0.0.1, the zone's wildcard); the SRV record names it.
+  const auto srv = [&](int port) {
+    dns.update("example.test", "update delete _app._tcp.example.test SRV\nupdate add _app._tcp.example.test 1 SRV 0 0 " +
+                                   std::to_string(port) + " app.example.test.\n");
+  };
+  srv(a.port());
+  ProxyServer server("\thandle /a {\n\t\treverse_proxy {\n\t\t\tdynamic a app.example.test " + std::to_string(b.port()) +
+                     " {\n\t\t\t\tresolvers " + dns.server() + "\n\t\t\t}\n\t\t}\n\t}\n"
+                     "\thandle {\n\t\treverse_proxy {\n\t\t\tdynamic srv _app._tcp.example.test {\n\t\t\t\tresolvers " +
+                     dns.server() + "\n\t\t\t\trefresh 300ms\n\t\t\t}\n\t\t}\n\t}\n");
+  INFO(acmetool::test::log_tail("serve", server.log));
+  CHECK(server.curl({server.url("/a")}).out == "b");
+  CHECK(server.curl({server.url("/srv")}).out == "a");
+  // The SRV record moves to the other upstream: within a few refreshes, so does the proxy.
+  srv(b.port());
+  CHECK(acmetool::test::wait_until([&] { return server.curl({server.url("/srv")}).out == "b"; }, 5s));
+  CHECK(acmetool::test::read_text(server.log).find("dynamic srv _app._tcp.example.test: upstreams 127.0.0.1:" +
+                                                   std::to_string(b.port())) != std::string::npos);
 }

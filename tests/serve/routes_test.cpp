@@ -323,10 +323,10 @@ TEST_CASE("with no terminal handler the answer is Caddy's empty 200", "[routes]"
 
 TEST_CASE("an unsupported handler answers Unsupported with its file and line when it would run",
           "[routes]") {
-  const std::string body = "respond /ok OK\nreverse_proxy /api/* {\n dynamic a app 80\n}";
+  const std::string body = "respond /ok OK\nreverse_proxy /api/* app:80 {\n transport http {\n  versions h2c\n }\n}";
   serve::RouteResult result = run(body, request("/api/x"));
   REQUIRE(result.kind == Kind::Unsupported);
-  CHECK(result.unsupported == "Caddyfile:3: reverse_proxy dynamic upstreams is not supported by serve yet");
+  CHECK(result.unsupported == "Caddyfile:3: reverse_proxy transport versions h2c is not supported by serve yet");
   CHECK(answer(body, request("/ok")) == "OK");
   CHECK(answer(body, request("/other")) == "<empty>");
 

@@ -268,6 +268,14 @@ std::string Bind9Server::server() const { return loopback(port_); }
 
 std::string Bind9Server::resolver() const { return resolver_port_ ? loopback(resolver_port_) : ""; }
 
+void Bind9Server::update(const std::string& zone, const std::string& commands) const {
+  const std::string script =
+      "server 127.0.0.1 " + std::to_string(port_) + "\nzone " + zone + "\n" + commands + "send\n";
+  const CommandResult r =
+      run_command({"nsupdate", "-t", "5", "-k", tsig_key_file_.string()}, script, {}, std::chrono::seconds(20));
+  if (r.exit_code != 0) throw std::runtime_error("nsupdate for " + zone + " failed: " + r.err + r.out);
+}
+
 std::vector<std::string> Bind9Server::zones() const { return kZones; }
 
 std::string Bind9Server::logs() const {

@@ -67,6 +67,9 @@ class Bind9Server {
   const std::filesystem::path& tsig_key_file() const { return tsig_key_file_; }
   /// The zones served, without trailing dots: {"example.test", "acme-delegate.test"}.
   std::vector<std::string> zones() const;
+  /// Applies RFC 2136 `commands` ("update add NAME TTL TYPE DATA", one a line) to `zone` with
+  /// nsupdate and the TSIG key. Throws std::runtime_error with nsupdate's output when it fails.
+  void update(const std::string& zone, const std::string& commands) const;
   /// Both servers' logs, labelled: for failure messages.
   std::string logs() const;
   /// PIDs of the authoritative named and the resolver, while they run.
