@@ -247,6 +247,10 @@ bool no_transform(const FieldList& fields) {
 
 }  // namespace
 
+bool encode_detail::matches_response(const caddyfile::ResponseMatcher& match, const EncodeResponse& response) {
+  return response_matches(match, response);
+}
+
 bool should_encode(const EncodeOptions& options, const EncodeResponse& response) {
   const int status = response.status;
   if (status < 200 || status == 204 || status == 206 || status == 304) return false;

@@ -1,12 +1,20 @@
 // Accept-Encoding (RFC 9110 §12.5.3) as both on-the-fly encoding (encode.cpp) and precompressed
-// sidecars (file_server.cpp) read it.
+// sidecars (file_server.cpp) read it; and the response matcher that encode's `match` and
+// reverse_proxy's `replace_status` (proxy.cpp) share.
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "acmetool/caddyfile/config_proxy.h"
+#include "acmetool/serve/encode.h"
+
 namespace acmetool::serve::encode_detail {
+
+// Caddy's ResponseMatcher: any of the status codes or classes (5 for 5xx), and every header
+// condition.
+bool matches_response(const caddyfile::ResponseMatcher& match, const EncodeResponse& response);
 
 // One element of Accept-Encoding.
 struct AcceptedCoding {

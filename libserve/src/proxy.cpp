@@ -2,6 +2,7 @@
 // select → round trip → retry decision, over this thread's keep-alive connections.
 #include "proxy_internal.h"
 
+#include <charconv>
 #include <regex>
 #include <utility>
 
@@ -17,6 +18,7 @@
 
 #include "acmetool/serve/dynamic_upstreams.h"
 #include "acmetool/serve/error.h"
+#include "encode_internal.h"
 #include "routes_internal.h"
 
 namespace acmetool::serve {
@@ -90,6 +92,25 @@ std::string expand_for_upstream(std::string_view text, const RouteRequest& reque
 }
 
 }  // namespace
+
+int ReverseProxy::replaced_status(int status, const HeaderFields& fields, const RouteRequest& request) const {
+  for (const caddyfile::ResponseHandler& handler : handler_.handle_response) {
+    if (!handler.status) continue;
+    if (handler.match) {
+      EncodeResponse response;
+      response.status = status;
+      for (const auto& [name, value] : fields) response.headers.emplace_back(name, value);
+      if (!encode_detail::matches_response(*handler.match, response)) continue;
+    }
+    const std::string code = expand_placeholders(*handler.status, request);
+    int replaced = 0;
+    const auto [end, ec] = std::from_chars(code.data(), code.data() + code.size(), replaced);
+    if (ec == std::errc() && end == code.data() + code.size() && replaced >= 100 && replaced <= 999) return replaced;
+    if (log_) log_("reverse_proxy: replace_status " + *handler.status + ": not a status code");
+    return status;
+  }
+  return status;
+}
 
 // The TLS side of `transport http`: TLS 1.2 or later, ALPN http/1.1, the roots of
 // tls_trusted_ca_certs (else the system's), tls_client_auth's certificate and key.
@@ -369,6 +390,7 @@ awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread
         outcome.status = static_cast<int>(result.head.status);
         outcome.fields = std::move(result.head.fields);
         apply_response_headers(outcome.fields, outcome.status, options);
+        outcome.status = replaced_status(outcome.status, outcome.fields, request);
         if (chosen->set_cookie) {
           outcome.fields.emplace_back("Set-Cookie", sticky_cookie_header(*chosen->set_cookie, client.tls));
         }

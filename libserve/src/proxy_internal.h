@@ -85,6 +85,9 @@ class ReverseProxy : public std::enable_shared_from_this<ReverseProxy> {
   static boost::asio::awaitable<void> check_health(std::weak_ptr<ReverseProxy> self);
   boost::asio::awaitable<void> check_upstream(UpstreamPool& pool, std::size_t index);
   static boost::asio::awaitable<void> refresh_dynamic(std::weak_ptr<ReverseProxy> self);
+  // The status after `replace_status` (the first handle_response entry with a status whose
+  // matcher matches), else `status`.
+  int replaced_status(int status, const HeaderFields& fields, const RouteRequest& request) const;
   // Makes `dials` the upstreams, unless they already are (keeping their health and counters).
   void use_dials(const std::vector<std::string>& dials);
 

@@ -109,7 +109,9 @@ std::optional<std::string> unsupported_matcher(const MatcherSet& set) {
 
 // The parts of reverse_proxy the proxy (proxy.h) does not implement yet.
 std::optional<std::string> unsupported_reverse_proxy(const caddyfile::ReverseProxyHandler& proxy) {
-  if (!proxy.handle_response.empty()) return "reverse_proxy handle_response";
+  for (const caddyfile::ResponseHandler& h : proxy.handle_response) {
+    if (!h.status) return "reverse_proxy handle_response";  // replace_status is supported
+  }
   const caddyfile::HttpTransport& t = proxy.transport;
   for (const std::string& version : t.versions) {
     if (version != "1.1") return "reverse_proxy transport versions " + version;

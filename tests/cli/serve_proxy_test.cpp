@@ -765,3 +765,13 @@ TEST_CASE("reverse_proxy finds dynamic upstreams in DNS (A and SRV) and follows 
   CHECK(acmetool::test::read_text(server.log).find("dynamic srv _app._tcp.example.test: upstreams 127.0.0.1:" +
                                                    std::to_string(b.port())) != std::string::npos);
 }
+
+TEST_CASE("reverse_proxy's replace_status changes the status of the responses its matcher matches", "[proxy][headers]") {
+  TestUpstream upstream([](Exchange& e) {
+    e.respond(e.request().target == "/missing" ? 404 : 200, "body of " + e.request().target);
+  });
+  ProxyServer server("\treverse_proxy " + upstream.dial() +
+                     " {\n\t\t@gone status 404\n\t\treplace_status @gone 410\n\t}\n");
+  CHECK(server.curl({"-w", " %{http_code}", server.url("/missing")}).out == "body of /missing 410");
+  CHECK(server.curl({"-w", " %{http_code}", server.url("/here")}).out == "body of /here 200");
+}

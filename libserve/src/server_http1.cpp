@@ -1,0 +1,369 @@
+// HTTP/1.1 sessions of the server engine, on both ports: requests read head first, uploads
+// streamed to reverse_proxy (ClientBody), WebSocket and other upgrades tunnelled, and the writers
+// that send a Reply (pieces, file slices with pread or sendfile(2), relayed bodies).
+#include "server_internal.h"
+
+#include <sys/sendfile.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+namespace acmetool::serve {
+
+namespace {
+
+// A request whose Transfer-Encoding is anything but one "chunked" (RFC 9112 §6.3: the length
+// cannot be known; Go's net/http refuses the same): its body would be read as a next request.
+bool unframeable(const http::request_header<>& req) {
+  const auto [first, last] = req.equal_range(http::field::transfer_encoding);
+  if (first == last) return false;
+  return std::next(first) != last || !beast::iequals(first->value(), "chunked");
+}
+
+}  // namespace
+
+// ---- HTTP/1.1 ----
+
+// A request body read piece by piece for the upstream, as the client sends it (an upload
+// is never held whole); "100 Continue" goes out first when the client waits for it.
+template <class Stream>
+class Server::Impl::ClientBody final : public UpstreamBodySource {
+ public:
+  ClientBody(Impl& impl, Stream& stream, beast::flat_buffer& buffer, http::request_parser<http::empty_body>&& head,
+             bool expect_continue)
+      : impl_(impl), stream_(stream), buffer_(buffer), parser_(std::move(head)), continue_(expect_continue) {
+    parser_.body_limit(boost::none);
+  }
+  awaitable<std::optional<std::string>> next() override {
+    if (continue_) {
+      continue_ = false;
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(kContinue), kTuple);
+      (void)n;
+      if (ec) failed_ = true;
+    }
+    while (!failed_ && !parser_.is_done()) {
+      std::string piece(16 * 1024, '\0');
+      parser_.get().body().data = piece.data();
+      parser_.get().body().size = piece.size();
+      beast::get_lowest_layer(stream_).expires_after(impl_.options.idle_timeout);
+      auto [ec, n] = co_await http::async_read_some(stream_, buffer_, parser_, kTuple);
+      (void)n;
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        failed_ = true;
+        break;
+      }
+      piece.resize(piece.size() - parser_.get().body().size);
+      read_ += piece.size();
+      if (!piece.empty()) co_return piece;
+    }
+    co_return std::nullopt;
+  }
+  bool failed() const override { return failed_; }
+  bool done() const { return parser_.is_done(); }
+  std::uint64_t bytes_read() const { return read_; }
+
+ private:
+  Impl& impl_;
+  Stream& stream_;
+  beast::flat_buffer& buffer_;
+  http::request_parser<http::buffer_body> parser_;
+  bool continue_;
+  bool failed_ = false;
+  std::uint64_t read_ = 0;
+};
+
+template <class Stream>
+awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* connection,
+                                           const Peer& peer) {
+  beast::flat_buffer buffer;
+  for (bool first = true;; first = false) {
+    if (stopping) co_return;
+    http::request_parser<http::empty_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+    parser.body_limit(boost::none);  // decided once the handler is known (see below)
+    // Waiting for the next request counts as idle (a graceful stop closes it); once its
+    // first bytes are here, the head must arrive within header_timeout.
+    set_idle(connection, !first);
+    beast::get_lowest_layer(stream).expires_after(first ? options.header_timeout : options.idle_timeout);
+    if (!first && buffer.size() == 0) {
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
+      if (ec) co_return;
+      buffer.commit(n);
+    }
+    set_idle(connection, false);
+    beast::get_lowest_layer(stream).expires_after(options.header_timeout);
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kTuple);
+    (void)n;
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::operation_aborted ||
+        ec == beast::error::timeout) {
+      co_return;
+    }
+    if (ec) {
+      co_await refuse(stream, ec == http::error::header_limit ? http::status::request_header_fields_too_large
+                                                              : http::status::bad_request);
+      co_return;
+    }
+    if (unframeable(parser.get())) {
+      co_await refuse(stream, http::status::bad_request);
+      co_return;
+    }
+    // The head stays readable in `head` while a body parser takes the parser over.
+    const bool has_body = parser.chunked() || parser.content_length().value_or(0) > 0;
+    const bool keep_alive = parser.keep_alive();
+    std::optional<http::request_header<>> saved;
+    if (has_body) saved.emplace(parser.get());
+    const http::request_header<>& req = has_body ? *saved : parser.get();
+    const auto start = std::chrono::system_clock::now();
+    const auto began = std::chrono::steady_clock::now();
+    Reply reply = co_await handle_request(req, https, peer);
+    if (reply.relay && has_body) {  // an upload: straight through to the upstream
+      const bool expect_continue = beast::iequals(req[http::field::expect], "100-continue");
+      auto body = std::make_shared<ClientBody<Stream>>(*this, stream, buffer, std::move(parser), expect_continue);
+      reply.relay->call.body_source = body;
+      if (!req[http::field::content_length].empty()) reply.relay->call.body_length = body_length_of(req);
+      co_await relay_head(reply, req.method() == http::verb::head, req.version());
+      reply.request_body_bytes = body->bytes_read();
+      if (!body->done()) reply.close = true;  // the rest of the upload would be read as a request
+    } else {
+      if (has_body) {
+        // The handlers here read no bodies: one up to kMaxRequestBody is read and dropped, a bigger
+        // one refused.
+        if (parser.content_length().value_or(0) > kMaxRequestBody) {
+          co_await refuse(stream, http::status::payload_too_large);
+          co_return;
+        }
+        http::request_parser<http::string_body> rest(std::move(parser));
+        rest.body_limit(kMaxRequestBody);
+        beast::get_lowest_layer(stream).expires_after(options.header_timeout);
+        auto [body_ec, body_n] = co_await http::async_read(stream, buffer, rest, kTuple);
+        (void)body_n;
+        if (body_ec == http::error::body_limit) {
+          co_await refuse(stream, http::status::payload_too_large);
+          co_return;
+        }
+        if (body_ec) co_return;
+        reply.request_body_bytes = rest.get().body().size();
+      }
+      if (reply.relay) co_await relay_head(reply, req.method() == http::verb::head, req.version());
+    }
+    if (!keep_alive || stopping) reply.close = true;
+    const bool written = co_await write_reply(stream, reply);
+    metrics->record_request(Protocol::Http1, https ? Scheme::Https : Scheme::Http, written ? reply.head.result_int() : 0,
+                            std::chrono::steady_clock::now() - began, written ? reply.body_length() : 0);
+    log_access(req, reply, start, began, peer, ssl_of(stream));
+    if (written && reply.relay && reply.relay->outcome.tunnel) {
+      co_await tunnel(stream, buffer, *reply.relay->outcome.tunnel);
+      co_return;
+    }
+    if (!written || reply.close) co_return;
+  }
+}
+
+// Answers a request that cannot be read on (bad head, too large) with `status` and closes.
+template <class Stream>
+awaitable<void> Server::Impl::refuse(Stream& stream, http::status status) {
+  Reply reply = text_reply(status, "", 11);
+  reply.close = true;
+  reply.finish(false);
+  co_await write_reply(stream, reply);
+}
+
+std::uint64_t Server::Impl::body_length_of(const http::request_header<>& req) {
+  std::uint64_t length = 0;
+  const std::string_view text = req[http::field::content_length];
+  std::from_chars(text.data(), text.data() + text.size(), length);
+  return length;
+}
+
+// After a 101 from the upstream (WebSocket and other upgrades): bytes both ways, those the client
+// sent after its request first, until either side ends; then the other direction is cancelled
+// and the connection closes. No timeout applies, as in Caddy (no stream_timeout yet).
+template <class Stream>
+awaitable<void> Server::Impl::tunnel(Stream& stream, beast::flat_buffer& buffer,
+                                     UpstreamTunnel& upstream) {
+  using namespace asio::experimental::awaitable_operators;
+  beast::get_lowest_layer(stream).expires_never();
+  bool done = false;  // one direction ended: the other stops at its next step
+  auto up = tunnel_up(stream, buffer, upstream, done);
+  auto down = tunnel_down(stream, upstream, done);
+  co_await (std::move(up) && std::move(down));
+}
+template <class Stream>
+awaitable<void> Server::Impl::tunnel_up(Stream& stream, beast::flat_buffer& buffer,
+                                        UpstreamTunnel& upstream, bool& done) {
+  std::array<char, 16384> chunk;
+  std::string early(static_cast<const char*>(buffer.data().data()), buffer.size());
+  buffer.consume(buffer.size());
+  bool open = early.empty() || co_await upstream.write(std::move(early));
+  while (open && !done) {
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(chunk), kTuple);
+    open = !ec && !done && co_await upstream.write(std::string(chunk.data(), n));
+  }
+  done = true;
+  upstream.cancel();  // ends tunnel_down's read
+}
+template <class Stream>
+awaitable<void> Server::Impl::tunnel_down(Stream& stream, UpstreamTunnel& upstream, bool& done) {
+  while (!done) {
+    std::optional<std::string> piece = co_await upstream.read();
+    if (!piece || done) break;
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(*piece), kTuple);
+    (void)n;
+    if (ec) break;
+  }
+  done = true;
+  boost::system::error_code ignored;
+  beast::get_lowest_layer(stream).socket().cancel(ignored);  // ends tunnel_up's read
+}
+
+template <class Stream>
+awaitable<bool> Server::Impl::write_reply(Stream& stream, Reply& reply) {
+  if (reply.head.find(http::field::date) == reply.head.end()) reply.head.set(http::field::date, date_now());
+  if (reply.close) reply.head.keep_alive(false);
+  beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+  if (reply.relay && !reply.relay->bodyless) co_return co_await write_relayed(stream, reply);
+  // A small response (the common case) goes out in one write: head and body in one TLS record
+  // and one send(), instead of one per piece.
+  constexpr std::uint64_t kOneWrite = 16 * 1024;
+  if (std::optional<std::string> whole = small_response(reply, kOneWrite)) {
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(*whole), kTuple);
+    (void)n;
+    co_return !ec;
+  }
+  http::response_serializer<http::empty_body> serializer(reply.head);
+  auto [ec, n] = co_await http::async_write_header(stream, serializer, kTuple);
+  (void)n;
+  if (ec) co_return false;
+  std::vector<char> chunk;
+  for (const auto& piece : reply.pieces) {
+    if (const auto* text = std::get_if<std::string>(&piece)) {
+      auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(*text), kTuple);
+      (void)wn;
+      if (wec) co_return false;
+      continue;
+    }
+    const FileSlice slice = std::get<FileSlice>(piece);
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      if (!co_await send_file_slice(stream, reply.file->get(), slice)) co_return false;
+      continue;
+    }
+    chunk.resize(static_cast<std::size_t>(std::min<std::uint64_t>(64 * 1024, slice.length)));
+    for (std::uint64_t done = 0; done < slice.length;) {
+      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), slice.length - done));
+      const ssize_t got = ::pread(reply.file->get(), chunk.data(), want, static_cast<off_t>(slice.offset + done));
+      if (got <= 0) co_return false;  // the file shrank or vanished: the length we promised is wrong, close
+      auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(chunk.data(), static_cast<std::size_t>(got)),
+                                                  kTuple);
+      (void)wn;
+      if (wec) co_return false;
+      done += static_cast<std::uint64_t>(got);
+    }
+  }
+  co_return true;
+}
+
+// A proxied body, relayed as it arrives: the head and the first piece in one write, then each
+// piece as the upstream sends it (so server-sent events flow at once), chunked unless the
+// upstream gave a Content-Length. A body that ends early closes the connection, so the client
+// sees a truncated response (no last chunk, or fewer bytes than promised).
+template <class Stream>
+awaitable<bool> Server::Impl::write_relayed(Stream& stream, Reply& reply) {
+  UpstreamBody& body = reply.relay->outcome.body;
+  const bool chunked = reply.head[http::field::transfer_encoding] == "chunked";
+  std::string out;
+  append_head(out, reply.head);
+  for (;;) {
+    std::optional<std::string> piece = co_await body.next_chunk();
+    if (piece) {
+      if (chunked) {
+        char size[20];
+        const auto [end, ec] = std::to_chars(size, size + sizeof size, piece->size(), 16);
+        (void)ec;
+        out.append(size, end).append("\r\n").append(*piece).append("\r\n");
+      } else {
+        out.append(*piece);
+      }
+      reply.relayed += piece->size();
+    } else if (body.error()) {
+      log("reverse_proxy: " + body.error()->reason);
+    } else if (chunked) {
+      out.append("0\r\n\r\n");
+    }
+    if (!out.empty()) {
+      beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+      auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), kTuple);
+      (void)n;
+      if (ec) co_return false;
+      out.clear();
+    }
+    if (!piece) co_return !body.error();
+  }
+}
+
+// Plain HTTP: the kernel copies the slice from the file to the socket (sendfile(2)), nothing
+// passes through user space. Waiting for the socket to drain counts against the idle timeout.
+awaitable<bool> Server::Impl::send_file_slice(beast::tcp_stream& stream, int file,
+                                              FileSlice slice) {
+  using namespace asio::experimental::awaitable_operators;
+  tcp::socket& socket = stream.socket();
+  boost::system::error_code ec;
+  socket.native_non_blocking(true, ec);
+  if (ec) co_return false;
+  auto offset = static_cast<off_t>(slice.offset);
+  for (std::uint64_t left = slice.length; left > 0;) {
+    const ssize_t sent = ::sendfile(socket.native_handle(), file, &offset,
+                                    static_cast<std::size_t>(std::min<std::uint64_t>(left, 1 << 20)));
+    if (sent > 0) {
+      left -= static_cast<std::uint64_t>(sent);
+      continue;
+    }
+    if (sent == 0 || (errno != EAGAIN && errno != EINTR)) co_return false;  // shrank, or the peer left
+    asio::steady_timer timer(socket.get_executor(), options.idle_timeout);
+    const auto ready = co_await (socket.async_wait(tcp::socket::wait_write, kTuple) || timer.async_wait(kTuple));
+    if (ready.index() != 0 || std::get<0>(std::get<0>(ready))) co_return false;
+  }
+  co_return true;
+}
+
+// The status line and fields, ending with the blank line (as Beast's serializer writes them,
+// without its ostream).
+void Server::Impl::append_head(std::string& out, const http::response<http::empty_body>& head) {
+  const unsigned version = head.version();
+  out.append("HTTP/").append(1, static_cast<char>('0' + version / 10)).append(1, '.');
+  out.append(1, static_cast<char>('0' + version % 10)).append(1, ' ');
+  char status[4];
+  const auto [end, ec] = std::to_chars(status, status + sizeof status, head.result_int());
+  (void)ec;
+  out.append(status, end).append(1, ' ').append(head.reason()).append("\r\n");
+  for (const auto& field : head) out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+  out.append("\r\n");
+}
+
+// The whole response as bytes when its body is at most `limit`; nullopt otherwise, or when a
+// file slice cannot be read in full (then the piecewise path fails the same way).
+std::optional<std::string> Server::Impl::small_response(const Reply& reply, std::uint64_t limit) {
+  if (!reply.head.has_content_length()) return std::nullopt;
+  const std::uint64_t body = reply.body_length();
+  if (body > limit) return std::nullopt;
+  std::string out;
+  out.reserve(256 + static_cast<std::size_t>(body));
+  append_head(out, reply.head);
+  if (!read_body(reply, out)) return std::nullopt;
+  return out;
+}
+
+// The session templates for the two streams a connection uses: plain HTTP and TLS.
+template awaitable<void> Server::Impl::http_session(beast::tcp_stream&, bool, Live*, const Peer&);
+template awaitable<void> Server::Impl::http_session(TlsStream&, bool, Live*, const Peer&);
+
+}  // namespace acmetool::serve

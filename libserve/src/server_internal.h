@@ -1,0 +1,298 @@
+// The server engine's shared declarations (server.h's Server::Impl), private to libserve. Its
+// member functions are defined by concern: server.cpp (construction, listeners, connection
+// bookkeeping, the site table, plain HTTP, the public methods), server_tls.cpp (the TLS front
+// end), server_http1.cpp (HTTP/1.1 sessions, uploads, tunnels, writers), server_http2.cpp
+// (HTTP/2) and server_handlers.cpp (what a request gets: routes, files, encode, reverse_proxy
+// heads, the access log).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
+
+#include "acmetool/pki/unique_fd.h"
+#include "acmetool/serve/encode.h"
+#include "acmetool/serve/server.h"
+#include "proxy_internal.h"
+#include "session_tickets_internal.h"
+
+namespace acmetool::serve {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+inline constexpr auto kTuple = asio::as_tuple(use_awaitable);
+
+// ---- responses ----
+
+// A response: its head, then body pieces in order. A piece is bytes we hold or a slice of an
+// open file. Content-Length is the sum of the pieces (set by finish()).
+struct FileSlice {
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+// The other end of a connection.
+struct Peer {
+  std::string ip;
+  int port = 0;
+};
+
+// A reverse_proxy answer: the call until it is sent, then the upstream's response, whose body the
+// writers relay piece by piece as it arrives.
+struct Relay {
+  std::shared_ptr<ReverseProxy> proxy;
+  ProxyCall call;
+  std::vector<caddyfile::HeaderOp> response_headers;  // the `header` handlers', applied last
+  ProxyOutcome outcome;
+  bool bodyless = false;  // HEAD, 1xx, 204, 304: the head is all there is
+};
+
+// The index of the io thread running this code (Server::start numbers them).
+inline thread_local std::size_t t_io_thread = 0;
+
+struct Reply {
+  http::response<http::empty_body> head;
+  std::vector<std::variant<std::string, FileSlice>> pieces;
+  std::shared_ptr<pki::UniqueFd> file;  // the file the slices read from
+  bool close = false;                   // close the connection after this response
+  std::shared_ptr<AccessLogWriter> log;  // the site's access log, if it has one
+  std::string user;                      // who basic_auth let in, for the log
+  std::uint64_t file_size = 0;           // a file's size, for `encode` to judge its 304
+  std::shared_ptr<Relay> relay;          // reverse_proxy: the body comes from upstream
+  std::uint64_t relayed = 0;             // bytes of it sent so far
+  std::uint64_t request_body_bytes = 0;  // the request body's length, for the log
+
+  std::uint64_t body_length() const {
+    std::uint64_t length = relayed;
+    for (const auto& piece : pieces) {
+      length += std::holds_alternative<std::string>(piece) ? std::get<std::string>(piece).size()
+                                                           : std::get<FileSlice>(piece).length;
+    }
+    return length;
+  }
+  void finish(bool head_only) {
+    if (relay) return;  // the upstream's head decides
+    head.content_length(body_length());
+    if (head_only) pieces.clear();
+  }
+};
+
+// The peer of a connection; an IPv4 client of the dual-stack listener ("::ffff:192.0.2.1") as the
+// IPv4 address it is, as logs, X-Forwarded-For and remote_ip matchers expect.
+Peer peer_of(const tcp::endpoint& remote);
+// The IMF-fixdate of now, for the Date field; computed once per second.
+std::string date_now();
+Reply text_reply(http::status status, std::string body, unsigned version);
+
+struct Server::Impl {
+  // The sites requests are matched against: swapped whole by a reload, while requests in
+  // progress keep the table they started with.
+  struct SiteTable {
+    std::vector<SiteOptions> sites;
+    bool redirect_http = true;
+    /// The state of every reverse_proxy handler in `sites`, made when the table is.
+    std::map<const caddyfile::ReverseProxyHandler*, std::shared_ptr<ReverseProxy>> proxies;
+  };
+
+  Impl(ServerOptions o, CertManager& c);
+
+  void configure_tls();
+  // The protocols a TLS context offers (wire format: length-prefixed names, ours in order of
+  // preference) and what to answer a client that offers none of them.
+  struct AlpnOffer {
+    std::vector<unsigned char> protocols;
+    int on_mismatch;
+  };
+  static int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                         unsigned int inlen, void* arg);
+
+  void log(std::string_view line) const {
+    if (options.log) options.log(line);
+  }
+
+  // ---- listeners (server.cpp) ----
+  void listen(int& port, bool https);
+  static void bind_socket(tcp::acceptor& acceptor, const tcp::endpoint& endpoint, const std::string& address,
+                          bool shared, boost::system::error_code& ec);
+  awaitable<void> accept_loop(tcp::acceptor& acceptor, bool https);
+
+  // ---- connection bookkeeping for a graceful stop (server.cpp) ----
+
+  // One live connection: whether it waits between requests, and its socket, which a graceful
+  // stop shuts for reading (thread-safe at the OS level) to end an idle wait. A connection leaves
+  // (LiveGuard) before its socket is closed, so a registered descriptor is always its own.
+  struct Live {
+    std::atomic<bool> idle{false};  ///< flipped twice a request by its own thread: no lock
+    int fd = -1;
+  };
+
+  std::pair<std::uint64_t, Live*> enter(int fd);
+  static void set_idle(Live* connection, bool idle) { connection->idle.store(idle, std::memory_order_relaxed); }
+  void leave(std::uint64_t id);
+  void return_memory();
+  struct LiveGuard {
+    Impl& impl;
+    std::pair<std::uint64_t, Live*> entry;
+    Live* connection() const { return entry.second; }
+    ~LiveGuard() { impl.leave(entry.first); }
+  };
+
+  // ---- TLS front end (server_tls.cpp) ----
+
+  using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+  awaitable<void> tls_connection(tcp::socket socket);
+  awaitable<void> tls_session(beast::tcp_stream& stream, std::optional<TlsStream>& tls_stream,
+                              const Peer& peer, const std::string& local_ip, Live* connection);
+  awaitable<void> tlsalpn01_validation(beast::tcp_stream& stream, std::optional<TlsStream>& tls_stream,
+                                       const std::vector<std::uint8_t>& raw, const std::string& name);
+  static bool use_certificate(SSL* ssl, const CachedCertificate& cert);
+  awaitable<CertificateAnswer> async_certificate(std::string name, std::string remote_ip);
+
+  // ---- plain HTTP (server.cpp) ----
+
+  awaitable<void> plain_connection(tcp::socket socket);
+
+  // ---- HTTP/1.1 (server_http1.cpp) ----
+  // The templates on the stream type are instantiated there for beast::tcp_stream and TlsStream.
+
+  template <class Stream>
+  class ClientBody;
+  template <class Stream>
+  awaitable<void> http_session(Stream& stream, bool https, Live* connection, const Peer& peer);
+  template <class Stream>
+  awaitable<void> refuse(Stream& stream, http::status status);
+  static std::uint64_t body_length_of(const http::request_header<>& req);
+  template <class Stream>
+  awaitable<void> tunnel(Stream& stream, beast::flat_buffer& buffer, UpstreamTunnel& upstream);
+  template <class Stream>
+  awaitable<void> tunnel_up(Stream& stream, beast::flat_buffer& buffer, UpstreamTunnel& upstream, bool& done);
+  template <class Stream>
+  awaitable<void> tunnel_down(Stream& stream, UpstreamTunnel& upstream, bool& done);
+  template <class Stream>
+  awaitable<bool> write_reply(Stream& stream, Reply& reply);
+  template <class Stream>
+  awaitable<bool> write_relayed(Stream& stream, Reply& reply);
+  awaitable<bool> send_file_slice(beast::tcp_stream& stream, int file, FileSlice slice);
+  static void append_head(std::string& out, const http::response<http::empty_body>& head);
+  static std::optional<std::string> small_response(const Reply& reply, std::uint64_t limit);
+
+  // ---- HTTP/2 (server_http2.cpp; h2_session is instantiated there for TlsStream) ----
+
+  static constexpr std::size_t kMaxRequestBody = 1024 * 1024;  // the handlers' limit, as HTTP/1.1
+  static constexpr std::size_t kRelayBuffer = 64 * 1024;       // a relayed body read ahead, per stream
+
+  struct H2Stream;
+  struct H2Connection;
+  class H2Upload;
+  static int h2_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user);
+  static int h2_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t name_length,
+                       const std::uint8_t* value, std::size_t value_length, std::uint8_t, void* user);
+  static int h2_data(nghttp2_session* session, std::uint8_t, std::int32_t id, const std::uint8_t* data,
+                     std::size_t length, void* user);
+  static int h2_frame_received(nghttp2_session*, const nghttp2_frame* frame, void* user);
+  static int h2_stream_closed(nghttp2_session*, std::int32_t id, std::uint32_t, void* user);
+  static ssize_t h2_read_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+                              std::uint32_t* flags, nghttp2_data_source* source, void*);
+  static ssize_t h2_read_relayed(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+                                 std::uint32_t* flags, nghttp2_data_source* source, void*);
+  void h2_respond(H2Connection& c, H2Stream& stream);
+  template <class Stream>
+  awaitable<void> h2_session(Stream& stream, Live* connection, const Peer& peer);
+  template <class Stream>
+  awaitable<void> h2_reader(Stream& stream, std::shared_ptr<H2Connection> shared);
+  template <class Stream>
+  awaitable<void> h2_writer(Stream& stream, std::shared_ptr<H2Connection> shared, Live* connection);
+  awaitable<void> h2_dispatch(std::shared_ptr<H2Connection> shared);
+  awaitable<void> h2_relay(std::shared_ptr<H2Connection> shared, std::shared_ptr<H2Stream> s);
+
+  // ---- handlers (server_handlers.cpp) ----
+
+  awaitable<Reply> handle_request(const http::request_header<>& req, bool https,
+                                  const Peer& peer);
+  static awaitable<Reply> ready_reply(Reply reply);
+  awaitable<Reply> respond(const http::request_header<>& req, bool https, const Peer& peer);
+  awaitable<void> relay_head(Reply& reply, bool head_only, unsigned version);
+  static awaitable<Reply> handle_on(Impl* self, const http::request_header<>* req, bool https,
+                                    const Peer* peer);
+  Reply handle(const http::request_header<>& req, bool https, const Peer& peer);
+  Reply run_routes(const SiteTable& table, const SiteOptions& site, const http::request_header<>& req,
+                   bool https, const std::string& host, const Peer& peer);
+  static void encode_reply(Reply& reply, const EncodeOptions& options, const std::optional<EncodeFormat>& coding);
+  static Encoder& thread_encoder(const EncodeFormat& format);
+  static bool read_body(const Reply& reply, std::string& out);
+  static void log_access(const http::request_header<>& req, const Reply& reply,
+                         std::chrono::system_clock::time_point start, std::chrono::steady_clock::time_point began,
+                         const Peer& peer, SSL* ssl);
+
+  static SSL* ssl_of(TlsStream& stream) { return stream.native_handle(); }
+  static SSL* ssl_of(beast::tcp_stream&) { return nullptr; }
+
+  static void apply_header_ops(http::response<http::empty_body>& head, const std::vector<caddyfile::HeaderOp>& ops);
+  Reply redirect_to_https(const http::request_header<>& req, const std::string& host);
+  Reply serve_file(const FileServerOptions& files, const http::request_header<>& req,
+                   std::string_view target, std::string_view coding = {});
+  Reply send_file(const FileServerOptions& files, const http::request_header<>& req,
+                  const FileTarget& found, std::string_view coding);
+
+  // ---- the site table (server.cpp) ----
+
+  std::shared_ptr<const SiteTable> make_site_table(std::vector<SiteOptions> list, bool redirect_http) const;
+  void add_proxies(const std::vector<caddyfile::Route>& routes, const std::vector<asio::any_io_executor>& executors,
+                   SiteTable& table) const;
+  std::shared_ptr<const SiteTable> current_sites() const;
+
+  ServerOptions options;
+  CertManager& certificates;
+  std::size_t threads_wanted;
+  /// One io_context per thread, each with its own listening sockets.
+  struct IoContexts : std::vector<std::unique_ptr<asio::io_context>> {
+    explicit IoContexts(std::size_t n) {
+      for (std::size_t i = 0; i < n; ++i) push_back(std::make_unique<asio::io_context>(1));
+    }
+  } io;
+  ssl::context tls;
+  ssl::context acme_tls;  ///< tls-alpn-01 validations only
+  mutable std::mutex sites_mu;
+  std::shared_ptr<const SiteTable> sites;
+  std::shared_ptr<ServerMetrics> metrics;
+  TicketKeys tickets;  ///< after `tls`: installed into it
+  asio::thread_pool blocking{2};  ///< work that may block for long (bcrypt)
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::vector<std::thread> threads;
+  int http_port_bound = 0, https_port_bound = 0;
+  std::atomic<bool> stopping{false};
+
+  std::mutex live_mu;
+  std::condition_variable live_cv;
+  std::map<std::uint64_t, Live> live;  ///< std::map: entries never move (Live* stays valid)
+  std::uint64_t next_id = 0;
+  std::atomic<bool> trim_pending{false};
+  std::chrono::steady_clock::time_point last_trim;  ///< on io.front() only
+  asio::steady_timer trim_timer{*io.front()};
+};
+
+}  // namespace acmetool::serve
