@@ -41,6 +41,7 @@ class Server::Impl::ClientBody final : public UpstreamBodySource {
              bool expect_continue)
       : impl_(impl), stream_(stream), buffer_(buffer), parser_(std::move(head)), continue_(expect_continue) {
     parser_.body_limit(boost::none);
+    buffer_.reserve(64 * 1024);  // Beast reads at most the buffer's free capacity: big reads for uploads
   }
   awaitable<std::optional<std::string>> next() override {
     if (continue_) {

@@ -431,6 +431,9 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip(std::string dial, Upst
     ex->dial = dial;
     ex->reusable = !close;
     ex->chunk_bytes = options.chunk_bytes > 0 ? options.chunk_bytes : 16 * 1024;
+    // Room for a whole small response: Beast reads at most the buffer's free capacity (512
+    // bytes in a new buffer), so a 1 KiB response would take three reads and three writes.
+    ex->buffer.reserve(ex->chunk_bytes + 4096);
     bool pooled = false;
     if (attempt == 0) {
       ex->conn = pool->take(dial);
