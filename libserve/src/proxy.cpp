@@ -151,7 +151,9 @@ UpstreamClientOptions upstream_client_options(const caddyfile::HttpTransport& tr
   if (transport.response_header_timeout) options.response_header_timeout = to_ms(*transport.response_header_timeout);
   if (transport.max_response_header) options.max_response_header_bytes = static_cast<std::size_t>(*transport.max_response_header);
   options.idle_timeout = to_ms(transport.keepalive.value_or(std::chrono::minutes(2)));
-  options.max_idle_per_upstream = static_cast<std::size_t>(transport.keepalive_idle_conns_per_host.value_or(32));
+  // Per io thread (Caddy keeps 32 per upstream for the whole process): a thread with more
+  // clients than its pool holds would close and reopen upstream connections on every request.
+  options.max_idle_per_upstream = static_cast<std::size_t>(transport.keepalive_idle_conns_per_host.value_or(128));
   if (transport.keepalive_off) options.max_idle_per_upstream = 0;
   if (transport.tls) options.tls = upstream_tls(transport);
   return options;

@@ -83,6 +83,10 @@ struct UpstreamClientConnection {
   explicit UpstreamClientConnection(const asio::any_io_executor& executor) : stream(executor) {}
   Stream stream;
   std::optional<asio::ssl::stream<Stream&>> tls;  // over `stream`; timeouts stay on `stream`
+  // Kept with the connection, so that a kept-alive one reads without allocating: what was read
+  // and not parsed yet, and where body pieces are parsed into.
+  beast::flat_buffer buffer;
+  std::unique_ptr<char[]> scratch;
   Clock::time_point idle_since{};
 };
 
@@ -174,7 +178,6 @@ struct UpstreamExchange {
   std::weak_ptr<UpstreamIdlePool> pool;
   std::string dial;
   std::unique_ptr<UpstreamClientConnection> conn;
-  beast::flat_buffer buffer;
   std::optional<http::response_parser<http::buffer_body>> parser;
   bool reusable = true;  // the request did not ask to close
   std::size_t chunk_bytes = 16 * 1024;
@@ -189,7 +192,7 @@ struct UpstreamExchange {
 
   // The response is complete: pool the connection when both sides allow keep-alive.
   void finish() {
-    if (conn && reusable && parser && parser->is_done() && parser->keep_alive() && buffer.size() == 0) {
+    if (conn && reusable && parser && parser->is_done() && parser->keep_alive() && conn->buffer.size() == 0) {
       if (const auto p = pool.lock()) p->give_back(dial, std::move(conn));
     }
     conn.reset();
@@ -212,23 +215,23 @@ awaitable<std::optional<std::string>> UpstreamBody::next_chunk() {
       exchange_.reset();
       break;
     }
-    std::string chunk(ex.chunk_bytes, '\0');
-    parser.get().body().data = chunk.data();
-    parser.get().body().size = chunk.size();
+    char* const scratch = ex.conn->scratch.get();
+    parser.get().body().data = scratch;
+    parser.get().body().size = ex.chunk_bytes;
     ex.conn->stream.expires_never();
-    auto read = ex.conn->tls ? http::async_read_some(*ex.conn->tls, ex.buffer, parser, kTuple)
-                             : http::async_read_some(ex.conn->stream, ex.buffer, parser, kTuple);
+    auto read = ex.conn->tls ? http::async_read_some(*ex.conn->tls, ex.conn->buffer, parser, kTuple)
+                             : http::async_read_some(ex.conn->stream, ex.conn->buffer, parser, kTuple);
     auto [ec, n] = co_await std::move(read);
     (void)n;
     if (ec == http::error::need_buffer) ec = {};
-    const std::size_t got = chunk.size() - parser.get().body().size;
+    const std::size_t got = ex.chunk_bytes - parser.get().body().size;
     if (ec) {
       error_ = UpstreamError{UpstreamFailure::Failed, "reading response body from " + ex.dial + ": " + ec.message()};
       exchange_.reset();
       break;
     }
     if (got > 0) {
-      chunk.resize(got);
+      std::string chunk(scratch, got);
       if (parser.is_done()) {
         ex.finish();
         exchange_.reset();
@@ -250,9 +253,9 @@ UpstreamTunnel::~UpstreamTunnel() = default;
 
 awaitable<std::optional<std::string>> UpstreamTunnel::read() {
   UpstreamExchange& ex = *exchange_;
-  if (ex.buffer.size() > 0) {  // bytes that came right after the 101 head
-    std::string early(static_cast<const char*>(ex.buffer.data().data()), ex.buffer.size());
-    ex.buffer.consume(ex.buffer.size());
+  if (ex.conn->buffer.size() > 0) {  // bytes that came right after the 101 head
+    std::string early(static_cast<const char*>(ex.conn->buffer.data().data()), ex.conn->buffer.size());
+    ex.conn->buffer.consume(ex.conn->buffer.size());
     co_return early;
   }
   if (!ex.conn) co_return std::nullopt;
@@ -341,6 +344,11 @@ awaitable<std::unique_ptr<UpstreamClientConnection>> dial_new(UpstreamIdlePool& 
   }
   for (const Endpoint& endpoint : endpoints) {
     auto conn = std::make_unique<UpstreamClientConnection>(pool.executor());
+    // Room for a whole small response: Beast reads at most the buffer's free capacity (512
+    // bytes in a new buffer), so a 1 KiB response would take three reads and three writes.
+    const std::size_t chunk_bytes = pool.options().chunk_bytes > 0 ? pool.options().chunk_bytes : 16 * 1024;
+    conn->buffer.reserve(chunk_bytes + 4096);
+    conn->scratch.reset(new char[chunk_bytes]);
     expire(conn->stream, pool.options().dial_timeout);
     auto [ec] = co_await conn->stream.async_connect(endpoint, kTuple);
     if (!ec) {
@@ -431,9 +439,6 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip(std::string dial, Upst
     ex->dial = dial;
     ex->reusable = !close;
     ex->chunk_bytes = options.chunk_bytes > 0 ? options.chunk_bytes : 16 * 1024;
-    // Room for a whole small response: Beast reads at most the buffer's free capacity (512
-    // bytes in a new buffer), so a 1 KiB response would take three reads and three writes.
-    ex->buffer.reserve(ex->chunk_bytes + 4096);
     bool pooled = false;
     if (attempt == 0) {
       ex->conn = pool->take(dial);
@@ -489,8 +494,8 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip(std::string dial, Upst
     bool retry = false;
     for (;;) {
       ex->new_parser(options.max_response_header_bytes, head_request);
-      auto read = ex->conn->tls ? http::async_read_header(*ex->conn->tls, ex->buffer, *ex->parser, kTuple)
-                                : http::async_read_header(stream, ex->buffer, *ex->parser, kTuple);
+      auto read = ex->conn->tls ? http::async_read_header(*ex->conn->tls, ex->conn->buffer, *ex->parser, kTuple)
+                                : http::async_read_header(stream, ex->conn->buffer, *ex->parser, kTuple);
       auto [ec, n] = co_await std::move(read);
       (void)n;
       if (ec == beast::error::timeout) {
@@ -499,7 +504,7 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip(std::string dial, Upst
         co_return result;
       }
       if (ec) {
-        if (pooled && !ex->parser->got_some() && ex->buffer.size() == 0) {
+        if (pooled && !ex->parser->got_some() && ex->conn->buffer.size() == 0) {
           retry = true;
           break;
         }
