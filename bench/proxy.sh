@@ -14,14 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-8}
 scripts/bootstrap --bench >/dev/null
-build=${BUILD_DIR:-build-release}
-if [[ ! -x $build/cmd/acmetool ]]; then
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DACMETOOL_TESTS=OFF >/dev/null
-  ninja -C "$build" acmetool >/dev/null
-fi
-acmetool=$PWD/$build/cmd/acmetool
 tck=$(getconf CLK_TCK)
 . bench/lib/load.sh
+release_acmetool
 
 tmp=$(mktemp -d)
 live="" upstream_pid=""
@@ -44,11 +39,6 @@ head -c 1024 /dev/urandom >"$www/1k.bin"
 cert=$tmp/cert/localhost.crt
 key=$tmp/cert/localhost.key
 http_port=18080 https_port=18443 upstream=127.0.0.1:18090
-
-nginx_temp_paths() { # PREFIX
-  printf '\tclient_body_temp_path %s/body;\n\tproxy_temp_path %s/proxy;\n\tfastcgi_temp_path %s/fastcgi;\n' "$1" "$1" "$1"
-  printf '\tuwsgi_temp_path %s/uwsgi;\n\tscgi_temp_path %s/scgi;\n' "$1" "$1"
-}
 
 # ---- the upstream ----
 mkdir -p "$tmp/upstream/logs"
@@ -154,14 +144,6 @@ start_nginx() {
   pid=$!
 }
 
-stop() { # PID: SIGTERM, wait (bounded), then SIGKILL; then until the ports are free
-  local p=$1 i
-  stop_pid "$p"
-  for ((i = 0; i < 40; i++)); do
-    group_alive "$p" || ss -Htln "sport = :$https_port or sport = :$http_port" | grep -q . || break
-    sleep 0.05
-  done
-}
 
 url() { echo "https://localhost:$https_port/1k.bin"; }
 http_url() { echo "http://127.0.0.1:$http_port/1k.bin"; }
@@ -190,18 +172,6 @@ measure_keepalive() { # PROXY KEY URL
   grep -q 'Non-2xx\|Socket errors' <<<"$out" && echo "  $s $k: $(grep 'Non-2xx\|Socket errors' <<<"$out")" >&2
   return 0
 }
-measure_h2() {
-  local s=$1 out c0 c1
-  c0=$(pg_cpu_ticks "$pid")
-  out=$(timeout $((secs + 20)) h2load -t1 -c16 -m10 -D "$secs" "$(url)" 2>&1)
-  c1=$(pg_cpu_ticks "$pid")
-  R[$s.h2]=$(h2load_rps <<<"$out")
-  R[$s.h2_cpu]=$(cpu_per "$c0" "$c1" "$(h2load_done <<<"$out")")
-  grep -q '^requests:.* 0 errored' <<<"$out" || echo "  $s h2: $(grep '^requests:' <<<"$out")" >&2
-  grep -q 'Application protocol: h2' <<<"$out" || echo "  $s h2: not h2" >&2
-  return 0
-}
-
 run_proxy() {
   local s=$1
   echo "-- $s" >&2
@@ -211,9 +181,9 @@ run_proxy() {
   wait_200 "$(http_url)" || { echo "$s did not start" >&2; tail -5 "$tmp/$s.log" >&2; exit 1; }
   measure_keepalive "$s" http "$(http_url)"
   measure_keepalive "$s" h1 "$(url)"
-  measure_h2 "$s"
+  measure_h2 "$s" "$(url)"
   R[$s.rss]=$(awk -v k="$(pg_rss_kib "$pid")" 'BEGIN { printf "%.1f", k / 1024 }')
-  stop "$pid"
+  stop_server "$pid"
 }
 
 wait_200 "http://$upstream/1k.bin" || { echo "the upstream did not start" >&2; exit 1; }

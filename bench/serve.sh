@@ -15,14 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-8}
 scripts/bootstrap --bench >/dev/null
-build=${BUILD_DIR:-build-release}
-if [[ ! -x $build/cmd/acmetool ]]; then
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DACMETOOL_TESTS=OFF >/dev/null
-  ninja -C "$build" acmetool >/dev/null
-fi
-acmetool=$PWD/$build/cmd/acmetool
 tck=$(getconf CLK_TCK)
 . bench/lib/load.sh
+release_acmetool
 
 tmp=$(mktemp -d)
 live="" # PID of the one server running now (only ever one at a time)
@@ -116,11 +111,7 @@ http {
 	tcp_nopush on;
 	keepalive_timeout 65;
 	keepalive_requests 1000000;
-	client_body_temp_path $tmp/nginx/body;
-	proxy_temp_path $tmp/nginx/proxy;
-	fastcgi_temp_path $tmp/nginx/fastcgi;
-	uwsgi_temp_path $tmp/nginx/uwsgi;
-	scgi_temp_path $tmp/nginx/scgi;
+$(nginx_temp_paths "$tmp/nginx")
 	server {
 		listen 127.0.0.1:$https_port ssl http2;
 		server_name localhost;
@@ -174,17 +165,6 @@ start_h2o() {
   pid=$!
 }
 
-stop() { # PID: SIGTERM, wait (bounded), then SIGKILL
-  local p=$1 i
-  stop_pid "$p"
-  # nginx workers and h2o's crash handler exit with the leader; give them a moment so the group
-  # is gone and the ports are free.
-  for ((i = 0; i < 40; i++)); do
-    group_alive "$p" || ss -Htln "sport = :$https_port or sport = :$http_port" | grep -q . || break
-    sleep 0.05
-  done
-  if group_alive "$p"; then echo "  still running in group $p: $(pgrep -r D,R,S,T -g "$p" | xargs)" >&2; fi
-}
 url() { echo "https://localhost:$https_port/$1"; }
 http_url() { echo "http://127.0.0.1:$http_port/$1"; }
 
@@ -217,7 +197,7 @@ measure_startup() { # SERVER: exec -> first HTTPS 200, best of 3
     "start_$s"
     live=$pid
     ms=$(wait_200 "$t0") || { echo "$s did not answer 200 within 10 s" >&2; tail -5 "$tmp/$s.log" >&2; exit 1; }
-    stop "$pid"
+    stop_server "$pid"
     [[ -z $best || $ms -lt $best ]] && best=$ms
   done
   R[$s.start]=$(awk -v u="$best" 'BEGIN { printf "%.1f", u / 1000 }')
@@ -237,18 +217,6 @@ measure_keepalive() { # SERVER KEY URL: keep-alive 1 KiB, server CPU per request
   n=$(awk '/requests in/ {print $1}' <<<"$out")
   R[$s.${k}_cpu]=$(awk -v d=$((c1 - c0)) -v t="$tck" -v n="$n" 'BEGIN { printf "%.1f", d / t * 1e6 / n }')
   grep -q 'Non-2xx\|Socket errors' <<<"$out" && echo "  $s $k: $(grep 'Non-2xx\|Socket errors' <<<"$out")" >&2
-  return 0
-}
-
-measure_h2() {
-  local s=$1 out c0 c1
-  c0=$(pg_cpu_ticks "$pid")
-  out=$(timeout $((secs + 20)) h2load -t1 -c16 -m10 -D "$secs" "$(url 1k.bin)" 2>&1)
-  c1=$(pg_cpu_ticks "$pid")
-  R[$s.h2]=$(h2load_rps <<<"$out")
-  R[$s.h2_cpu]=$(cpu_per "$c0" "$c1" "$(h2load_done <<<"$out")")
-  grep -q '^requests:.* 0 errored' <<<"$out" || echo "  $s h2: $(grep '^requests:' <<<"$out")" >&2
-  grep -q 'Application protocol: h2' <<<"$out" || echo "  $s h2: not h2: $(grep 'Application protocol' <<<"$out")" >&2
   return 0
 }
 
@@ -280,13 +248,13 @@ run_server() {
   wait_200 "$(date +%s%N)" >/dev/null || { echo "$s did not start" >&2; exit 1; }
   measure_keepalive "$s" h1 "$(url 1k.bin)"
   measure_keepalive "$s" http "$(http_url 1k.bin)"
-  measure_h2 "$s"
+  measure_h2 "$s" "$(url 1k.bin)"
   measure_hs "$s"
   measure_big "$s"
   R[$s.rss]=$(awk -v k="$(pg_rss_kib "$pid")" 'BEGIN { printf "%.1f", k / 1024 }')
   sleep 6 # then at rest: what the server keeps once the load is gone
   R[$s.rss_rest]=$(awk -v k="$(pg_rss_kib "$pid")" 'BEGIN { printf "%.1f", k / 1024 }')
-  stop "$pid"
+  stop_server "$pid"
 }
 
 echo "load: $(uptime | sed 's/.*load average/load average/')" >&2

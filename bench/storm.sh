@@ -21,11 +21,8 @@ rate=${1:-200}
 secs=${2:-10}
 base=${3:-14000}
 command -v caddy >/dev/null || scripts/bootstrap --bench >/dev/null
-build=${BUILD_DIR:-build-release}
-if [[ ! -x $build/cmd/acmetool ]]; then
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DACMETOOL_TESTS=OFF >/dev/null
-  ninja -C "$build" acmetool >/dev/null
-fi
+tck=$(getconf CLK_TCK)
+. bench/lib/load.sh
 tmp=$(mktemp -d)
 . bench/lib/pebble.sh
 PEBBLE_PIDS="" PEBBLE_WORKDIR=""
@@ -39,11 +36,10 @@ cleanup() {
 }
 trap cleanup EXIT
 # A copy, so a rebuild of the tree during the run cannot swap the binary under us.
-cp "$build/cmd/acmetool" "$tmp/acmetool"
+release_acmetool
+cp "$acmetool" "$tmp/acmetool"
 g++ -O2 -std=c++20 -Wall -Wextra -o "$tmp/storm_client" bench/storm_client.cpp -lssl -lcrypto -lpthread
 client=$tmp/storm_client
-tck=$(getconf CLK_TCK)
-. bench/lib/load.sh
 
 pebble_up "$base"
 # https_port is pebble's tls-alpn-01 port, so whichever challenge a server picks can succeed.

@@ -1,6 +1,17 @@
-# Sourced by the load benchmarks (serve.sh, proxy.sh, storm.sh): stopping a server we started,
-# process-group accounting from /proc and parsers for wrk's and h2load's output. Needs $tck
-# (getconf CLK_TCK).
+# Sourced by the load benchmarks (serve.sh, proxy.sh, storm.sh): the Release acmetool, stopping a
+# server we started, process-group accounting from /proc, parsers for wrk's and h2load's output,
+# and the anchors' shared settings. Needs $tck (getconf CLK_TCK) for the CPU figures.
+
+# Sets $acmetool to the Release build in ${BUILD_DIR:-build-release}, configuring and building it
+# when it is missing.
+release_acmetool() {
+  local build=${BUILD_DIR:-build-release}
+  if [[ ! -x $build/cmd/acmetool ]]; then
+    cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DACMETOOL_TESTS=OFF >/dev/null
+    ninja -C "$build" acmetool >/dev/null
+  fi
+  acmetool=$PWD/$build/cmd/acmetool
+}
 
 stop_pid() { # PID: SIGTERM, wait (bounded to 5 s), then SIGKILL; clears $live
   local p=$1 i
@@ -9,6 +20,18 @@ stop_pid() { # PID: SIGTERM, wait (bounded to 5 s), then SIGKILL; clears $live
   kill -9 "$p" 2>/dev/null || true
   wait "$p" 2>/dev/null || true
   live=""
+}
+
+# stop_pid, then waits (bounded to 2 s) until the process group is gone and $http_port and
+# $https_port are free (nginx workers and h2o's crash handler exit after their leader).
+stop_server() { # PID
+  local p=$1 i
+  stop_pid "$p"
+  for ((i = 0; i < 40; i++)); do
+    group_alive "$p" || ss -Htln "sport = :$https_port or sport = :$http_port" | grep -q . || break
+    sleep 0.05
+  done
+  if group_alive "$p"; then echo "  still running in group $p: $(pgrep -r D,R,S,T -g "$p" | xargs)" >&2; fi
 }
 
 group_alive() { pgrep -r D,R,S,T -g "$1" >/dev/null; } # PGID: a live (not zombie) process in it
@@ -79,4 +102,25 @@ start_caddy() {
   XDG_CONFIG_HOME=$tmp/caddy XDG_DATA_HOME=$tmp/caddy HOME=$tmp/caddy \
     setsid caddy run --config "$tmp/caddy.Caddyfile" --adapter caddyfile >>"$tmp/caddy.log" 2>&1 &
   pid=$!
+}
+
+# h2 load on URL for $secs (h2load -c16 -m10) against the server group $pid: R[SERVER.h2] req/s
+# and R[SERVER.h2_cpu] µs per request.
+measure_h2() { # SERVER URL
+  local s=$1 out c0 c1
+  c0=$(pg_cpu_ticks "$pid")
+  out=$(timeout $((secs + 20)) h2load -t1 -c16 -m10 -D "$secs" "$2" 2>&1)
+  c1=$(pg_cpu_ticks "$pid")
+  R[$s.h2]=$(h2load_rps <<<"$out")
+  R[$s.h2_cpu]=$(cpu_per "$c0" "$c1" "$(h2load_done <<<"$out")")
+  grep -q '^requests:.* 0 errored' <<<"$out" || echo "  $s h2: $(grep '^requests:' <<<"$out")" >&2
+  grep -q 'Application protocol: h2' <<<"$out" || echo "  $s h2: not h2: $(grep 'Application protocol' <<<"$out")" >&2
+  return 0
+}
+
+# nginx's temp paths under PREFIX, as http-block lines (an nginx run as root with -p otherwise
+# writes to /var/lib/nginx).
+nginx_temp_paths() { # PREFIX
+  printf '\tclient_body_temp_path %s/body;\n\tproxy_temp_path %s/proxy;\n\tfastcgi_temp_path %s/fastcgi;\n' "$1" "$1" "$1"
+  printf '\tuwsgi_temp_path %s/uwsgi;\n\tscgi_temp_path %s/scgi;\n' "$1" "$1"
 }
