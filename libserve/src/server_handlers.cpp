@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <string>
 #include <utility>
@@ -62,6 +64,32 @@ awaitable<Reply> Server::Impl::respond(const http::request_header<>& req, bool h
   co_return reply;
 }
 
+// `encode` on a relayed response, decided on its head as Caddy decides on the first write: a
+// response of unknown length counts as long enough. Vary: Accept-Encoding whenever it qualifies;
+// with a coding the client accepts, Content-Encoding, the coding in the ETag, no Content-Length
+// or Accept-Ranges, and a compressor for the pieces (Relay::transform).
+void Server::Impl::encode_relay(Reply& reply) {
+  Relay& relay = *reply.relay;
+  EncodeResponse facts;
+  facts.status = relay.outcome.status;
+  for (const auto& field : reply.head) facts.headers.emplace_back(field.name_string(), field.value());
+  facts.length = std::numeric_limits<std::uint64_t>::max();
+  if (const std::string_view length = reply.head[http::field::content_length]; !length.empty()) {
+    std::from_chars(length.data(), length.data() + length.size(), facts.length);
+  }
+  if (!should_encode(*relay.encode, facts)) return;
+  if (!vary_lists(reply.head[http::field::vary], "Accept-Encoding")) reply.head.insert(http::field::vary, "Accept-Encoding");
+  if (!relay.coding || relay.bodyless) return;
+  if (const std::string_view etag = reply.head[http::field::etag]; !etag.empty()) {
+    reply.head.set(http::field::etag, encoded_etag(etag, relay.coding->name));
+  }
+  reply.head.set(http::field::content_encoding, relay.coding->name);
+  reply.head.erase(http::field::content_length);
+  reply.head.erase(http::field::accept_ranges);
+  relay.encoder = make_encoder(relay.coding->name, relay.coding->level);
+  relay.flush_each = reply.head[http::field::content_type].starts_with("text/event-stream");
+}
+
 // Sends a reverse_proxy call upstream and turns the outcome into the reply's head: the
 // upstream's status and fields (after header_down, then the `header` handlers), or our own 502,
 // 503 or 504 with the reason in the log.
@@ -85,6 +113,7 @@ awaitable<void> Server::Impl::relay_head(Reply& reply, bool head_only, unsigned 
   apply_header_ops(reply.head, relay.response_headers);
   const int status = outcome.status;
   relay.bodyless = head_only || status == 204 || status == 304 || (status >= 100 && status < 200);
+  if (relay.encode) encode_relay(reply);
   if (relay.bodyless || reply.head.has_content_length()) co_return;
   if (version == 11) {
     reply.head.set(http::field::transfer_encoding, "chunked");
@@ -177,9 +206,11 @@ Reply Server::Impl::run_routes(const SiteTable& table, const SiteOptions& site,
       if (!result.query.empty()) relay->call.target += "?" + result.query;
       relay->call.request = std::move(request);
       relay->response_headers = result.response_headers;
+      relay->encode = result.encode;
+      relay->coding = coding;
       reply.relay = std::move(relay);
       reply.user = result.user;
-      return reply;  // encode does not compress relayed bodies (yet)
+      return reply;
     }
     case RouteResult::Kind::Unsupported:
       log(result.unsupported);

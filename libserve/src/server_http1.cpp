@@ -279,26 +279,28 @@ awaitable<bool> Server::Impl::write_reply(Stream& stream, Reply& reply) {
 // sees a truncated response (no last chunk, or fewer bytes than promised).
 template <class Stream>
 awaitable<bool> Server::Impl::write_relayed(Stream& stream, Reply& reply) {
-  UpstreamBody& body = reply.relay->outcome.body;
+  Relay& relay = *reply.relay;
+  UpstreamBody& body = relay.outcome.body;
   const bool chunked = reply.head[http::field::transfer_encoding] == "chunked";
   std::string out;
   append_head(out, reply.head);
   for (;;) {
-    std::optional<std::string> piece = co_await body.next_chunk();
-    if (piece) {
-      if (chunked) {
-        char size[20];
-        const auto [end, ec] = std::to_chars(size, size + sizeof size, piece->size(), 16);
-        (void)ec;
-        out.append(size, end).append("\r\n").append(*piece).append("\r\n");
-      } else {
-        out.append(*piece);
-      }
-      reply.relayed += piece->size();
-    } else if (body.error()) {
+    const std::optional<std::string> piece = co_await body.next_chunk();
+    if (!piece && body.error()) {
       log("reverse_proxy: " + body.error()->reason);
-    } else if (chunked) {
-      out.append("0\r\n\r\n");
+    } else {
+      // The piece as it goes out (compressed by `encode`); at the end, what the compressor held.
+      const std::string data = relay.transform(piece);
+      if (!data.empty() && chunked) {
+        char size[20];
+        const auto [end, ec] = std::to_chars(size, size + sizeof size, data.size(), 16);
+        (void)ec;
+        out.append(size, end).append("\r\n").append(data).append("\r\n");
+      } else {
+        out.append(data);
+      }
+      reply.relayed += data.size();
+      if (!piece && chunked) out.append("0\r\n\r\n");
     }
     if (!out.empty()) {
       beast::get_lowest_layer(stream).expires_after(options.idle_timeout);

@@ -486,10 +486,12 @@ awaitable<void> Server::Impl::h2_relay(std::shared_ptr<H2Connection> shared,
     }
     std::optional<std::string> piece = co_await body.next_chunk();
     if (c.ended || s->closed) co_return;
-    if (piece) {
-      s->relayed.append(*piece);
-      reply.relayed += piece->size();
-    } else {
+    if (piece || !body.error()) {
+      const std::string data = reply.relay->transform(piece);  // compressed by `encode`
+      s->relayed.append(data);
+      reply.relayed += data.size();
+    }
+    if (!piece) {
       s->relay_done = true;
       s->relay_failed = body.error().has_value();
       if (s->relay_failed) log("reverse_proxy: " + body.error()->reason);

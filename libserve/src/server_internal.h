@@ -68,6 +68,27 @@ struct Relay {
   std::vector<caddyfile::HeaderOp> response_headers;  // the `header` handlers', applied last
   ProxyOutcome outcome;
   bool bodyless = false;  // HEAD, 1xx, 204, 304: the head is all there is
+  // `encode` for a relayed body: the options and the coding the client accepts, then, when the
+  // response qualifies, the compressor its pieces go through (flushed after each piece for
+  // server-sent events, so that events are not held back).
+  std::optional<EncodeOptions> encode;
+  std::optional<EncodeFormat> coding;
+  std::unique_ptr<Encoder> encoder;
+  bool flush_each = false;
+
+  // `piece` as it goes to the client: compressed when there is an encoder (possibly empty, the
+  // compressor holding it back); at the end (nullopt) the compressor's rest.
+  std::string transform(const std::optional<std::string>& piece) {
+    if (!encoder) return piece.value_or(std::string());
+    std::string out;
+    if (piece) {
+      encoder->write(*piece, out);
+      if (flush_each) encoder->flush(out);
+    } else {
+      encoder->finish(out);
+    }
+    return out;
+  }
 };
 
 // The index of the io thread running this code (Server::start numbers them).
@@ -236,6 +257,7 @@ struct Server::Impl {
   static awaitable<Reply> ready_reply(Reply reply);
   awaitable<Reply> respond(const http::request_header<>& req, bool https, const Peer& peer);
   awaitable<void> relay_head(Reply& reply, bool head_only, unsigned version);
+  static void encode_relay(Reply& reply);
   static awaitable<Reply> handle_on(Impl* self, const http::request_header<>* req, bool https,
                                     const Peer* peer);
   Reply handle(const http::request_header<>& req, bool https, const Peer& peer);

@@ -775,3 +775,34 @@ TEST_CASE("reverse_proxy's replace_status changes the status of the responses it
   CHECK(server.curl({"-w", " %{http_code}", server.url("/missing")}).out == "body of /missing 410");
   CHECK(server.curl({"-w", " %{http_code}", server.url("/here")}).out == "body of /here 200");
 }
+
+TEST_CASE("encode compresses relayed bodies as they stream, events flushed one by one", "[proxy][encode]") {
+  const std::string page(20000, 'x');
+  TestUpstream upstream([&](Exchange& e) {
+    if (e.request().target == "/events") {
+      e.send_raw("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+      e.send_raw("b\r\ndata: one\n\n\r\n");  // the first chunk only
+      e.sleep_for(1500ms);
+      e.send_raw("b\r\ndata: two\n\n\r\n0\r\n\r\n");
+      return;
+    }
+    e.respond(200, page, {{"Content-Type", "text/html"}, {"ETag", "\"v1\""}});
+  });
+  ProxyServer server("\tencode gzip\n\treverse_proxy " + upstream.dial() + "\n");
+  CommandResult r = server.curl({"--http1.1", "-D", "-", "-H", "Accept-Encoding: gzip", "-o", "/dev/null", server.url("/page")});
+  INFO(r.out << r.err);
+  CHECK(response_field(r.out, "Content-Encoding") == "gzip");
+  CHECK(response_field(r.out, "Vary") == "Accept-Encoding");
+  CHECK(response_field(r.out, "ETag") == "\"v1-gzip\"");
+  CHECK_FALSE(response_field(r.out, "Content-Length"));
+  CHECK(server.curl({"--http1.1", "--compressed", server.url("/page")}).out == page);
+  // Without gzip accepted: as the upstream sent it, length included.
+  r = server.curl({"--http1.1", "-D", "-", "-o", "/dev/null", server.url("/page")});
+  CHECK_FALSE(response_field(r.out, "Content-Encoding"));
+  CHECK(response_field(r.out, "Content-Length") == std::to_string(page.size()));
+  // Server-sent events: the first event arrives, compressed, before the upstream sends the second.
+  const auto start = Clock::now();
+  r = server.curl({"--http1.1", "--compressed", "-N", "--max-time", "1", server.url("/events")});
+  CHECK(r.out == "data: one\n\n");
+  CHECK(Clock::now() - start < 1400ms);
+}
