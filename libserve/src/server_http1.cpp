@@ -290,7 +290,8 @@ awaitable<bool> Server::Impl::write_relayed(Stream& stream, Reply& reply) {
       log("reverse_proxy: " + body.error()->reason);
     } else {
       // The piece as it goes out (compressed by `encode`); at the end, what the compressor held.
-      const std::string data = relay.transform(piece);
+      std::string compressed;
+      const std::string& data = relay.transform(piece, compressed);
       if (!data.empty() && chunked) {
         char size[20];
         const auto [end, ec] = std::to_chars(size, size + sizeof size, data.size(), 16);

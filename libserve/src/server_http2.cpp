@@ -487,7 +487,8 @@ awaitable<void> Server::Impl::h2_relay(std::shared_ptr<H2Connection> shared,
     std::optional<std::string> piece = co_await body.next_chunk();
     if (c.ended || s->closed) co_return;
     if (piece || !body.error()) {
-      const std::string data = reply.relay->transform(piece);  // compressed by `encode`
+      std::string compressed;
+      const std::string& data = reply.relay->transform(piece, compressed);  // compressed by `encode`
       s->relayed.append(data);
       reply.relayed += data.size();
     }

@@ -76,11 +76,11 @@ struct Relay {
   std::unique_ptr<Encoder> encoder;
   bool flush_each = false;
 
-  // `piece` as it goes to the client: compressed when there is an encoder (possibly empty, the
-  // compressor holding it back); at the end (nullopt) the compressor's rest.
-  std::string transform(const std::optional<std::string>& piece) {
-    if (!encoder) return piece.value_or(std::string());
-    std::string out;
+  // `piece` as it goes to the client: itself, or compressed into `out` when there is an encoder
+  // (possibly empty, the compressor holding it back); at the end (nullopt) the compressor's rest.
+  const std::string& transform(const std::optional<std::string>& piece, std::string& out) {
+    static const std::string kNothing;
+    if (!encoder) return piece ? *piece : kNothing;
     if (piece) {
       encoder->write(*piece, out);
       if (flush_each) encoder->flush(out);
