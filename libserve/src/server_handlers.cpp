@@ -70,8 +70,9 @@ awaitable<Reply> Server::Impl::respond(const http::request_header<>& req, bool h
 // or Accept-Ranges, and a compressor for the pieces (Relay::transform).
 void Server::Impl::encode_relay(Reply& reply) {
   Relay& relay = *reply.relay;
+  const bool not_modified = relay.outcome.status == 304;
   EncodeResponse facts;
-  facts.status = relay.outcome.status;
+  facts.status = not_modified ? 200 : relay.outcome.status;  // a 304 gets what its 200 would
   for (const auto& field : reply.head) facts.headers.emplace_back(field.name_string(), field.value());
   facts.length = std::numeric_limits<std::uint64_t>::max();
   if (const std::string_view length = reply.head[http::field::content_length]; !length.empty()) {
@@ -79,10 +80,11 @@ void Server::Impl::encode_relay(Reply& reply) {
   }
   if (!should_encode(*relay.encode, facts)) return;
   if (!vary_lists(reply.head[http::field::vary], "Accept-Encoding")) reply.head.insert(http::field::vary, "Accept-Encoding");
-  if (!relay.coding || relay.bodyless) return;
+  if (!relay.coding) return;
   if (const std::string_view etag = reply.head[http::field::etag]; !etag.empty()) {
     reply.head.set(http::field::etag, encoded_etag(etag, relay.coding->name));
   }
+  if (relay.bodyless) return;
   reply.head.set(http::field::content_encoding, relay.coding->name);
   reply.head.erase(http::field::content_length);
   reply.head.erase(http::field::accept_ranges);
@@ -205,6 +207,13 @@ Reply Server::Impl::run_routes(const SiteTable& table, const SiteOptions& site,
       relay->call.target = result.path;
       if (!result.query.empty()) relay->call.target += "?" + result.query;
       relay->call.request = std::move(request);
+      if (coding) {  // the upstream knows its own tags, not "abc-gzip" (as for files, see encode.h)
+        for (auto& [name, value] : relay->call.request.headers) {
+          if (beast::iequals(name, "If-None-Match") || beast::iequals(name, "If-Match")) {
+            value = strip_encoded_etags(value, coding->name);
+          }
+        }
+      }
       relay->response_headers = result.response_headers;
       relay->encode = result.encode;
       relay->coding = coding;

@@ -786,6 +786,9 @@ TEST_CASE("encode compresses relayed bodies as they stream, events flushed one b
       e.send_raw("b\r\ndata: two\n\n\r\n0\r\n\r\n");
       return;
     }
+    if (e.request().header("If-None-Match") == "\"v1\"") {
+      return e.send_raw("HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nContent-Type: text/html\r\n\r\n");
+    }
     e.respond(200, page, {{"Content-Type", "text/html"}, {"ETag", "\"v1\""}});
   });
   ProxyServer server("\tencode gzip\n\treverse_proxy " + upstream.dial() + "\n");
@@ -796,6 +799,13 @@ TEST_CASE("encode compresses relayed bodies as they stream, events flushed one b
   CHECK(response_field(r.out, "ETag") == "\"v1-gzip\"");
   CHECK_FALSE(response_field(r.out, "Content-Length"));
   CHECK(server.curl({"--http1.1", "--compressed", server.url("/page")}).out == page);
+  // Revalidation of the encoded page: the upstream sees its own tag and answers 304, which keeps
+  // the encoded tag for the client.
+  r = server.curl({"--http1.1", "-D", "-", "-o", "/dev/null", "-H", "Accept-Encoding: gzip", "-H",
+                   "If-None-Match: \"v1-gzip\"", server.url("/page")});
+  CHECK(r.out.starts_with("HTTP/1.1 304"));
+  CHECK(response_field(r.out, "ETag") == "\"v1-gzip\"");
+  CHECK(upstream.requests().back().header("If-None-Match") == "\"v1\"");
   // Without gzip accepted: as the upstream sent it, length included.
   r = server.curl({"--http1.1", "-D", "-", "-o", "/dev/null", server.url("/page")});
   CHECK_FALSE(response_field(r.out, "Content-Encoding"));
