@@ -43,16 +43,7 @@ http_port=18080 https_port=18443 upstream=127.0.0.1:18090
 # ---- the upstream ----
 mkdir -p "$tmp/upstream/logs"
 cat >"$tmp/upstream/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $tmp/upstream/nginx.pid;
-error_log $tmp/upstream/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	keepalive_timeout 65;
-	keepalive_requests 1000000;
-$(nginx_temp_paths "$tmp/upstream")
+$(nginx_conf_head "$tmp/upstream" 1 4096)
 	server {
 		listen $upstream;
 		root $www;
@@ -110,16 +101,7 @@ EOF
 conf_nginx() {
   mkdir -p "$tmp/nginx/logs"
   cat >"$tmp/nginx/nginx.conf" <<EOF
-worker_processes auto;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	keepalive_timeout 65;
-	keepalive_requests 1000000;
-$(nginx_temp_paths "$tmp/nginx")
+$(nginx_conf_head "$tmp/nginx" auto 4096)
 	upstream app {
 		server $upstream;
 		keepalive 64;

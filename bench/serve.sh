@@ -99,19 +99,10 @@ EOF
 conf_nginx() {
   mkdir -p "$tmp/nginx/logs"
   cat >"$tmp/nginx/nginx.conf" <<EOF
-worker_processes auto;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/logs/error.log warn;
-events { worker_connections 1024; }
-http {
+$(nginx_conf_head "$tmp/nginx" auto 1024)
 	default_type application/octet-stream;
-	access_log off;
 	sendfile on;
 	tcp_nopush on;
-	keepalive_timeout 65;
-	keepalive_requests 1000000;
-$(nginx_temp_paths "$tmp/nginx")
 	server {
 		listen 127.0.0.1:$https_port ssl http2;
 		server_name localhost;

@@ -118,6 +118,24 @@ measure_h2() { # SERVER URL
   return 0
 }
 
+# The start of an anchor nginx's configuration under PREFIX (its pid, error log and temp paths
+# there): WORKERS worker processes with CONNECTIONS connections each, then an open `http {`
+# block without access log and with long keep-alive.
+nginx_conf_head() { # PREFIX WORKERS CONNECTIONS (PREFIX/logs must exist)
+  cat <<EOF
+worker_processes $2;
+daemon off;
+pid $1/nginx.pid;
+error_log $1/logs/error.log warn;
+events { worker_connections $3; }
+http {
+	access_log off;
+	keepalive_timeout 65;
+	keepalive_requests 1000000;
+$(nginx_temp_paths "$1")
+EOF
+}
+
 # nginx's temp paths under PREFIX, as http-block lines (an nginx run as root with -p otherwise
 # writes to /var/lib/nginx).
 nginx_temp_paths() { # PREFIX

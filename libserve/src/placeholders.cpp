@@ -36,10 +36,7 @@ std::string percent_encode(std::string_view s, std::string_view keep, bool space
   return out;
 }
 
-std::string host_header(const RouteRequest& r) {
-  const auto values = header_values(r, "Host");
-  return values.empty() ? r.host : std::string(values.front());
-}
+std::string host_header(const RouteRequest& r) { return std::string(first_header(r, "Host").value_or(r.host)); }
 
 std::string join(const std::vector<std::string_view>& values, std::string_view sep) {
   std::string out;
@@ -48,20 +45,6 @@ std::string join(const std::vector<std::string_view>& values, std::string_view s
   return out;
 }
 
-std::string cookie_value(const RouteRequest& r, std::string_view name) {
-  for (const std::string_view line : header_values(r, "Cookie")) {
-    for (std::size_t start = 0; start <= line.size();) {
-      const std::size_t end = std::min(line.find(';', start), line.size());
-      std::string_view pair = line.substr(start, end - start);
-      start = end + 1;
-      while (pair.starts_with(' ')) pair.remove_prefix(1);
-      const std::size_t eq = pair.find('=');
-      if (eq != std::string_view::npos && pair.substr(0, eq) == name)
-        return std::string(pair.substr(eq + 1));
-    }
-  }
-  return "";
-}
 
 // The values of the uri.path.* placeholders (Caddy's path.Split, path.Base, path.Ext).
 std::optional<std::string> path_placeholder(std::string_view name, const std::string& path) {
@@ -127,7 +110,7 @@ std::optional<std::string> request_placeholder(std::string_view name, const Eval
     return (v6 ? "[" + r.remote_ip + "]" : r.remote_ip) + ":" + std::to_string(r.remote_port);
   }
   if (name.starts_with("header.")) return join(header_values(r, name.substr(7)), ",");
-  if (name.starts_with("cookie.")) return cookie_value(r, name.substr(7));
+  if (name.starts_with("cookie.")) return std::string(find_cookie(r, name.substr(7)).value_or(""));
   if (name.starts_with("host.labels.")) {
     // labels.0 is the last label ("com"), as Caddy counts.
     const auto index = index_of(name.substr(12));
@@ -227,6 +210,20 @@ std::string expand(std::string_view in, const Evaluation& ev, UnknownPlaceholder
   }
   out.append(in, written);
   return out;
+}
+
+std::optional<std::string_view> find_cookie(const RouteRequest& r, std::string_view name) {
+  for (const std::string_view line : header_values(r, "Cookie")) {
+    for (std::size_t start = 0; start <= line.size();) {
+      const std::size_t end = std::min(line.find(';', start), line.size());
+      std::string_view pair = line.substr(start, end - start);
+      start = end + 1;
+      while (pair.starts_with(' ')) pair.remove_prefix(1);
+      const std::size_t eq = pair.find('=');
+      if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace routes_detail

@@ -32,35 +32,6 @@ std::chrono::milliseconds to_ms(std::chrono::nanoseconds d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d);
 }
 
-// The first value of a request field, case-insensitively.
-std::optional<std::string> first_field(const HeaderFields& fields, std::string_view name) {
-  for (const auto& [n, v] : fields) {
-    if (routes_detail::iequals(n, name)) return v;
-  }
-  return std::nullopt;
-}
-
-// A cookie's value from the Cookie fields ("a=1; b=2"), as Go's Request.Cookie finds it.
-std::optional<std::string> cookie_value(const HeaderFields& fields, std::string_view name) {
-  for (const auto& [n, v] : fields) {
-    if (!routes_detail::iequals(n, "cookie")) continue;
-    std::string_view rest = v;
-    while (!rest.empty()) {
-      const std::size_t semi = rest.find(';');
-      std::string_view pair = rest.substr(0, semi);
-      rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
-      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
-      const std::size_t eq = pair.find('=');
-      if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
-        std::string_view value = pair.substr(eq + 1);
-        if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
-        return std::string(value);
-      }
-    }
-  }
-  return std::nullopt;
-}
-
 std::string host_of(std::string_view dial) {
   if (dial.starts_with('[')) return std::string(dial.substr(1, dial.find(']') - 1));
   return std::string(dial.substr(0, dial.rfind(':')));
@@ -339,8 +310,17 @@ awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread
   selection.client_ip = request.remote_ip;
   selection.request_uri = request.target;
   selection.host = request.host;
-  selection.header = [&](std::string_view field) { return first_field(client_fields, field); };
-  selection.cookie = [&](std::string_view name) { return cookie_value(client_fields, name); };
+  selection.header = [&](std::string_view field) -> std::optional<std::string> {
+    if (const auto value = routes_detail::first_header(request, field)) return std::string(*value);
+    return std::nullopt;
+  };
+  selection.cookie = [&](std::string_view name) -> std::optional<std::string> {
+    std::optional<std::string_view> value = routes_detail::find_cookie(request, name);
+    if (!value) return std::nullopt;
+    // Go's Request.Cookie takes the quotes off a quoted value.
+    if (value->size() >= 2 && value->front() == '"' && value->back() == '"') *value = value->substr(1, value->size() - 2);
+    return std::string(*value);
+  };
   selection.query = [&](std::string_view key) {
     std::vector<std::string> values;
     const std::size_t q = request.target.find('?');
@@ -355,7 +335,7 @@ awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread
   ClientRequestFacts client;
   client.remote_ip = request.remote_ip;
   client.tls = request.scheme == "https";
-  client.host = first_field(client_fields, "host").value_or(request.host);
+  client.host = std::string(routes_detail::first_header(request, "host").value_or(request.host));
 
   const std::string upgrade = request.version == 11 ? upgrade_protocol(client_fields) : std::string();
   const auto started = std::chrono::steady_clock::now();

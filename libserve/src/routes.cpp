@@ -83,6 +83,13 @@ std::vector<std::string_view> header_values(const RouteRequest& r, std::string_v
   return values;
 }
 
+std::optional<std::string_view> first_header(const RouteRequest& r, std::string_view name) {
+  for (const auto& [field, value] : r.headers) {
+    if (iequals(field, name)) return std::string_view(value);
+  }
+  return std::nullopt;
+}
+
 std::optional<std::size_t> index_of(std::string_view s) {
   if (s.empty() || s.size() > 6 ||
       !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {

@@ -57,10 +57,17 @@ struct Evaluation {
 
 std::vector<std::string_view> header_values(const RouteRequest& r, std::string_view name);
 
+// The first value of field `name`, case-insensitively; nullopt when absent.
+std::optional<std::string_view> first_header(const RouteRequest& r, std::string_view name);
+
 // `s` as a number when it is 1 to 6 decimal digits.
 std::optional<std::size_t> index_of(std::string_view s);
 
 // ---- placeholders.cpp
+
+// The value of cookie `name` in the Cookie fields ("a=1; b=2"), as written (quotes kept);
+// nullopt when no cookie has that name.
+std::optional<std::string_view> find_cookie(const RouteRequest& r, std::string_view name);
 
 // How values go into a rewritten URI: the path placeholders give the encoded forms, other
 // values are escaped for the part they land in.

@@ -52,9 +52,8 @@ class Server::Impl::ClientBody final : public UpstreamBodySource {
       if (ec) failed_ = true;
     }
     while (!failed_ && !parser_.is_done()) {
-      std::string piece(16 * 1024, '\0');
-      parser_.get().body().data = piece.data();
-      parser_.get().body().size = piece.size();
+      parser_.get().body().data = scratch_.get();
+      parser_.get().body().size = kPiece;
       beast::get_lowest_layer(stream_).expires_after(impl_.options.idle_timeout);
       auto [ec, n] = co_await http::async_read_some(stream_, buffer_, parser_, kTuple);
       (void)n;
@@ -63,7 +62,7 @@ class Server::Impl::ClientBody final : public UpstreamBodySource {
         failed_ = true;
         break;
       }
-      piece.resize(piece.size() - parser_.get().body().size);
+      std::string piece(scratch_.get(), kPiece - parser_.get().body().size);
       read_ += piece.size();
       if (!piece.empty()) co_return piece;
     }
@@ -81,6 +80,8 @@ class Server::Impl::ClientBody final : public UpstreamBodySource {
   bool continue_;
   bool failed_ = false;
   std::uint64_t read_ = 0;
+  static constexpr std::size_t kPiece = 16 * 1024;
+  std::unique_ptr<char[]> scratch_{new char[kPiece]};  // where the parser puts a piece (not zero-filled)
 };
 
 template <class Stream>

@@ -93,7 +93,9 @@ struct UpstreamClientConnection {
 class UpstreamIdlePool {
  public:
   UpstreamIdlePool(asio::any_io_executor executor, UpstreamClientOptions options)
-      : executor_(std::move(executor)), options_(options) {}
+      : executor_(std::move(executor)), options_(options) {
+    if (options_.chunk_bytes == 0) options_.chunk_bytes = 16 * 1024;
+  }
 
   const asio::any_io_executor& executor() const { return executor_; }
   const UpstreamClientOptions& options() const { return options_; }
@@ -258,14 +260,11 @@ awaitable<std::optional<std::string>> UpstreamTunnel::read() {
     ex.conn->buffer.consume(ex.conn->buffer.size());
     co_return early;
   }
-  if (!ex.conn) co_return std::nullopt;
-  std::string chunk(ex.chunk_bytes, '\0');
-  auto read = ex.conn->tls ? ex.conn->tls->async_read_some(asio::buffer(chunk), kTuple)
-                           : ex.conn->stream.async_read_some(asio::buffer(chunk), kTuple);
+  const auto scratch = asio::buffer(ex.conn->scratch.get(), ex.chunk_bytes);
+  auto read = ex.conn->tls ? ex.conn->tls->async_read_some(scratch, kTuple) : ex.conn->stream.async_read_some(scratch, kTuple);
   auto [ec, n] = co_await std::move(read);
   if (ec || n == 0) co_return std::nullopt;
-  chunk.resize(n);
-  co_return chunk;
+  co_return std::string(ex.conn->scratch.get(), n);
 }
 
 awaitable<bool> UpstreamTunnel::write(std::string data) {
@@ -346,9 +345,8 @@ awaitable<std::unique_ptr<UpstreamClientConnection>> dial_new(UpstreamIdlePool& 
     auto conn = std::make_unique<UpstreamClientConnection>(pool.executor());
     // Room for a whole small response: Beast reads at most the buffer's free capacity (512
     // bytes in a new buffer), so a 1 KiB response would take three reads and three writes.
-    const std::size_t chunk_bytes = pool.options().chunk_bytes > 0 ? pool.options().chunk_bytes : 16 * 1024;
-    conn->buffer.reserve(chunk_bytes + 4096);
-    conn->scratch.reset(new char[chunk_bytes]);
+    conn->buffer.reserve(pool.options().chunk_bytes + 4096);
+    conn->scratch.reset(new char[pool.options().chunk_bytes]);
     expire(conn->stream, pool.options().dial_timeout);
     auto [ec] = co_await conn->stream.async_connect(endpoint, kTuple);
     if (!ec) {
@@ -438,7 +436,7 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip(std::string dial, Upst
     ex->pool = pool;
     ex->dial = dial;
     ex->reusable = !close;
-    ex->chunk_bytes = options.chunk_bytes > 0 ? options.chunk_bytes : 16 * 1024;
+    ex->chunk_bytes = options.chunk_bytes;
     bool pooled = false;
     if (attempt == 0) {
       ex->conn = pool->take(dial);
