@@ -27,7 +27,7 @@ constexpr DirectiveInfo kDirectives[] = {
     {"log_skip", DirectiveKind::Unsupported},
     {"log_name", DirectiveKind::Unsupported},
     {"header", DirectiveKind::Handler},
-    {"copy_response_headers", DirectiveKind::Unsupported},
+    {"copy_response_headers", DirectiveKind::Handler},
     {"request_body", DirectiveKind::Unsupported},
     {"redir", DirectiveKind::Handler},
     {"method", DirectiveKind::Unsupported},
@@ -48,7 +48,7 @@ constexpr DirectiveInfo kDirectives[] = {
     {"route", DirectiveKind::Handler},
     {"abort", DirectiveKind::Unsupported},
     {"error", DirectiveKind::Unsupported},
-    {"copy_response", DirectiveKind::Unsupported},
+    {"copy_response", DirectiveKind::Handler},
     {"respond", DirectiveKind::Handler},
     {"metrics", DirectiveKind::Unsupported},
     {"reverse_proxy", DirectiveKind::Handler},
@@ -197,6 +197,47 @@ RespondHandler parse_respond(Dispenser& d) {
     }
   }
   return respond;
+}
+
+// Upstream CopyResponseHandler.UnmarshalCaddyfile: one positive number as the argument, or a
+// `status` subdirective.
+CopyResponseHandler parse_copy_response(Dispenser& d) {
+  static constexpr std::string_view kKnown[] = {"status"};
+  d.next();
+  CopyResponseHandler copy;
+  const std::vector<Token> args = d.remaining_arg_tokens();
+  if (args.size() > 1) throw d.arg_error();
+  if (args.size() == 1) {
+    if (!is_number(args[0].text) || args[0].text.find_first_not_of('0') == std::string::npos) {
+      throw error_at(args[0], "copy_response: invalid status code '" + args[0].text + "'");
+    }
+    copy.status = args[0].text;
+  }
+  for (int nesting = d.nesting(); d.next_block(nesting);) {
+    if (d.val() != "status") throw unknown_subdirective(d, "copy_response", kKnown);
+    copy.status = require_arg(d);
+    expect_no_more_args(d);
+  }
+  return copy;
+}
+
+CopyResponseHeadersHandler parse_copy_response_headers(Dispenser& d) {
+  static constexpr std::string_view kKnown[] = {"include", "exclude"};
+  d.next();
+  if (d.next_arg()) throw d.arg_error();
+  CopyResponseHeadersHandler copy;
+  for (int nesting = d.nesting(); d.next_block(nesting);) {
+    const std::string sub = d.val();
+    if (sub != "include" && sub != "exclude") throw unknown_subdirective(d, "copy_response_headers", kKnown);
+    const std::vector<std::string> fields = d.remaining_args();
+    if (fields.empty()) throw d.arg_error();
+    std::vector<std::string>& list = sub == "include" ? copy.include : copy.exclude;
+    list.insert(list.end(), fields.begin(), fields.end());
+  }
+  if (!copy.include.empty() && !copy.exclude.empty()) {
+    throw error_at(d.tokens().front(), "copy_response_headers: cannot define both include and exclude lists");
+  }
+  return copy;
 }
 
 HeaderHandler parse_header(Dispenser& d) {
@@ -420,6 +461,8 @@ Handler parse_handler(std::string_view directive, Dispenser& d, const MatcherDef
   if (directive == "uri") return parse_uri(d);
   if (directive == "basic_auth" || directive == "basicauth") return parse_basic_auth(d, ctx);
   if (directive == "invoke") return parse_invoke(d, ctx);
+  if (directive == "copy_response") return parse_copy_response(d);
+  if (directive == "copy_response_headers") return parse_copy_response_headers(d);
   return parse_subroute(directive, d, defs, ctx);
 }
 

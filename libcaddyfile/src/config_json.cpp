@@ -326,6 +326,17 @@ struct HandlerJson {
   json operator()(const TryFilesHandler& h) const {
     return {{"handler", "try_files"}, {"files", h.files}, {"policy", h.policy}};
   }
+  json operator()(const CopyResponseHandler& h) const {
+    json j{{"handler", "copy_response"}};
+    put(j, "status_code", h.status);
+    return j;
+  }
+  json operator()(const CopyResponseHeadersHandler& h) const {
+    json j{{"handler", "copy_response_headers"}};
+    put(j, "include", h.include);
+    put(j, "exclude", h.exclude);
+    return j;
+  }
   json operator()(const UnsupportedHandler& h) const { return {{"handler", "unsupported"}, {"tokens", h.tokens}}; }
   json operator()(const Subroute& h) const {
     static constexpr const char* kKinds[] = {"handle", "handle_path", "route"};

@@ -127,6 +127,18 @@ std::optional<std::string> request_placeholder(std::string_view name, const Eval
   return std::nullopt;
 }
 
+// Inside handle_response, as Caddy sets them before running its routes.
+std::optional<std::string> upstream_placeholder(std::string_view name, const UpstreamResponseFacts& upstream) {
+  if (name == "status_code") return std::to_string(upstream.status);
+  if (name == "status_text") return upstream.status_text;
+  if (!name.starts_with("header.")) return std::nullopt;
+  std::vector<std::string_view> values;
+  for (const auto& [field, value] : upstream.headers) {
+    if (iequals(field, name.substr(7))) values.push_back(value);
+  }
+  return join(values, ",");
+}
+
 std::optional<std::string> global_placeholder(std::string_view key) {
   if (key.starts_with("env.")) {
     const char* value = std::getenv(std::string(key.substr(4)).c_str());
@@ -165,6 +177,8 @@ std::optional<std::string> placeholder_value(std::string_view key, const Evaluat
   std::optional<std::string> value;
   if (key.starts_with("http.request.")) {
     value = request_placeholder(key.substr(13), ev);
+  } else if (key.starts_with("http.reverse_proxy.") && ev.request.upstream) {
+    value = upstream_placeholder(key.substr(19), *ev.request.upstream);
   } else if (key == "http.vars.root") {
     value = ev.root.value_or("");
   } else if (key == "http.auth.user.id") {

@@ -64,23 +64,35 @@ std::string expand_for_upstream(std::string_view text, const RouteRequest& reque
 
 }  // namespace
 
-int ReverseProxy::replaced_status(int status, const HeaderFields& fields, const RouteRequest& request) const {
+void ReverseProxy::choose_response_handler(ProxyOutcome& outcome, const std::string& reason,
+                                           const RouteRequest& request) const {
   for (const caddyfile::ResponseHandler& handler : handler_.handle_response) {
-    if (!handler.status) continue;
     if (handler.match) {
       EncodeResponse response;
-      response.status = status;
-      for (const auto& [name, value] : fields) response.headers.emplace_back(name, value);
+      response.status = outcome.status;
+      for (const auto& [name, value] : outcome.fields) response.headers.emplace_back(name, value);
       if (!encode_detail::matches_response(*handler.match, response)) continue;
+    }
+    if (!handler.status) {
+      auto facts = std::make_shared<UpstreamResponseFacts>();
+      facts->status = outcome.status;
+      facts->status_text = std::to_string(outcome.status) + (reason.empty() ? "" : " " + reason);
+      facts->headers = outcome.fields;
+      apply_response_headers(facts->headers, outcome.status, ProxyHeaderOptions{});  // hop-by-hop only
+      outcome.response_routes = &handler;
+      outcome.upstream_response = std::move(facts);
+      return;
     }
     const std::string code = expand_placeholders(*handler.status, request);
     int replaced = 0;
     const auto [end, ec] = std::from_chars(code.data(), code.data() + code.size(), replaced);
-    if (ec == std::errc() && end == code.data() + code.size() && replaced >= 100 && replaced <= 999) return replaced;
-    if (log_) log_("reverse_proxy: replace_status " + *handler.status + ": not a status code");
-    return status;
+    if (ec == std::errc() && end == code.data() + code.size() && replaced >= 100 && replaced <= 999) {
+      outcome.status = replaced;
+    } else if (log_) {
+      log_("reverse_proxy: replace_status " + *handler.status + ": not a status code");
+    }
+    return;
   }
-  return status;
 }
 
 // The TLS side of `transport http`: TLS 1.2 or later, ALPN http/1.1, the roots of
@@ -371,8 +383,8 @@ awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread
         upstreams.record_result(chosen->index, static_cast<int>(result.head.status), latency, false);
         outcome.status = static_cast<int>(result.head.status);
         outcome.fields = std::move(result.head.fields);
-        apply_response_headers(outcome.fields, outcome.status, options);
-        outcome.status = replaced_status(outcome.status, outcome.fields, request);
+        if (!handler_.handle_response.empty()) choose_response_handler(outcome, result.head.reason, request);
+        apply_response_headers(outcome.fields, static_cast<int>(result.head.status), options);
         if (chosen->set_cookie) {
           outcome.fields.emplace_back("Set-Cookie", sticky_cookie_header(*chosen->set_cookie, client.tls));
         }

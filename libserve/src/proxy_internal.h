@@ -50,6 +50,10 @@ struct ProxyOutcome {
   std::shared_ptr<class ReverseProxy> owner;  ///< keeps the proxy alive while the body is relayed
   std::shared_ptr<UpstreamPool> pool;         ///< the pool `lease` counts in (dynamic ones change)
   std::optional<RequestLease> lease;          ///< the request counted in flight until the body ends
+  /// The `handle_response` block of routes that matched the upstream's response, and that
+  /// response as its routes see it: the server runs them instead of relaying (the body unread).
+  const caddyfile::ResponseHandler* response_routes = nullptr;
+  std::shared_ptr<const UpstreamResponseFacts> upstream_response;
 };
 
 /// One reverse_proxy handler of the loaded configuration. Built when a configuration is loaded;
@@ -85,9 +89,10 @@ class ReverseProxy : public std::enable_shared_from_this<ReverseProxy> {
   static boost::asio::awaitable<void> check_health(std::weak_ptr<ReverseProxy> self);
   boost::asio::awaitable<void> check_upstream(UpstreamPool& pool, std::size_t index);
   static boost::asio::awaitable<void> refresh_dynamic(std::weak_ptr<ReverseProxy> self);
-  // The status after `replace_status` (the first handle_response entry with a status whose
-  // matcher matches), else `status`.
-  int replaced_status(int status, const HeaderFields& fields, const RouteRequest& request) const;
+  // Caddy's handle_response choice, on the upstream's status and fields as received: the first
+  // entry whose matcher matches decides. A `replace_status` sets outcome.status; a block of routes
+  // is left in outcome.response_routes with outcome.upstream_response.
+  void choose_response_handler(ProxyOutcome& outcome, const std::string& reason, const RouteRequest& request) const;
   // Makes `dials` the upstreams, unless they already are (keeping their health and counters).
   void use_dials(const std::vector<std::string>& dials);
 

@@ -116,9 +116,6 @@ std::optional<std::string> unsupported_matcher(const MatcherSet& set) {
 
 // The parts of reverse_proxy the proxy (proxy.h) does not implement yet.
 std::optional<std::string> unsupported_reverse_proxy(const caddyfile::ReverseProxyHandler& proxy) {
-  for (const caddyfile::ResponseHandler& h : proxy.handle_response) {
-    if (!h.status) return "reverse_proxy handle_response";  // replace_status is supported
-  }
   const caddyfile::HttpTransport& t = proxy.transport;
   for (const std::string& version : t.versions) {
     if (version != "1.1") return "reverse_proxy transport versions " + version;
@@ -147,6 +144,8 @@ std::optional<std::string> unsupported_handler(const Route& route) {
     return unsupported_reverse_proxy(**proxy);
   }
   const bool runs = std::holds_alternative<caddyfile::RootHandler>(h) ||
+                    std::holds_alternative<caddyfile::CopyResponseHandler>(h) ||
+                    std::holds_alternative<caddyfile::CopyResponseHeadersHandler>(h) ||
                     std::holds_alternative<caddyfile::RedirHandler>(h) ||
                     std::holds_alternative<caddyfile::RespondHandler>(h) ||
                     std::holds_alternative<caddyfile::HeaderHandler>(h) ||
@@ -356,6 +355,25 @@ Flow run_basic_auth(const caddyfile::BasicAuthHandler& auth, Evaluation& ev) {
 
 Flow run_routes(const std::vector<Route>& routes, Evaluation& ev);
 
+// Caddy's CopyResponseHeadersHandler: each upstream field that passes include/exclude replaces
+// the response's field of that name.
+void run_copy_response_headers(const caddyfile::CopyResponseHeadersHandler& copy, Evaluation& ev) {
+  const auto listed = [](const std::vector<std::string>& list, std::string_view field) {
+    return std::any_of(list.begin(), list.end(), [&](const std::string& name) { return iequals(name, field); });
+  };
+  std::vector<std::string_view> copied;
+  for (const auto& [field, value] : ev.request.upstream->headers) {
+    if (!copy.include.empty() && !listed(copy.include, field)) continue;
+    if (listed(copy.exclude, field)) continue;
+    const bool first = std::none_of(copied.begin(), copied.end(), [&](std::string_view c) { return iequals(c, field); });
+    if (first) {
+      copied.push_back(field);
+      ev.result.response_headers.push_back(HeaderOp{.kind = HeaderOp::Kind::Delete, .field = field});
+    }
+    ev.result.response_headers.push_back(HeaderOp{.kind = HeaderOp::Kind::Add, .field = field, .value = value});
+  }
+}
+
 // One handler; Stop when it answered.
 Flow run_handler(const Route& route, Evaluation& ev) {
   const caddyfile::Handler& h = route.handler;
@@ -398,8 +416,30 @@ Flow run_handler(const Route& route, Evaluation& ev) {
   } else if (const auto* fs = std::get_if<caddyfile::FileServerHandler>(&h)) {
     run_file_server(*fs, route, ev);
     return Flow::Stop;
+  } else if (const auto* copy = std::get_if<caddyfile::CopyResponseHandler>(&h)) {
+    // check_routes_supported allows it only inside handle_response, where `upstream` is set.
+    if (!ev.request.upstream) {
+      internal_error(result);
+      return Flow::Stop;
+    }
+    const auto status = copy->status ? status_code(*copy->status, ev) : std::optional<int>(0);
+    if (!status) {
+      internal_error(result);
+      return Flow::Stop;
+    }
+    result.kind = RouteResult::Kind::CopyResponse;
+    result.status = *status;
+    return Flow::Stop;
+  } else if (const auto* copy_headers = std::get_if<caddyfile::CopyResponseHeadersHandler>(&h)) {
+    if (ev.request.upstream) run_copy_response_headers(*copy_headers, ev);
   } else if (const auto* proxy = std::get_if<caddyfile::Boxed<caddyfile::ReverseProxyHandler>>(&h)) {
+    if (ev.request.upstream) {  // a reverse_proxy inside handle_response
+      result.kind = RouteResult::Kind::Unsupported;
+      result.unsupported = unsupported_message(route, "reverse_proxy inside handle_response");
+      return Flow::Stop;
+    }
     result.kind = RouteResult::Kind::Proxy;
+    result.root = ev.root;
     result.proxy = &**proxy;
     result.path = ev.raw_path.starts_with('/') ? ev.raw_path : "/" + ev.raw_path;
     result.query = ev.query;
@@ -450,12 +490,27 @@ void check_reverse_proxy(const Route& route) {
   }
 }
 
-void check_supported(const std::vector<Route>& routes) {
+// `in_response`: inside a reverse_proxy's handle_response, the only place copy_response and
+// copy_response_headers may be (Caddy fails such requests with 500; serve refuses to start).
+void check_supported(const std::vector<Route>& routes, bool in_response = false) {
   for (const Route& route : routes) {
     if (const auto what = unsupported_part(route)) throw Error(unsupported_message(route, *what));
+    const bool copies = std::holds_alternative<caddyfile::CopyResponseHandler>(route.handler) ||
+                        std::holds_alternative<caddyfile::CopyResponseHeadersHandler>(route.handler);
+    if (copies && !in_response) {
+      throw Error(route.file + ":" + std::to_string(route.line) + ": " + route.directive +
+                  " can only be used inside reverse_proxy's handle_response");
+    }
     check_reverse_proxy(route);
-    if (const auto* sub = std::get_if<caddyfile::Subroute>(&route.handler))
-      check_supported(sub->routes);
+    if (const auto* sub = std::get_if<caddyfile::Subroute>(&route.handler)) {
+      check_supported(sub->routes, in_response);
+    }
+    if (const auto* proxy = std::get_if<caddyfile::Boxed<caddyfile::ReverseProxyHandler>>(&route.handler)) {
+      if (in_response) throw Error(unsupported_message(route, "reverse_proxy inside handle_response"));
+      for (const caddyfile::ResponseHandler& handler : (*proxy)->handle_response) {
+        check_supported(handler.routes, true);
+      }
+    }
   }
 }
 
@@ -472,11 +527,9 @@ void make_field_safe(std::string& value) {
   std::replace_if(value.begin(), value.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; }, ' ');
 }
 
-}  // namespace
+// The result, with field values made safe (see make_field_safe).
 
-RouteResult evaluate_routes(const caddyfile::Site& site, const RouteRequest& request) {
-  routes_detail::Evaluation ev(request);
-  routes_detail::run_routes(site.routes, ev);
+RouteResult safe_result(routes_detail::Evaluation& ev) {
   RouteResult result = std::move(ev.result);
   make_field_safe(result.location);
   for (caddyfile::HeaderOp& op : result.response_headers) {
@@ -485,6 +538,27 @@ RouteResult evaluate_routes(const caddyfile::Site& site, const RouteRequest& req
     make_field_safe(op.replacement);
   }
   return result;
+}
+
+}  // namespace
+
+RouteResult evaluate_routes(const caddyfile::Site& site, const RouteRequest& request) {
+  routes_detail::Evaluation ev(request);
+  routes_detail::run_routes(site.routes, ev);
+  return safe_result(ev);
+}
+
+RouteResult evaluate_response_routes(const std::vector<caddyfile::Route>& routes, const RouteRequest& request,
+                                     const RouteResult& proxied) {
+  routes_detail::Evaluation ev(request);
+  ev.raw_path = proxied.path;
+  ev.query = proxied.query;
+  ev.root = proxied.root;
+  ev.result.user = proxied.user;
+  ev.result.encode = proxied.encode;
+  ev.result.response_headers = proxied.response_headers;
+  routes_detail::run_routes(routes, ev);
+  return safe_result(ev);
 }
 
 void check_routes_supported(const caddyfile::Site& site) {

@@ -60,7 +60,7 @@ awaitable<Reply> Server::Impl::ready_reply(Reply reply) { co_return reply; }
 awaitable<Reply> Server::Impl::respond(const http::request_header<>& req, bool https,
                                        const Peer& peer) {
   Reply reply = co_await handle_request(req, https, peer);
-  if (reply.relay) co_await relay_head(reply, req.method() == http::verb::head, req.version());
+  if (reply.relay) co_await relay_head(reply, req, req.version());
   co_return reply;
 }
 
@@ -95,7 +95,8 @@ void Server::Impl::encode_relay(Reply& reply) {
 // Sends a reverse_proxy call upstream and turns the outcome into the reply's head: the
 // upstream's status and fields (after header_down, then the `header` handlers), or our own 502,
 // 503 or 504 with the reason in the log.
-awaitable<void> Server::Impl::relay_head(Reply& reply, bool head_only, unsigned version) {
+awaitable<void> Server::Impl::relay_head(Reply& reply, const http::request_header<>& req, unsigned version) {
+  const bool head_only = req.method() == http::verb::head;
   Relay& relay = *reply.relay;
   const std::string what = relay.call.request.method + " " + relay.call.target;
   relay.outcome = co_await relay.proxy->forward(std::move(relay.call), t_io_thread);
@@ -111,7 +112,9 @@ awaitable<void> Server::Impl::relay_head(Reply& reply, bool head_only, unsigned 
     reply.finish(head_only);
     co_return;
   }
+  if (outcome.response_routes && relay.routes_input && run_response_routes(reply, req, version)) co_return;
   for (const auto& [name, value] : outcome.fields) reply.head.insert(name, value);
+  reply.head.result(static_cast<unsigned>(outcome.status));  // copy_response may have changed it
   apply_header_ops(reply.head, relay.response_headers);
   const int status = outcome.status;
   relay.bodyless = head_only || status == 204 || status == 304 || (status >= 100 && status < 200);
@@ -176,12 +179,46 @@ Reply Server::Impl::run_routes(const SiteTable& table, const SiteOptions& site,
   request.remote_port = peer.port;
   request.version = static_cast<int>(req.version());
   for (const auto& field : req) request.headers.emplace_back(field.name_string(), field.value());
-  const RouteResult result = evaluate_routes(*site.routes, request);
-  std::optional<EncodeFormat> coding;
-  if (result.encode) {
-    coding = choose_encoding(*result.encode, {req[http::field::accept_encoding], req[http::field::cache_control],
-                                              req.find(http::field::sec_websocket_key) != req.end()});
+  RouteResult result = evaluate_routes(*site.routes, request);
+  if (result.kind != RouteResult::Kind::Proxy) return route_reply(result, req);
+
+  const std::optional<EncodeFormat> coding = accepted_coding(result, req);
+  auto relay = std::make_shared<Relay>();
+  relay->proxy = table.proxies.at(result.proxy);
+  relay->call.target = result.path;
+  if (!result.query.empty()) relay->call.target += "?" + result.query;
+  const auto& handlers = result.proxy->handle_response;
+  if (std::any_of(handlers.begin(), handlers.end(), [](const auto& h) { return !h.status; })) {
+    relay->routes_input = std::make_unique<ResponseRoutesInput>(ResponseRoutesInput{request, result});
   }
+  relay->call.request = std::move(request);
+  if (coding) {  // the upstream knows its own tags, not "abc-gzip" (as for files, see encode.h)
+    for (auto& [name, value] : relay->call.request.headers) {
+      if (beast::iequals(name, "If-None-Match") || beast::iequals(name, "If-Match")) {
+        value = strip_encoded_etags(value, coding->name);
+      }
+    }
+  }
+  relay->response_headers = std::move(result.response_headers);
+  relay->encode = result.encode;
+  relay->coding = coding;
+  Reply reply;
+  reply.relay = std::move(relay);
+  reply.user = result.user;
+  return reply;
+}
+
+// The coding `encode` would use for this client, if an encode handler ran.
+std::optional<EncodeFormat> Server::Impl::accepted_coding(const RouteResult& result,
+                                                          const http::request_header<>& req) {
+  if (!result.encode) return std::nullopt;
+  return choose_encoding(*result.encode, {req[http::field::accept_encoding], req[http::field::cache_control],
+                                          req.find(http::field::sec_websocket_key) != req.end()});
+}
+
+// The reply for what the routes decided, other than reverse_proxy.
+Reply Server::Impl::route_reply(const RouteResult& result, const http::request_header<>& req) {
+  const std::optional<EncodeFormat> coding = accepted_coding(result, req);
   Reply reply;
   switch (result.kind) {
     case RouteResult::Kind::Empty: reply = text_reply(http::status::ok, "", req.version()); break;
@@ -201,28 +238,12 @@ Reply Server::Impl::run_routes(const SiteTable& table, const SiteOptions& site,
       if (result.body.empty()) reply.head.erase(http::field::content_type);
       else reply.head.set(http::field::content_type, "text/html; charset=utf-8");
       break;
-    case RouteResult::Kind::Proxy: {
-      auto relay = std::make_shared<Relay>();
-      relay->proxy = table.proxies.at(result.proxy);
-      relay->call.target = result.path;
-      if (!result.query.empty()) relay->call.target += "?" + result.query;
-      relay->call.request = std::move(request);
-      if (coding) {  // the upstream knows its own tags, not "abc-gzip" (as for files, see encode.h)
-        for (auto& [name, value] : relay->call.request.headers) {
-          if (beast::iequals(name, "If-None-Match") || beast::iequals(name, "If-Match")) {
-            value = strip_encoded_etags(value, coding->name);
-          }
-        }
-      }
-      relay->response_headers = result.response_headers;
-      relay->encode = result.encode;
-      relay->coding = coding;
-      reply.relay = std::move(relay);
-      reply.user = result.user;
-      return reply;
-    }
     case RouteResult::Kind::Unsupported:
       log(result.unsupported);
+      reply = text_reply(http::status::internal_server_error, "", req.version());
+      break;
+    case RouteResult::Kind::Proxy:
+    case RouteResult::Kind::CopyResponse:  // run_routes and relay_head take these
       reply = text_reply(http::status::internal_server_error, "", req.version());
       break;
   }
@@ -230,6 +251,30 @@ Reply Server::Impl::run_routes(const SiteTable& table, const SiteOptions& site,
   if (result.encode) encode_reply(reply, *result.encode, coding);
   reply.user = result.user;
   return reply;
+}
+
+// A `handle_response` block matched the upstream's response: its routes run on the request as
+// the proxy saw it. copy_response (Kind::CopyResponse) relays the upstream's response after all,
+// with its status and the block's header operations; any other answer replaces it, and the
+// upstream's body is left unread (its connection closes). True when the reply is now that answer.
+bool Server::Impl::run_response_routes(Reply& reply, const http::request_header<>& req, unsigned version) {
+  Relay& relay = *reply.relay;
+  ResponseRoutesInput& input = *relay.routes_input;
+  input.request.upstream = relay.outcome.upstream_response.get();
+  RouteResult result = evaluate_response_routes(relay.outcome.response_routes->routes, input.request, input.proxied);
+  if (result.kind == RouteResult::Kind::CopyResponse) {
+    if (result.status != 0) relay.outcome.status = result.status;
+    relay.response_headers = std::move(result.response_headers);
+    relay.encode = result.encode;
+    return false;
+  }
+  Reply answer = route_reply(result, req);
+  answer.log = reply.log;
+  if (answer.head.result() == http::status::not_modified) answer.head.erase(http::field::content_type);
+  answer.head.version(version);
+  answer.finish(req.method() == http::verb::head);
+  reply = std::move(answer);
+  return true;
 }
 
 // The `encode` handler on a finished reply: compressed in memory with this thread's encoder

@@ -133,7 +133,7 @@ awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* con
       auto body = std::make_shared<ClientBody<Stream>>(*this, stream, buffer, std::move(parser), expect_continue);
       reply.relay->call.body_source = body;
       if (!req[http::field::content_length].empty()) reply.relay->call.body_length = body_length_of(req);
-      co_await relay_head(reply, req.method() == http::verb::head, req.version());
+      co_await relay_head(reply, req, req.version());
       reply.request_body_bytes = body->bytes_read();
       if (!body->done()) reply.close = true;  // the rest of the upload would be read as a request
     } else {
@@ -156,7 +156,7 @@ awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* con
         if (body_ec) co_return;
         reply.request_body_bytes = rest.get().body().size();
       }
-      if (reply.relay) co_await relay_head(reply, req.method() == http::verb::head, req.version());
+      if (reply.relay) co_await relay_head(reply, req, req.version());
     }
     if (!keep_alive || stopping) reply.close = true;
     const bool written = co_await write_reply(stream, reply);

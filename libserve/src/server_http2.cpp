@@ -471,7 +471,7 @@ awaitable<void> Server::Impl::h2_relay(std::shared_ptr<H2Connection> shared,
                                        std::shared_ptr<H2Stream> s) {
   H2Connection& c = *shared;
   Reply& reply = s->reply;
-  co_await relay_head(reply, s->request.method() == http::verb::head, 20);
+  co_await relay_head(reply, s->request, 20);
   if (c.ended || s->closed) co_return;
   h2_respond(c, *s);
   c.notify();

@@ -60,6 +60,13 @@ struct Peer {
   int port = 0;
 };
 
+// What a reverse_proxy's handle_response routes start from: the request and the routes' result
+// as the proxy saw them.
+struct ResponseRoutesInput {
+  RouteRequest request;
+  RouteResult proxied;
+};
+
 // A reverse_proxy answer: the call until it is sent, then the upstream's response, whose body the
 // writers relay piece by piece as it arrives.
 struct Relay {
@@ -67,6 +74,7 @@ struct Relay {
   ProxyCall call;
   std::vector<caddyfile::HeaderOp> response_headers;  // the `header` handlers', applied last
   ProxyOutcome outcome;
+  std::unique_ptr<ResponseRoutesInput> routes_input;  // only when the proxy has handle_response routes
   bool bodyless = false;  // HEAD, 1xx, 204, 304: the head is all there is
   // `encode` for a relayed body: the options and the coding the client accepts, then, when the
   // response qualifies, the compressor its pieces go through (flushed after each piece for
@@ -256,7 +264,10 @@ struct Server::Impl {
                                   const Peer& peer);
   static awaitable<Reply> ready_reply(Reply reply);
   awaitable<Reply> respond(const http::request_header<>& req, bool https, const Peer& peer);
-  awaitable<void> relay_head(Reply& reply, bool head_only, unsigned version);
+  awaitable<void> relay_head(Reply& reply, const http::request_header<>& req, unsigned version);
+  bool run_response_routes(Reply& reply, const http::request_header<>& req, unsigned version);
+  Reply route_reply(const RouteResult& result, const http::request_header<>& req);
+  static std::optional<EncodeFormat> accepted_coding(const RouteResult& result, const http::request_header<>& req);
   static void encode_relay(Reply& reply);
   static awaitable<Reply> handle_on(Impl* self, const http::request_header<>* req, bool https,
                                     const Peer* peer);

@@ -492,6 +492,28 @@ TEST_CASE("reverse_proxy handle_response and replace_status use response matcher
   CHECK(moved.match->header == std::vector<std::pair<std::string, std::vector<std::string>>>{{"Location", {}}});
   CHECK(moved.routes.empty());
 
+  // copy_response and copy_response_headers, sorted in Caddy's order.
+  const auto copying = handler_of<ReverseProxyHandler>(
+      "\treverse_proxy app:8080 {\n\t\thandle_response {\n\t\t\tcopy_response 404\n\t\t\tcopy_response_headers {\n"
+      "\t\t\t\tinclude X-A X-B\n\t\t\t\tinclude X-C\n\t\t\t}\n\t\t\theader X 1\n\t\t}\n\t}\n");
+  REQUIRE(copying.handle_response.size() == 1);
+  const std::vector<Route>& copy_routes = copying.handle_response[0].routes;
+  CHECK(directives_of(copy_routes) == std::vector<std::string>{"header", "copy_response_headers", "copy_response"});
+  CHECK(handler_as<CopyResponseHeadersHandler>(copy_routes[1]).include == std::vector<std::string>{"X-A", "X-B", "X-C"});
+  CHECK(handler_as<CopyResponseHandler>(copy_routes[2]).status == "404");
+  CHECK(handler_as<CopyResponseHandler>(handler_of<ReverseProxyHandler>(
+                                            "\treverse_proxy app:8080 {\n\t\thandle_response {\n\t\t\tcopy_response {\n"
+                                            "\t\t\t\tstatus {rp.status_code}\n\t\t\t}\n\t\t}\n\t}\n")
+                                            .handle_response[0]
+                                            .routes[0])
+            .status == "{http.reverse_proxy.status_code}");
+  CHECK(site_error("\tcopy_response ok\n") == "Caddyfile:2: copy_response: invalid status code 'ok'");
+  CHECK(site_error("\tcopy_response 200 201\n") == "Caddyfile:2: wrong argument count or unexpected line ending after '201'");
+  CHECK(site_error("\tcopy_response_headers {\n\t\tinclude A\n\t\texclude B\n\t}\n") ==
+        "Caddyfile:2: copy_response_headers: cannot define both include and exclude lists");
+  CHECK(site_error("\tcopy_response_headers {\n\t\tinclde A\n\t}\n") ==
+        "Caddyfile:3: copy_response_headers: unrecognized subdirective: inclde (did you mean 'include'?)");
+
   CHECK(site_error("\treverse_proxy app:8080 {\n\t\thandle_response @nope {\n\t\t\trespond x\n\t\t}\n\t}\n") ==
         "Caddyfile:3: reverse_proxy: unrecognized response matcher name: @nope");
   CHECK(site_error("\treverse_proxy app:8080 {\n\t\t@x stauts 500\n\t}\n") ==

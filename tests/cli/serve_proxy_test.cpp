@@ -776,6 +776,76 @@ TEST_CASE("reverse_proxy's replace_status changes the status of the responses it
   CHECK(server.curl({"-w", " %{http_code}", server.url("/here")}).out == "body of /here 200");
 }
 
+TEST_CASE("reverse_proxy's handle_response runs routes on matching responses, over HTTP/1.1 and HTTP/2",
+          "[proxy][handle_response][tls]") {
+  const std::string big(1024 * 1024, 'u');  // never reaches the client: the routes answer instead
+  TestUpstream upstream([&](Exchange& e) {
+    const std::string& target = e.request().target;
+    if (target == "/accel") return e.respond(200, big, {{"X-Accel-Redirect", "/private/file.txt"}});
+    if (target == "/busy") return e.respond(503, "upstream detail", {{"X-Why", "overloaded"}});
+    if (target == "/teapot") return e.respond(418, "tea", {{"X-Keep", "k1"}, {"X-Keep", "k2"}, {"X-Drop", "d"}});
+    if (target == "/missing") return e.respond(404, "not here", {{"X-Up", "u"}});
+    e.respond(200, "plain " + target);
+  });
+  TempDir files;
+  fs::create_directories(files.path() / "private");
+  acmetool::test::write_file(files.path() / "private" / "file.txt", "the private file\n");
+  ProxyServer server("\troot * " + files.path().string() + "\n\theader X-Site yes\n\treverse_proxy " + upstream.dial() +
+                         " {\n"
+                         "\t\t@accel header X-Accel-Redirect *\n"
+                         "\t\thandle_response @accel {\n\t\t\trewrite * {rp.header.X-Accel-Redirect}\n\t\t\tfile_server\n\t\t}\n"
+                         "\t\t@busy status 5xx\n"
+                         "\t\thandle_response @busy {\n\t\t\theader X-Upstream-Status {rp.status_code}\n"
+                         "\t\t\trespond \"sorry: {rp.status_text}\" 502\n\t\t}\n"
+                         "\t\t@teapot status 418\n"
+                         "\t\thandle_response @teapot {\n\t\t\tcopy_response_headers {\n\t\t\t\tinclude X-Keep\n\t\t\t}\n"
+                         "\t\t\trespond \"short and stout\"\n\t\t}\n"
+                         "\t\t@missing status 404\n"
+                         "\t\thandle_response @missing {\n\t\t\theader X-Handled yes\n\t\t\tcopy_response 410\n\t\t}\n"
+                         "\t}\n",
+                     /*use_tls=*/true);
+  for (const std::string protocol : {"--http1.1", "--http2"}) {
+    INFO(protocol);
+    const std::string line = protocol == "--http1.1" ? "HTTP/1.1 " : "HTTP/2 ";
+    // X-Accel-Redirect: the file the upstream names, served from the site's root; the upstream's
+    // megabyte is dropped, and the same connection goes on to the next request.
+    CommandResult r = server.curl({protocol, "-D", "-", server.url("/accel"), server.url("/plain")});
+    INFO(r.out << r.err);
+    CHECK(r.out.starts_with(line + "200"));
+    CHECK(r.out.find("the private file\n") != std::string::npos);
+    CHECK(r.out.find("uuuu") == std::string::npos);
+    CHECK(lower(r.out).find("x-accel-redirect") == std::string::npos);
+    CHECK(r.out.find("plain /plain") != std::string::npos);
+    // Routes answering for an error: the upstream's status and reason in placeholders, the
+    // site's `header` still applied.
+    r = server.curl({protocol, "-D", "-", server.url("/busy")});
+    CHECK(r.out.starts_with(line + "502"));
+    CHECK(r.out.ends_with("sorry: 503 Service Unavailable"));
+    CHECK(response_field(r.out, "X-Upstream-Status") == "503");
+    CHECK(response_field(r.out, "X-Site") == "yes");
+    CHECK_FALSE(response_field(r.out, "X-Why"));
+    // copy_response_headers: only the included field, every value of it.
+    r = server.curl({protocol, "-D", "-", server.url("/teapot")});
+    CHECK(r.out.starts_with(line + "200"));
+    CHECK(r.out.ends_with("short and stout"));
+    CHECK(lower(r.out).find("x-keep: k1\r\n") != std::string::npos);
+    CHECK(lower(r.out).find("x-keep: k2\r\n") != std::string::npos);
+    CHECK_FALSE(response_field(r.out, "X-Drop"));
+    // copy_response: the upstream's own response after all, with the new status and the block's header.
+    r = server.curl({protocol, "-D", "-", server.url("/missing")});
+    CHECK(r.out.starts_with(line + "410"));
+    CHECK(r.out.ends_with("not here"));
+    CHECK(response_field(r.out, "X-Up") == "u");
+    CHECK(response_field(r.out, "X-Handled") == "yes");
+    // HEAD of a handled response: the file's head, no body.
+    r = server.curl({protocol, "-I", server.url("/accel")});
+    CHECK(r.out.starts_with(line + "200"));
+    CHECK(response_field(r.out, "Content-Length") == "17");
+  }
+  // Unmatched responses are relayed as they are.
+  CHECK(server.curl({server.url("/other")}).out == "plain /other");
+}
+
 TEST_CASE("encode compresses relayed bodies as they stream, events flushed one by one", "[proxy][encode]") {
   const std::string page(20000, 'x');
   TestUpstream upstream([&](Exchange& e) {

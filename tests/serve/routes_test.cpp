@@ -314,6 +314,51 @@ TEST_CASE("reverse_proxy answers Proxy with its handler and the rewritten path a
   CHECK(serve::evaluate_routes(site, request("/other")).kind == Kind::Respond);
 }
 
+TEST_CASE("handle_response routes run on the request as proxied, with the upstream's response at hand", "[routes]") {
+  const caddyfile::Site site = site_of(
+      "root * /srv\nheader X-Outer 1\nrewrite /old /new\nreverse_proxy a:1 {\n"
+      " @e status 5xx\n handle_response @e {\n  respond \"{rp.status_code}|{rp.status_text}|{rp.header.X-Why}|{path}\" 502\n }\n"
+      " @c status 404\n handle_response @c {\n  copy_response_headers {\n   include X-Keep\n  }\n  copy_response 410\n }\n"
+      " handle_response {\n  file_server\n }\n}");
+  const serve::RouteResult proxied = serve::evaluate_routes(site, request("/old"));
+  REQUIRE(proxied.kind == Kind::Proxy);
+  CHECK(proxied.root == "/srv");
+  const auto& handlers = proxied.proxy->handle_response;
+  REQUIRE(handlers.size() == 3);
+  serve::RouteRequest req = request("/old");
+
+  serve::UpstreamResponseFacts facts{503, "503 Service Unavailable", {{"X-Why", "busy"}, {"x-why", "really"}}};
+  req.upstream = &facts;
+  serve::RouteResult r = serve::evaluate_response_routes(handlers[0].routes, req, proxied);
+  CHECK(r.kind == Kind::Respond);
+  CHECK(r.status == 502);
+  CHECK(r.body == "503|503 Service Unavailable|busy,really|/new");
+  REQUIRE(r.response_headers.size() == 1);  // the outer `header` still applies
+  CHECK(r.response_headers[0].field == "X-Outer");
+
+  // copy_response_headers replaces each included field, every value kept; copy_response answers.
+  facts = {404, "404 Not Found", {{"X-Keep", "k1"}, {"X-Drop", "d"}, {"x-keep", "k2"}}};
+  r = serve::evaluate_response_routes(handlers[1].routes, req, proxied);
+  CHECK(r.kind == Kind::CopyResponse);
+  CHECK(r.status == 410);
+  std::vector<std::string> ops;
+  for (const auto& op : r.response_headers) ops.push_back(std::to_string(static_cast<int>(op.kind)) + op.field + "=" + op.value);
+  using Op = caddyfile::HeaderOp::Kind;
+  CHECK(ops == std::vector<std::string>{std::to_string(static_cast<int>(Op::Set)) + "X-Outer=1",
+                                        std::to_string(static_cast<int>(Op::Delete)) + "X-Keep=",
+                                        std::to_string(static_cast<int>(Op::Add)) + "X-Keep=k1",
+                                        std::to_string(static_cast<int>(Op::Add)) + "x-keep=k2"});
+
+  // file_server under the outer root, on the rewritten path.
+  r = serve::evaluate_response_routes(handlers[2].routes, req, proxied);
+  CHECK(r.kind == Kind::Files);
+  CHECK(r.files.root == "/srv");
+  CHECK(r.path == "/new");
+
+  // Without an upstream response the placeholders are unknown (emptied in a status, kept in a body).
+  CHECK(answer("respond \"{rp.status_code}\"", request("/")) == "{http.reverse_proxy.status_code}");
+}
+
 TEST_CASE("with no terminal handler the answer is Caddy's empty 200", "[routes]") {
   const serve::RouteResult result = run("root * /srv\nheader X 1", request("/"));
   CHECK(result.kind == Kind::Empty);
@@ -350,8 +395,13 @@ TEST_CASE(
         "Caddyfile:3: reverse_proxy transport versions h2c is not supported by serve yet");
   CHECK(message("reverse_proxy https://localhost:9443 {\n transport http {\n  tls_trusted_ca_certs /nonexistent/ca.pem\n }\n}") ==
         "Caddyfile:2: reverse_proxy: tls_trusted_ca_certs /nonexistent/ca.pem: cannot be read");
-  CHECK(message("reverse_proxy localhost:9000 {\n @e status 5xx\n handle_response @e {\n  respond x\n }\n}") ==
-        "Caddyfile:2: reverse_proxy handle_response is not supported by serve yet");
+  CHECK(message("reverse_proxy localhost:9000 {\n @e status 5xx\n handle_response @e {\n  respond x\n }\n}").empty());
+  CHECK(message("reverse_proxy localhost:9000 {\n handle_response {\n  reverse_proxy localhost:9001\n }\n}") ==
+        "Caddyfile:4: reverse_proxy inside handle_response is not supported by serve yet");
+  CHECK(message("handle /x {\n copy_response 200\n}") ==
+        "Caddyfile:3: copy_response can only be used inside reverse_proxy's handle_response");
+  CHECK(message("copy_response_headers {\n include X\n}") ==
+        "Caddyfile:2: copy_response_headers can only be used inside reverse_proxy's handle_response");
   CHECK(message("handle_errors {\n\n try_files {path}\n}") ==
         "Caddyfile:4: try_files is not supported by serve yet");
   CHECK(message("try_files {path} /index.html\nfile_server") ==

@@ -152,6 +152,20 @@ struct InvokeHandler {
   std::string name;
 };
 
+/// `copy_response [<matcher>] [<status>] { status <status> }`, only inside reverse_proxy's
+/// `handle_response`: sends the upstream's response (its fields and body) after all.
+struct CopyResponseHandler {
+  std::optional<std::string> status;  ///< replaces the upstream's status (may be a placeholder)
+};
+
+/// `copy_response_headers [<matcher>] { include <fields...>; exclude <fields...> }`, only inside
+/// `handle_response`: sets the upstream's response fields on the response being written (all of
+/// them, only `include`d ones, or all but `exclude`d ones; not both lists).
+struct CopyResponseHeadersHandler {
+  std::vector<std::string> include;
+  std::vector<std::string> exclude;
+};
+
 struct Route;
 
 /// `handle`, `handle_path` and `route`: a nested list of routes. `handle` and `handle_path`
@@ -168,7 +182,8 @@ struct Subroute {
 /// What a route does. reverse_proxy is boxed: it is five times larger than the other handlers.
 using Handler = std::variant<RootHandler, FileServerHandler, Boxed<ReverseProxyHandler>, RedirHandler, RespondHandler,
                              HeaderHandler, EncodeHandler, UriHandler, BasicAuthHandler, InvokeHandler, Subroute,
-                             RewriteHandler, TryFilesHandler, UnsupportedHandler>;
+                             RewriteHandler, TryFilesHandler, CopyResponseHandler, CopyResponseHeadersHandler,
+                             UnsupportedHandler>;
 
 /// One handler with its matcher, in evaluation order within its list.
 struct Route {

@@ -15,6 +15,14 @@
 
 namespace acmetool::serve {
 
+/// The upstream's response that a reverse_proxy `handle_response` block runs for.
+struct UpstreamResponseFacts {
+  int status = 0;
+  std::string status_text;  ///< "404 Not Found", as Go's Response.Status
+  /// Its fields, hop-by-hop ones removed, before header_down.
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
 /// The parts of a request the routes look at. Header lookups are case-insensitive.
 struct RouteRequest {
   std::string method;     ///< "GET", as received (matching is case-sensitive, as in Caddy)
@@ -26,12 +34,15 @@ struct RouteRequest {
   std::string remote_ip;  ///< the TCP peer
   int remote_port = 0;
   std::vector<std::pair<std::string, std::string>> headers;  ///< as received, one entry per line
+  /// Inside `handle_response` (evaluate_response_routes): the upstream's response, for the
+  /// {http.reverse_proxy.status_code|status_text|header.NAME} placeholders and copy_response(_headers).
+  const UpstreamResponseFacts* upstream = nullptr;
 };
 
 /// What the routes decided. A terminal handler ends the chain; when none is reached the answer is
 /// Caddy's default: 200 with an empty body (Kind::Empty).
 struct RouteResult {
-  enum class Kind { Empty, Files, Respond, Redirect, Proxy, Unsupported };
+  enum class Kind { Empty, Files, Respond, Redirect, Proxy, CopyResponse, Unsupported };
   Kind kind = Kind::Empty;
   /// Files: root (file_server's own `root`, else the last `root` directive that ran, else "." as
   /// Caddy does), index names, hide, browse, precompressed.
@@ -39,13 +50,16 @@ struct RouteResult {
   /// Proxy: the reverse_proxy handler that answers, inside the Site passed to evaluate_routes
   /// (valid while it is).
   const caddyfile::ReverseProxyHandler* proxy = nullptr;
+  /// Proxy: the `root` in effect, for its handle_response blocks.
+  std::optional<std::string> root;
   /// Files and Proxy: the path to resolve or to send upstream (after handle_path, `uri` and `rewrite`), percent-encoded, always
   /// starting with '/', without the query.
   std::string path;
   /// The query after rewrites (without '?'); the server appends it to a Files redirect.
   std::string query;
   /// Respond and Redirect: the status (`redir ... html` is 200); Files: file_server's `status`
-  /// override, 0 when none. A status placeholder that does not expand to a number gives 500.
+  /// override, CopyResponse: copy_response's, 0 when none. A status placeholder that does not
+  /// expand to a number gives 500.
   int status = 200;
   std::string body;      ///< Respond (known placeholders expanded), Redirect with "html"
   std::string location;  ///< Redirect (placeholders expanded); empty for "html"
@@ -86,8 +100,8 @@ struct RouteResult {
 ///    successful checks are remembered process-wide (at most 1,000), failures never.
 ///  - encode records its options in RouteResult::encode and the chain goes on.
 ///  - terminal: file_server, respond, redir, reverse_proxy (Kind::Proxy; the server proxies
-///    path and query). reverse_proxy with dynamic upstreams, handle_response or a TLS transport,
-///    basic_auth with argon2id or a hash
+///    path and query; its handle_response blocks run by evaluate_response_routes). reverse_proxy
+///    with transport versions other than 1.1, basic_auth with argon2id or a hash
 ///    that is not bcrypt, try_files, invoke, `uri path_regexp`, `file_server { pass_thru }` and
 ///    directives the adapter kept as unsupported answer Unsupported when they would run (their
 ///    matcher matched).
@@ -95,6 +109,18 @@ struct RouteResult {
 /// spaces, so a placeholder that decodes them cannot split the response (as Go's net/http does).
 /// Pure but for basic_auth's cache of successes; thread-safe; never throws except std::bad_alloc.
 RouteResult evaluate_routes(const caddyfile::Site& site, const RouteRequest& request);
+
+/// Runs a reverse_proxy's `handle_response` routes (`routes`, from `proxied.proxy`) for the
+/// upstream response `request.upstream` (which must be set), as Caddy runs them: on the request
+/// as the proxy saw it (proxied.path, .query and .root), its matchers on the request, with the
+/// `header` operations and `encode` of the routes before the proxy still in force (they start
+/// the result's lists) and the {http.reverse_proxy.*} placeholders known. `copy_response` answers
+/// CopyResponse (send the upstream's response after all, with its status replaced when given);
+/// `copy_response_headers` adds a Delete and Adds per upstream field it copies to
+/// response_headers. When nothing answers, Kind::Empty (Caddy's empty 200). A reverse_proxy
+/// inside answers Unsupported. Thread-safe.
+RouteResult evaluate_response_routes(const std::vector<caddyfile::Route>& routes, const RouteRequest& request,
+                                     const RouteResult& proxied);
 
 /// What an unknown placeholder becomes: Caddy's Replacer.ReplaceAll empties it (matchers,
 /// Location, status, root), ReplaceKnown keeps it as written (respond bodies, header values).
