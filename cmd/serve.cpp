@@ -392,6 +392,9 @@ int run_caddyfile(const ServeArgs& args, Context& ctx) {
   for (const std::string& warning : plan.warnings) {
     if (print) print("warning: " + warning);
   }
+  for (const std::string& warning : serve::apply_server_blocks(config.global.servers, options)) {
+    if (print) print("warning: " + warning);
+  }
   // http-01 is answered on the server's own HTTP port, tls-alpn-01 on its HTTPS port.
   auto http01 = std::make_shared<serve::Http01Responder>();
   auto tlsalpn01 = std::make_shared<acme::TlsAlpn01Responder>();

@@ -1,5 +1,7 @@
 // The global options block (upstream httpcaddyfile/options.go). Each option reads its segment
 // with the cursor on the option name.
+#include <arpa/inet.h>
+
 #include <algorithm>
 
 #include "adapt_internal.h"
@@ -238,6 +240,87 @@ void opt_admin(Dispenser& d, GlobalOptions& g, std::vector<Warning>&) {
   g.admin = std::move(admin);
 }
 
+// "192.0.2.0/24", "2001:db8::/32" or a bare address, as Go's netip.ParsePrefix takes them.
+bool valid_ip_range(const std::string& text) {
+  const std::size_t slash = text.find('/');
+  const std::string address = text.substr(0, slash);
+  unsigned char bytes[16];
+  const bool v4 = ::inet_pton(AF_INET, address.c_str(), bytes) == 1;
+  if (!v4 && ::inet_pton(AF_INET6, address.c_str(), bytes) != 1) return false;
+  if (slash == std::string::npos) return true;
+  const std::string bits = text.substr(slash + 1);
+  if (bits.empty() || bits.size() > 3 || bits.find_first_not_of("0123456789") != std::string::npos) return false;
+  return std::stoi(bits) <= (v4 ? 32 : 128);
+}
+
+// `proxy_protocol { timeout <d>; allow <ranges...> }` inside listener_wrappers.
+ServerBlockOptions::ProxyProtocol proxy_protocol_wrapper(Dispenser& d) {
+  static constexpr std::string_view kKnown[] = {"timeout", "allow"};
+  expect_no_more_args(d);
+  ServerBlockOptions::ProxyProtocol pp;
+  for (int nesting = d.nesting(); d.next_block(nesting);) {
+    if (d.val() == "timeout") {
+      require_arg(d);
+      pp.timeout = duration_value(d, "proxy_protocol timeout");
+      if (*pp.timeout < std::chrono::nanoseconds(0)) throw d.error("proxy_protocol timeout: negative duration '" + d.val() + "'");
+      expect_no_more_args(d);
+    } else if (d.val() == "allow") {
+      const std::vector<std::string> ranges = ip_ranges(d);
+      if (ranges.empty()) throw d.arg_error();
+      for (const std::string& range : ranges) {
+        if (!valid_ip_range(range)) throw d.error("proxy_protocol allow: invalid IP range '" + range + "'");
+      }
+      pp.allow.insert(pp.allow.end(), ranges.begin(), ranges.end());
+    } else {
+      throw unknown_subdirective(d, "proxy_protocol", kKnown);
+    }
+  }
+  return pp;
+}
+
+// `servers [<address>] { ... }`: listener_wrappers is read; Caddy's other server options are
+// accepted with a warning.
+void opt_servers(Dispenser& d, GlobalOptions& g, std::vector<Warning>& warnings) {
+  static constexpr std::string_view kKnown[] = {
+      "name", "listener_wrappers", "timeouts", "trusted_proxies", "client_ip_headers", "metrics", "max_header_size",
+      "log_credentials", "protocols", "strict_sni_host", "keepalive_interval", "trusted_proxies_strict", "enable_full_duplex"};
+  static constexpr std::string_view kWrappers[] = {"proxy_protocol", "tls", "http_redirect"};
+  ServerBlockOptions server;
+  if (d.next_arg()) server.address = d.val();
+  expect_no_more_args(d);
+  for (int nesting = d.nesting(); d.next_block(nesting);) {
+    const std::string sub = d.val();
+    if (sub != "listener_wrappers") {
+      if (std::find(std::begin(kKnown), std::end(kKnown), sub) == std::end(kKnown)) {
+        throw unknown_subdirective(d, "servers", kKnown);
+      }
+      warn(warnings, d.token(), "servers: '" + sub + "' is not supported by acmetool yet; ignored");
+      d.next_segment();
+      continue;
+    }
+    expect_no_more_args(d);
+    bool tls_seen = false;
+    for (int inner = d.nesting(); d.next_block(inner);) {
+      const std::string wrapper = d.val();
+      if (wrapper == "proxy_protocol") {
+        if (tls_seen) throw d.error("listener_wrappers: proxy_protocol must come before tls");
+        if (server.proxy_protocol) throw d.error("listener_wrappers: proxy_protocol given twice");
+        server.proxy_protocol = proxy_protocol_wrapper(d);
+      } else if (wrapper == "tls") {
+        tls_seen = true;
+        expect_no_more_args(d);
+      } else if (wrapper == "http_redirect") {
+        warn(warnings, d.token(), "listener_wrappers: 'http_redirect' is not supported by acmetool yet; ignored");
+        d.next_segment();
+      } else {
+        throw error_at(d.token(), "listener_wrappers: unrecognized listener wrapper: " + wrapper +
+                                      did_you_mean(wrapper, kWrappers));
+      }
+    }
+  }
+  g.servers.push_back(std::move(server));
+}
+
 struct Option {
   std::string_view name;
   OptionParser parse;  // nullptr: known to Caddy, ignored here with a warning
@@ -264,9 +347,9 @@ constexpr Option kOptions[] = {
     {"skip_install_trust", opt_skip_install_trust},
     {"key_type", opt_key_type},
     {"auto_https", opt_auto_https},
+    {"servers", opt_servers},
     // Caddy options acmetool accepts but does not act on yet.
     {"order", nullptr},
-    {"servers", nullptr},
     {"log", nullptr},
     {"persist_config", nullptr},
     {"ocsp_stapling", nullptr},

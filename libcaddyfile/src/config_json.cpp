@@ -121,6 +121,17 @@ json global_json(const GlobalOptions& g) {
   put(admin, "enforce_origin", g.admin.enforce_origin);
   put(admin, "origins", g.admin.origins);
   if (!admin.empty()) j["admin"] = admin;
+  for (const ServerBlockOptions& server : g.servers) {
+    json o = json::object();
+    put(o, "address", server.address);
+    if (server.proxy_protocol) {
+      json pp = json::object();
+      put(pp, "timeout", server.proxy_protocol->timeout);
+      put(pp, "allow", server.proxy_protocol->allow);
+      o["proxy_protocol"] = pp;
+    }
+    j["servers"].push_back(o);
+  }
   return j;
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "acmetool/serve/error.h"
+#include "acmetool/serve/proxy_protocol.h"
 
 namespace acmetool::serve {
 
@@ -60,7 +61,32 @@ Server::Impl::Impl(ServerOptions o, CertManager& c)
       sites(make_site_table(options.sites, options.redirect_http)),
       metrics(options.metrics ? options.metrics : std::make_shared<ServerMetrics>()),
       tickets(tls.native_handle()) {
+  if (options.http_proxy_protocol) http_proxy_sources = parse_trusted_proxies(options.http_proxy_protocol->allow);
+  if (options.https_proxy_protocol) https_proxy_sources = parse_trusted_proxies(options.https_proxy_protocol->allow);
   configure_tls();
+}
+
+std::vector<std::string> apply_server_blocks(const std::vector<caddyfile::ServerBlockOptions>& blocks,
+                                             ServerOptions& options) {
+  std::vector<std::string> warnings;
+  for (const caddyfile::ServerBlockOptions& block : blocks) {
+    if (!block.proxy_protocol) continue;
+    ProxyProtocolOptions pp;
+    if (block.proxy_protocol->timeout) {
+      pp.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*block.proxy_protocol->timeout);
+    }
+    pp.allow = block.proxy_protocol->allow;
+    parse_trusted_proxies(pp.allow);  // throws for an invalid range
+    // ":443", "0.0.0.0:443", "[::1]:443": the listener on that port.
+    const std::size_t colon = block.address.rfind(':');
+    const std::string port = colon == std::string::npos ? "" : block.address.substr(colon + 1);
+    const bool http = block.address.empty() || port == std::to_string(options.http_port);
+    const bool https = block.address.empty() || port == std::to_string(options.https_port);
+    if (http) options.http_proxy_protocol = pp;
+    if (https) options.https_proxy_protocol = pp;
+    if (!http && !https) warnings.push_back("servers " + block.address + ": no listener on that port; ignored");
+  }
+  return warnings;
 }
 
 // ---- listeners ----
@@ -127,6 +153,52 @@ awaitable<void> Server::Impl::accept_loop(tcp::acceptor& acceptor, bool https) {
   }
 }
 
+// ---- the PROXY protocol ----
+
+// The header is peeked, then taken out of the socket exactly, so that the connection's own bytes
+// (a ClientHello, a request) stay for whoever reads next. Bytes seen after a complete signature
+// belong to the header while it is incomplete, so they are taken as they come; only a partial
+// signature ("PRO") makes this wait a little and look again.
+awaitable<bool> Server::Impl::read_proxy_header(tcp::socket& socket, Peer& peer, bool https) {
+  const std::optional<ProxyProtocolOptions>& pp = https ? options.https_proxy_protocol : options.http_proxy_protocol;
+  const std::optional<std::vector<Cidr>>& sources = https ? https_proxy_sources : http_proxy_sources;
+  if (!pp) co_return true;
+  if (!sources->empty() && !contains(*sources, peer.ip)) co_return true;  // not from the balancer
+  // Past the deadline the socket's operations are cancelled.
+  asio::steady_timer deadline(socket.get_executor());
+  deadline.expires_after(pp->timeout.count() > 0 ? pp->timeout : options.header_timeout);
+  deadline.async_wait([&socket](const boost::system::error_code& ec) {
+    boost::system::error_code ignored;
+    if (!ec) socket.cancel(ignored);
+  });
+  std::array<std::uint8_t, kMaxProxyHeader> header;
+  std::size_t taken = 0;  // bytes of the header already read out of the socket
+  for (;;) {
+    auto [ec, n] = co_await socket.async_receive(asio::buffer(header.data() + taken, header.size() - taken),
+                                                 asio::socket_base::message_peek, kTuple);
+    if (ec || n == 0) co_return false;
+    const ProxyHeaderResult r = parse_proxy_header({header.data(), taken + n});
+    if (r.status == ProxyHeaderStatus::Absent || r.status == ProxyHeaderStatus::Invalid) co_return false;
+    if (r.status == ProxyHeaderStatus::Complete) {
+      auto [read_ec, read] = co_await asio::async_read(socket, asio::buffer(header.data() + taken, r.length - taken), kTuple);
+      (void)read;
+      if (read_ec) co_return false;
+      if (!r.source_ip.empty()) peer = Peer{r.source_ip, r.source_port};
+      co_return true;
+    }
+    const std::size_t signature = header[0] == 'P' ? 6 : 12;
+    if (taken + n >= signature) {
+      auto [read_ec, read] = co_await asio::async_read(socket, asio::buffer(header.data() + taken, n), kTuple);
+      if (read_ec) co_return false;
+      taken += read;
+    } else {
+      asio::steady_timer pause(socket.get_executor(), std::chrono::milliseconds(5));
+      co_await pause.async_wait(kTuple);
+      if (deadline.expiry() <= std::chrono::steady_clock::now()) co_return false;
+    }
+  }
+}
+
 // ---- connection bookkeeping for a graceful stop ----
 
 std::pair<std::uint64_t, Server::Impl::Live*> Server::Impl::enter(int fd) {
@@ -177,7 +249,8 @@ awaitable<void> Server::Impl::plain_connection(tcp::socket socket) {
     boost::system::error_code ignored;
     const tcp::endpoint remote = stream.socket().remote_endpoint(ignored);
     // A named local: g++ 12 may end a temporary's life at the co_await's suspension.
-    const Peer peer = peer_of(remote);
+    Peer peer = peer_of(remote);
+    if (!co_await read_proxy_header(stream.socket(), peer, /*https=*/false)) co_return;
     co_await http_session(stream, /*https=*/false, guard.connection(), peer);
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   } catch (const std::exception& e) {

@@ -167,6 +167,9 @@ struct Server::Impl {
   static void bind_socket(tcp::acceptor& acceptor, const tcp::endpoint& endpoint, const std::string& address,
                           bool shared, boost::system::error_code& ec);
   awaitable<void> accept_loop(tcp::acceptor& acceptor, bool https);
+  // The PROXY protocol header of a connection to a listener that has it (ServerOptions): false
+  // when the connection must be closed; else `peer` is the client the header names.
+  awaitable<bool> read_proxy_header(tcp::socket& socket, Peer& peer, bool https);
 
   // ---- connection bookkeeping for a graceful stop (server.cpp) ----
 
@@ -299,6 +302,7 @@ struct Server::Impl {
   std::shared_ptr<const SiteTable> current_sites() const;
 
   ServerOptions options;
+  std::optional<std::vector<Cidr>> http_proxy_sources, https_proxy_sources;  // the PROXY protocol's allow
   CertManager& certificates;
   std::size_t threads_wanted;
   /// One io_context per thread, each with its own listening sockets.

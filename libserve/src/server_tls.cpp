@@ -63,7 +63,7 @@ int Server::Impl::select_alpn(SSL*, const unsigned char** out, unsigned char* ou
 awaitable<void> Server::Impl::tls_connection(tcp::socket socket) {
   boost::system::error_code ignored;
   const tcp::endpoint remote = socket.remote_endpoint(ignored);
-  const Peer peer = peer_of(remote);
+  Peer peer = peer_of(remote);
   const std::string local_ip = socket.local_endpoint(ignored).address().to_string();
   const int fd = socket.native_handle();
   beast::tcp_stream stream(std::move(socket));
@@ -71,6 +71,7 @@ awaitable<void> Server::Impl::tls_connection(tcp::socket socket) {
   const ConnectionMetric counted(*metrics, Scheme::Https);
   const LiveGuard guard{*this, enter(fd)};  // destroyed first: leaves before the socket closes
   try {
+    if (!co_await read_proxy_header(stream.socket(), peer, /*https=*/true)) co_return;
     co_await tls_session(stream, tls_stream, peer, local_ip, guard.connection());
   } catch (const std::exception& e) {
     log("connection from " + peer.ip + ": " + e.what());

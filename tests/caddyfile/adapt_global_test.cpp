@@ -256,9 +256,40 @@ TEST_CASE("Caddy options acmetool does not implement are accepted with a warning
   std::vector<Warning> warnings;
   global_of("\tservers {\n\t\tprotocols h1 h2\n\t}\n\tpersist_config off\n", &warnings);
   REQUIRE(warnings.size() == 2);
-  CHECK(warnings[0].where == "Caddyfile:2");
-  CHECK(warnings[0].message == "global option 'servers' is not supported by acmetool yet; ignored");
+  CHECK(warnings[0].where == "Caddyfile:3");
+  CHECK(warnings[0].message == "servers: 'protocols' is not supported by acmetool yet; ignored");
   CHECK(warnings[1].message == "global option 'persist_config' is not supported by acmetool yet; ignored");
+}
+
+TEST_CASE("servers reads the proxy_protocol listener wrapper and skips other server options", "[caddyfile][adapt][global]") {
+  std::vector<Warning> warnings;
+  const GlobalOptions g = global_of(
+      "\tservers :443 {\n\t\ttimeouts {\n\t\t\tread_body 10s\n\t\t}\n\t\tlistener_wrappers {\n"
+      "\t\t\tproxy_protocol {\n\t\t\t\ttimeout 2s\n\t\t\t\tallow 10.0.0.0/8 2001:db8::/32\n\t\t\t\tallow 192.0.2.1\n\t\t\t}\n"
+      "\t\t\ttls\n\t\t}\n\t}\n\tservers {\n\t\tlistener_wrappers {\n\t\t\tproxy_protocol\n\t\t}\n\t}\n",
+      &warnings);
+  REQUIRE(g.servers.size() == 2);
+  CHECK(g.servers[0].address == ":443");
+  REQUIRE(g.servers[0].proxy_protocol);
+  CHECK(g.servers[0].proxy_protocol->timeout == 2s);
+  CHECK(g.servers[0].proxy_protocol->allow == std::vector<std::string>{"10.0.0.0/8", "2001:db8::/32", "192.0.2.1"});
+  CHECK(g.servers[1].address.empty());
+  REQUIRE(g.servers[1].proxy_protocol);
+  CHECK(g.servers[1].proxy_protocol->allow.empty());
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].where == "Caddyfile:3");
+
+  const std::string wrappers = "\tservers {\n\t\tlistener_wrappers {\n";
+  CHECK(global_error(wrappers + "\t\t\ttls\n\t\t\tproxy_protocol\n\t\t}\n\t}\n") ==
+        "Caddyfile:5: listener_wrappers: proxy_protocol must come before tls");
+  CHECK(global_error(wrappers + "\t\t\tproxy_protocl\n\t\t}\n\t}\n") ==
+        "Caddyfile:4: listener_wrappers: unrecognized listener wrapper: proxy_protocl (did you mean 'proxy_protocol'?)");
+  CHECK(global_error(wrappers + "\t\t\tproxy_protocol {\n\t\t\t\tallow 10.0.0.0/33\n\t\t\t}\n\t\t}\n\t}\n") ==
+        "Caddyfile:5: proxy_protocol allow: invalid IP range '10.0.0.0/33'");
+  CHECK(global_error(wrappers + "\t\t\tproxy_protocol {\n\t\t\t\ttimeout soon\n\t\t\t}\n\t\t}\n\t}\n") ==
+        "Caddyfile:5: proxy_protocol timeout: invalid duration 'soon'");
+  CHECK(global_error("\tservers {\n\t\tprotocol h1\n\t}\n") ==
+        "Caddyfile:3: servers: unrecognized subdirective: protocol (did you mean 'protocols'?)");
 }
 
 TEST_CASE("global option arguments are checked: counts, ports, durations, key types", "[caddyfile][adapt][global]") {

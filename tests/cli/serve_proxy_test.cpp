@@ -2,6 +2,8 @@
 // TestUpstreams on 127.0.0.1, and curl or raw sockets speak to it as clients do. Each test
 // starts its own server (a plain http:// site unless TLS matters) and asserts what the upstream
 // saw and what the client got.
+#include <openssl/ssl.h>
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -47,14 +49,16 @@ struct ProxyServer {
   int http_port = 0, https_port = 0;
   std::optional<ChildProcess> process;
 
-  explicit ProxyServer(const std::string& site, bool use_tls = false) : tls(use_tls) {
+  // `globals`: more global options, each line tab-indented.
+  explicit ProxyServer(const std::string& site, bool use_tls = false, const std::string& globals = "") : tls(use_tls) {
     const std::vector<int> ports = acmetool::test::distinct_free_ports(2);
     http_port = ports[0];
     https_port = ports[1];
     const std::string address = tls ? "localhost" : "http://localhost:" + std::to_string(http_port);
     const fs::path caddyfile = dir.path() / "Caddyfile";
     acmetool::test::write_file(caddyfile, "{\n\thttp_port " + std::to_string(http_port) + "\n\thttps_port " +
-                                              std::to_string(https_port) + "\n}\n" + address + " {\n" + site + "}\n");
+                                              std::to_string(https_port) + "\n" + globals + "}\n" + address + " {\n" +
+                                              site + "}\n");
     process.emplace(ChildProcess::start(
         {ACMETOOL_BINARY, "--storage", storage.string(), "serve", "-c", caddyfile.string()}, log));
     // Listening is enough: the configuration is loaded before the sockets are bound, and a TLS
@@ -844,6 +848,85 @@ TEST_CASE("reverse_proxy's handle_response runs routes on matching responses, ov
   }
   // Unmatched responses are relayed as they are.
   CHECK(server.curl({server.url("/other")}).out == "plain /other");
+}
+
+namespace {
+
+// A PROXY version 2 header for TCP over IPv6 from [2001:db8::7]:4242.
+std::string proxy_v2_tcp6() {
+  std::string h("\r\n\r\n\0\r\nQUIT\n\x21\x21\x00\x24", 16);
+  std::string source(16, '\0');
+  source[0] = 0x20, source[1] = 0x01, source[2] = 0x0d, source[3] = static_cast<char>(0xb8), source[15] = 7;
+  return h + source + std::string(16, '\0') + std::string("\x10\x92\x01\xbb", 4);
+}
+
+// `header`, then a TLS connection (any certificate) for `host` on the same socket, one GET with
+// Connection: close, and the whole answer; "" when the handshake fails.
+std::string get_over_tls_after(int port, const std::string& header, const std::string& host) {
+  const acmetool::pki::UniqueFd fd = acmetool::test::connect_tcp(port);
+  acmetool::test::send_all(fd.get(), header);
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+  SSL_set_fd(ssl.get(), fd.get());
+  SSL_set_tlsext_host_name(ssl.get(), "localhost");
+  if (SSL_connect(ssl.get()) != 1) return "";
+  const std::string request = "GET / HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
+  SSL_write(ssl.get(), request.data(), static_cast<int>(request.size()));
+  std::string answer;
+  char buffer[4096];
+  for (int n; (n = SSL_read(ssl.get(), buffer, sizeof buffer)) > 0;) answer.append(buffer, static_cast<std::size_t>(n));
+  return answer;
+}
+
+}  // namespace
+
+TEST_CASE("the PROXY protocol names the client behind a load balancer, over HTTP and HTTPS", "[proxy][proxy_protocol]") {
+  TestUpstream upstream([](Exchange& e) { e.respond(200, "client " + e.request().header("X-Forwarded-For").value_or("-")); });
+  const std::string wrappers = "\tservers {\n\t\tlistener_wrappers {\n\t\t\tproxy_protocol {\n\t\t\t\ttimeout 1s\n"
+                               "\t\t\t\tallow 127.0.0.1/32\n\t\t\t}\n\t\t\ttls\n\t\t}\n\t}\n";
+  SECTION("plain HTTP: versions 1 and 2, health checks, and connections without a header") {
+    ProxyServer server("\treverse_proxy " + upstream.dial() + "\n", false, wrappers);
+    const std::string get = "GET / HTTP/1.1\r\nHost: " + server.host() + "\r\nConnection: close\r\n\r\n";
+    std::string r = server.raw("PROXY TCP4 203.0.113.9 127.0.0.1 56324 80\r\n" + get);
+    CHECK(r.starts_with("HTTP/1.1 200"));
+    CHECK(r.ends_with("client 203.0.113.9"));
+    r = server.raw(proxy_v2_tcp6() + get);
+    CHECK(r.ends_with("client 2001:db8::7"));
+    // UNKNOWN and LOCAL (a balancer's own checks): the TCP peer stands.
+    CHECK(server.raw("PROXY UNKNOWN\r\n" + get).ends_with("client 127.0.0.1"));
+    CHECK(server.raw(std::string("\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00", 16) + get).ends_with("client 127.0.0.1"));
+    // A header in pieces, cut inside the signature.
+    {
+      const acmetool::pki::UniqueFd fd = acmetool::test::connect_tcp(server.http_port);
+      acmetool::test::send_all(fd.get(), "PRO");
+      std::this_thread::sleep_for(100ms);
+      acmetool::test::send_all(fd.get(), "XY TCP4 198.51.100.");
+      std::this_thread::sleep_for(100ms);
+      acmetool::test::send_all(fd.get(), "2 127.0.0.1 1 80\r\n" + get);
+      CHECK(acmetool::test::read_until_closed(fd.get(), 5s).ends_with("client 198.51.100.2"));
+    }
+    // From an allowed source the header is required: without one, or malformed, no answer.
+    CHECK(server.raw(get).empty());
+    CHECK(server.raw("PROXY TCP4 203.0.113.9 127.0.0.1 99999 80\r\n" + get).empty());
+    // A client that sends nothing is closed after the timeout.
+    const auto start = Clock::now();
+    CHECK(server.raw("", 5s).empty());
+    CHECK(Clock::now() - start < 3s);
+    CHECK(Clock::now() - start >= 900ms);
+  }
+  SECTION("HTTPS: the header comes before the ClientHello") {
+    ProxyServer server("\treverse_proxy " + upstream.dial() + "\n", true, wrappers);
+    const std::string r = get_over_tls_after(server.https_port, "PROXY TCP4 203.0.113.9 127.0.0.1 56324 443\r\n", server.host());
+    CHECK(r.starts_with("HTTP/1.1 200"));
+    CHECK(r.ends_with("client 203.0.113.9"));
+    CHECK(get_over_tls_after(server.https_port, "", server.host()).empty());
+  }
+  SECTION("sources outside allow connect as usual, without a header") {
+    const std::string others = "\tservers {\n\t\tlistener_wrappers {\n\t\t\tproxy_protocol {\n"
+                               "\t\t\t\tallow 10.0.0.0/8\n\t\t\t}\n\t\t}\n\t}\n";
+    ProxyServer server("\treverse_proxy " + upstream.dial() + "\n", false, others);
+    CHECK(server.curl({server.url("/")}).out == "client 127.0.0.1");
+  }
 }
 
 TEST_CASE("encode compresses relayed bodies as they stream, events flushed one by one", "[proxy][encode]") {

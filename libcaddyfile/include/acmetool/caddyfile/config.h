@@ -88,6 +88,20 @@ struct AdminOptions {
   std::vector<std::string> origins;
 };
 
+/// `servers [<listener address>] { listener_wrappers { proxy_protocol { ... } tls } }`: options
+/// of the HTTP servers; acmetool reads the PROXY protocol listener wrapper and ignores (with a
+/// warning) the other server options.
+struct ServerBlockOptions {
+  std::string address;  ///< "" for every listener, else as written (":443", "0.0.0.0:8443")
+  /// `proxy_protocol { timeout <d>; allow <ranges...> }`: the listener expects a PROXY header
+  /// from the `allow` ranges (every source when empty) within `timeout` (5 s; 0 for none).
+  struct ProxyProtocol {
+    std::optional<std::chrono::nanoseconds> timeout;
+    std::vector<std::string> allow;
+  };
+  std::optional<ProxyProtocol> proxy_protocol;
+};
+
 /// The global options block. Fields not set in the Caddyfile stay at their defaults.
 struct GlobalOptions {
   bool debug = false;
@@ -116,6 +130,7 @@ struct GlobalOptions {
   std::optional<std::chrono::nanoseconds> grace_period;
   std::optional<std::chrono::nanoseconds> shutdown_delay;
   AdminOptions admin;
+  std::vector<ServerBlockOptions> servers;  ///< in the order written
 
   int effective_http_port() const noexcept { return http_port.value_or(80); }
   int effective_https_port() const noexcept { return https_port.value_or(443); }

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,17 @@ struct SiteOptions {
   std::shared_ptr<AccessLogWriter> access_log;
 };
 
+/// The PROXY protocol on a listener (`servers { listener_wrappers { proxy_protocol } }`): a
+/// connection from a source in `allow` (every source when empty) must start with a PROXY header,
+/// version 1 or 2 (proxy_protocol.h), within `timeout`; its source address is then the client's
+/// everywhere (logs, X-Forwarded-For, remote_ip, on-demand TLS's per-client ask limit). A header
+/// naming no address (UNKNOWN, LOCAL) leaves the TCP peer. A connection without a valid header
+/// in time is closed. Sources outside `allow` connect as usual.
+struct ProxyProtocolOptions {
+  std::chrono::milliseconds timeout = std::chrono::seconds(5);  ///< 0: the header timeout's bound
+  std::vector<std::string> allow;                               ///< ranges, as parse_cidr takes them
+};
+
 struct ServerOptions {
   /// Addresses to listen on (IP literals); empty: every IPv4 and IPv6 address.
   std::vector<std::string> listen_addresses;
@@ -57,6 +69,8 @@ struct ServerOptions {
   std::chrono::milliseconds header_timeout = std::chrono::seconds(10);
   std::chrono::milliseconds idle_timeout = std::chrono::minutes(5);
   std::size_t max_header_bytes = 16 * 1024;
+  /// PROXY protocol on the HTTP and on the HTTPS listener; absent: none.
+  std::optional<ProxyProtocolOptions> http_proxy_protocol, https_proxy_protocol;
   /// Where requests, connections and handshakes are counted (the admin endpoint's /metrics);
   /// null: the server counts into its own, which nobody reads.
   std::shared_ptr<ServerMetrics> metrics;
@@ -95,5 +109,11 @@ class Server {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// Applies the Caddyfile's `servers` blocks to the listeners of `options` (whose ports are set):
+/// a block without an address to both, one with an address to the listener on its port. Returns
+/// warnings for blocks that match no listener. Throws serve::Error for an invalid allow range.
+std::vector<std::string> apply_server_blocks(const std::vector<caddyfile::ServerBlockOptions>& blocks,
+                                             ServerOptions& options);
 
 }  // namespace acmetool::serve
