@@ -362,7 +362,8 @@ void run_copy_response_headers(const caddyfile::CopyResponseHeadersHandler& copy
     return std::any_of(list.begin(), list.end(), [&](const std::string& name) { return iequals(name, field); });
   };
   std::vector<std::string_view> copied;
-  for (const auto& [field, value] : ev.request.upstream->headers) {
+  for (const auto& line : ev.request.upstream->headers) {
+    const std::string& field = line.first;  // not a structured binding: clang 14 cannot capture those
     if (!copy.include.empty() && !listed(copy.include, field)) continue;
     if (listed(copy.exclude, field)) continue;
     const bool first = std::none_of(copied.begin(), copied.end(), [&](std::string_view c) { return iequals(c, field); });
@@ -370,7 +371,7 @@ void run_copy_response_headers(const caddyfile::CopyResponseHeadersHandler& copy
       copied.push_back(field);
       ev.result.response_headers.push_back(HeaderOp{.kind = HeaderOp::Kind::Delete, .field = field});
     }
-    ev.result.response_headers.push_back(HeaderOp{.kind = HeaderOp::Kind::Add, .field = field, .value = value});
+    ev.result.response_headers.push_back(HeaderOp{.kind = HeaderOp::Kind::Add, .field = field, .value = line.second});
   }
 }
 
