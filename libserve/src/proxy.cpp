@@ -2,6 +2,7 @@
 // select → round trip → retry decision, over this thread's keep-alive connections.
 #include "proxy_internal.h"
 
+#include <algorithm>
 #include <charconv>
 #include <regex>
 #include <utility>
@@ -95,15 +96,33 @@ void ReverseProxy::choose_response_handler(ProxyOutcome& outcome, const std::str
   }
 }
 
-// The TLS side of `transport http`: TLS 1.2 or later, ALPN http/1.1, the roots of
-// tls_trusted_ca_certs (else the system's), tls_client_auth's certificate and key.
+namespace {
+
+bool lists_version(const caddyfile::HttpTransport& transport, std::string_view version) {
+  return std::find(transport.versions.begin(), transport.versions.end(), version) != transport.versions.end();
+}
+
+// HTTP/1.1 may be used: `versions` is absent or lists it, or lists no HTTP/2 this connection
+// could speak (h2c with TLS, 2 without).
+bool allows_http1(const caddyfile::HttpTransport& transport, bool http2) {
+  return transport.versions.empty() || lists_version(transport, "1.1") || !http2;
+}
+
+}  // namespace
+
+// The TLS side of `transport http`: TLS 1.2 or later, ALPN http/1.1 (and h2 first when
+// `versions` lists 2), the roots of tls_trusted_ca_certs (else the system's), tls_client_auth's
+// certificate and key.
 UpstreamTls upstream_tls(const caddyfile::HttpTransport& transport) {
   UpstreamTls tls;
   auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   SSL_CTX* ctx = context->native_handle();
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  static constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-  SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn);
+  std::string alpn;
+  const bool h2 = lists_version(transport, "2");
+  if (h2) alpn.append("\x02h2", 3);
+  if (allows_http1(transport, h2)) alpn.append("\x08http/1.1", 9);
+  SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(alpn.data()), static_cast<unsigned>(alpn.size()));
   const auto load = [](const std::string& what, const std::string& file, auto&& action) {
     boost::system::error_code ec;
     action(file, ec);
@@ -132,6 +151,8 @@ UpstreamClientOptions upstream_client_options(const caddyfile::HttpTransport& tr
   UpstreamClientOptions options;
   options.dial_timeout = to_ms(transport.dial_timeout.value_or(std::chrono::seconds(3)));
   if (transport.response_header_timeout) options.response_header_timeout = to_ms(*transport.response_header_timeout);
+  if (transport.read_timeout) options.read_timeout = to_ms(*transport.read_timeout);
+  if (transport.write_timeout) options.write_timeout = to_ms(*transport.write_timeout);
   if (transport.max_response_header) options.max_response_header_bytes = static_cast<std::size_t>(*transport.max_response_header);
   options.idle_timeout = to_ms(transport.keepalive.value_or(std::chrono::minutes(2)));
   // Per io thread (Caddy keeps 32 per upstream for the whole process): a thread with more
@@ -139,6 +160,8 @@ UpstreamClientOptions upstream_client_options(const caddyfile::HttpTransport& tr
   options.max_idle_per_upstream = static_cast<std::size_t>(transport.keepalive_idle_conns_per_host.value_or(128));
   if (transport.keepalive_off) options.max_idle_per_upstream = 0;
   if (transport.tls) options.tls = upstream_tls(transport);
+  options.http2 = lists_version(transport, transport.tls ? "2" : "h2c");
+  options.http1 = allows_http1(transport, options.http2);
   return options;
 }
 
@@ -390,6 +413,7 @@ awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread
         }
         outcome.body = std::move(result.body);
         outcome.tunnel = std::move(result.tunnel);
+        if (outcome.tunnel && handler_.stream_timeout) outcome.stream_timeout = to_ms(*handler_.stream_timeout);
         outcome.error.clear();
         outcome.owner = shared_from_this();
         outcome.pool = current;

@@ -45,6 +45,9 @@ struct ProxyOutcome {
   HeaderFields fields;  ///< for the client: hop-by-hop removed, header_down applied
   UpstreamBody body;    ///< the upstream's body, still to be read (empty for our own statuses)
   std::unique_ptr<UpstreamTunnel> tunnel;  ///< 101 Switching Protocols: the upgraded connection
+  /// With `tunnel`: how long it may stay open (stream_timeout), after which both sides are
+  /// closed; zero: as long as both sides keep it.
+  std::chrono::milliseconds stream_timeout{0};
   std::string error;    ///< one line, set when the status is ours
   std::string upstream; ///< the dial address that answered, or the last one tried
   std::shared_ptr<class ReverseProxy> owner;  ///< keeps the proxy alive while the body is relayed

@@ -118,7 +118,7 @@ std::optional<std::string> unsupported_matcher(const MatcherSet& set) {
 std::optional<std::string> unsupported_reverse_proxy(const caddyfile::ReverseProxyHandler& proxy) {
   const caddyfile::HttpTransport& t = proxy.transport;
   for (const std::string& version : t.versions) {
-    if (version != "1.1") return "reverse_proxy transport versions " + version;
+    if (version == "3") return "reverse_proxy transport versions " + version;
   }
   if (proxy.upstreams.empty() && !proxy.dynamic) return "reverse_proxy without upstreams";
   return std::nullopt;

@@ -28,6 +28,27 @@ bool unframeable(const http::request_header<>& req) {
   return std::next(first) != last || !beast::iequals(first->value(), "chunked");
 }
 
+// Both directions of a tunnel; then its stream_timeout is of no more use.
+awaitable<void> both_directions(awaitable<void> up, awaitable<void> down, asio::steady_timer& limit) {
+  using namespace asio::experimental::awaitable_operators;
+  co_await (std::move(up) && std::move(down));
+  limit.cancel();
+}
+
+// A tunnel's stream_timeout: when `limit` expires first, both directions are ended (their reads
+// and writes cancelled), so both connections close. Not a `||` of awaitables: a cancelled
+// coroutine throws at its next co_await, and the directions must end on their own.
+template <class Stream>
+awaitable<void> close_when_expired(asio::steady_timer& limit, Stream& stream, UpstreamTunnel& upstream, bool& done,
+                                   bool& expired) {
+  auto [ec] = co_await limit.async_wait(kTuple);
+  if (ec || done) co_return;
+  expired = done = true;
+  upstream.cancel();
+  boost::system::error_code ignored;
+  beast::get_lowest_layer(stream).socket().cancel(ignored);
+}
+
 }  // namespace
 
 // ---- HTTP/1.1 ----
@@ -164,7 +185,7 @@ awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* con
                             std::chrono::steady_clock::now() - began, written ? reply.body_length() : 0);
     log_access(req, reply, start, began, peer, ssl_of(stream));
     if (written && reply.relay && reply.relay->outcome.tunnel) {
-      co_await tunnel(stream, buffer, *reply.relay->outcome.tunnel);
+      co_await tunnel(stream, buffer, *reply.relay->outcome.tunnel, reply.relay->outcome.stream_timeout);
       co_return;
     }
     if (!written || reply.close) co_return;
@@ -188,17 +209,30 @@ std::uint64_t Server::Impl::body_length_of(const http::request_header<>& req) {
 }
 
 // After a 101 from the upstream (WebSocket and other upgrades): bytes both ways, those the client
-// sent after its request first, until either side ends; then the other direction is cancelled
-// and the connection closes. No timeout applies, as in Caddy (no stream_timeout yet).
+// sent after its request first, until either side ends or `stream_timeout` (zero: none) passes;
+// then the other direction is cancelled and the connection closes. As in Caddy, no idle timeout
+// applies on the client's side; the upstream's reads and writes have read_timeout and
+// write_timeout.
 template <class Stream>
-awaitable<void> Server::Impl::tunnel(Stream& stream, beast::flat_buffer& buffer,
-                                     UpstreamTunnel& upstream) {
+awaitable<void> Server::Impl::tunnel(Stream& stream, beast::flat_buffer& buffer, UpstreamTunnel& upstream,
+                                     std::chrono::milliseconds stream_timeout) {
   using namespace asio::experimental::awaitable_operators;
   beast::get_lowest_layer(stream).expires_never();
   bool done = false;  // one direction ended: the other stops at its next step
   auto up = tunnel_up(stream, buffer, upstream, done);
   auto down = tunnel_down(stream, upstream, done);
-  co_await (std::move(up) && std::move(down));
+  if (stream_timeout.count() <= 0) {
+    co_await (std::move(up) && std::move(down));
+    co_return;
+  }
+  asio::steady_timer limit(co_await asio::this_coro::executor, stream_timeout);
+  bool expired = false;
+  auto both = both_directions(std::move(up), std::move(down), limit);
+  auto closer = close_when_expired(limit, stream, upstream, done, expired);
+  co_await (std::move(both) && std::move(closer));
+  if (expired) {
+    log("reverse_proxy: tunnel closed after stream_timeout " + std::to_string(stream_timeout.count()) + "ms");
+  }
 }
 template <class Stream>
 awaitable<void> Server::Impl::tunnel_up(Stream& stream, beast::flat_buffer& buffer,

@@ -219,7 +219,8 @@ struct Server::Impl {
   awaitable<void> refuse(Stream& stream, http::status status);
   static std::uint64_t body_length_of(const http::request_header<>& req);
   template <class Stream>
-  awaitable<void> tunnel(Stream& stream, beast::flat_buffer& buffer, UpstreamTunnel& upstream);
+  awaitable<void> tunnel(Stream& stream, beast::flat_buffer& buffer, UpstreamTunnel& upstream,
+                         std::chrono::milliseconds stream_timeout);
   template <class Stream>
   awaitable<void> tunnel_up(Stream& stream, beast::flat_buffer& buffer, UpstreamTunnel& upstream, bool& done);
   template <class Stream>

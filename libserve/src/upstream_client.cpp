@@ -1,18 +1,21 @@
-// The upstream HTTP/1.1 client (see upstream_client.h). Every connection, TCP or Unix, is a
-// beast::basic_stream over Asio's generic stream protocol, so one code path and Beast's own
-// timeouts (expires_after → beast::error::timeout) serve both.
+// The upstream client (see upstream_client.h): HTTP/1.1 exchanges, and the choice of HTTP/2
+// (upstream_h2.cpp) when the options allow it; connections are dialed and kept by
+// upstream_pool.cpp. Every connection, TCP or Unix, is a beast::basic_stream over Asio's generic
+// stream protocol, so one code path and Beast's own timeouts (expires_after →
+// beast::error::timeout) serve both.
 #include "acmetool/serve/upstream_client.h"
 
+#include "upstream_h2.h"
+#include "upstream_pool.h"
+
+#include <algorithm>
 #include <charconv>
-#include <deque>
 #include <tuple>
 #include <limits>
-#include <map>
 #include <utility>
 
 #include <boost/asio.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -24,8 +27,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using asio::awaitable;
 using Clock = std::chrono::steady_clock;
-using Stream = beast::basic_stream<asio::generic::stream_protocol>;
-using Endpoint = asio::generic::stream_protocol::endpoint;
+using Stream = UpstreamStream;
 
 namespace {
 
@@ -39,142 +41,41 @@ void expire(Stream& stream, std::chrono::milliseconds limit) {
   }
 }
 
-// "host:port" / "[v6]:port" / "unix//path" → (host, port) or the socket path.
-struct DialAddress {
-  bool unix_socket = false;
-  std::string host;  // or the socket path
-  std::string port;
+// When the next read or write on a connection gives up: the earlier of an overall deadline
+// (response_header_timeout's) and a limit per operation (read_timeout, write_timeout), with
+// which of the two it is, so that an expiry can be reported as the right one.
+struct Deadline {
+  std::optional<Clock::time_point> at;
+  bool per_operation = false;  // `at` is the read_timeout or write_timeout
 };
 
-std::optional<DialAddress> parse_dial(std::string_view dial) {
-  DialAddress out;
-  if (dial.starts_with("unix/")) {
-    out.unix_socket = true;
-    out.host = std::string(dial.substr(5));
-    if (out.host.empty()) return std::nullopt;
-    return out;
+Deadline earliest(std::optional<Clock::time_point> overall, std::chrono::milliseconds per_operation) {
+  Deadline deadline{overall, false};
+  if (per_operation.count() > 0) {
+    const Clock::time_point at = Clock::now() + per_operation;
+    if (!deadline.at || at < *deadline.at) deadline = Deadline{at, true};
   }
-  std::string_view host = dial;
-  std::string_view port = "80";
-  if (dial.starts_with('[')) {
-    const auto close = dial.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    host = dial.substr(1, close - 1);
-    if (close + 1 < dial.size()) {
-      if (dial[close + 1] != ':') return std::nullopt;
-      port = dial.substr(close + 2);
-    }
-  } else if (const auto colon = dial.rfind(':'); colon != std::string_view::npos) {
-    host = dial.substr(0, colon);
-    port = dial.substr(colon + 1);
-  }
-  if (host.empty() || port.empty()) return std::nullopt;
-  out.host = std::string(host);
-  out.port = std::string(port);
-  return out;
+  return deadline;
 }
+
+void expire(Stream& stream, const Deadline& deadline) {
+  if (deadline.at) {
+    stream.expires_at(*deadline.at);
+  } else {
+    stream.expires_never();
+  }
+}
+
+std::optional<Clock::time_point> deadline_after(std::chrono::milliseconds limit) {
+  if (limit.count() <= 0) return std::nullopt;
+  return Clock::now() + limit;
+}
+
+std::string millis(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
 
 bool is_field(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
 
 }  // namespace
-
-// One open connection to an upstream: TCP or Unix, with TLS over it for TLS upstreams.
-struct UpstreamClientConnection {
-  explicit UpstreamClientConnection(const asio::any_io_executor& executor) : stream(executor) {}
-  Stream stream;
-  std::optional<asio::ssl::stream<Stream&>> tls;  // over `stream`; timeouts stay on `stream`
-  // Kept with the connection, so that a kept-alive one reads without allocating: what was read
-  // and not parsed yet, and where body pieces are parsed into.
-  beast::flat_buffer buffer;
-  std::unique_ptr<char[]> scratch;
-  Clock::time_point idle_since{};
-};
-
-class UpstreamIdlePool {
- public:
-  UpstreamIdlePool(asio::any_io_executor executor, UpstreamClientOptions options)
-      : executor_(std::move(executor)), options_(options) {
-    if (options_.chunk_bytes == 0) options_.chunk_bytes = 16 * 1024;
-  }
-
-  const asio::any_io_executor& executor() const { return executor_; }
-  const UpstreamClientOptions& options() const { return options_; }
-
-  // The newest idle connection to `dial` still within idle_timeout, if any.
-  std::unique_ptr<UpstreamClientConnection> take(const std::string& dial) {
-    const auto it = idle_.find(dial);
-    if (it == idle_.end()) return nullptr;
-    auto& list = it->second;
-    const auto now = Clock::now();
-    while (!list.empty()) {
-      auto conn = std::move(list.back());
-      list.pop_back();
-      if (!expired(*conn, now) && conn->stream.socket().is_open()) return conn;
-    }
-    return nullptr;
-  }
-
-  void give_back(const std::string& dial, std::unique_ptr<UpstreamClientConnection> conn) {
-    if (options_.max_idle_per_upstream == 0) return;
-    conn->idle_since = Clock::now();
-    conn->stream.expires_never();
-    auto& list = idle_[dial];
-    if (list.size() >= options_.max_idle_per_upstream) list.pop_front();  // the oldest
-    list.push_back(std::move(conn));
-  }
-
-  std::size_t idle_count(std::string_view dial) const {
-    const auto it = idle_.find(std::string(dial));
-    return it == idle_.end() ? 0 : it->second.size();
-  }
-
-  std::size_t prune() {
-    std::size_t closed = 0;
-    const auto now = Clock::now();
-    for (auto it = idle_.begin(); it != idle_.end();) {
-      auto& list = it->second;
-      while (!list.empty() && expired(*list.front(), now)) {  // front is the oldest
-        list.pop_front();
-        ++closed;
-      }
-      it = list.empty() ? idle_.erase(it) : std::next(it);
-    }
-    return closed;
-  }
-
-  // Endpoints of `dial`: resolved once (synchronous getaddrinfo), cached until forget().
-  std::vector<Endpoint> endpoints(const std::string& dial, const DialAddress& address, std::string& error) {
-    if (const auto it = resolved_.find(dial); it != resolved_.end()) return it->second;
-    std::vector<Endpoint> out;
-    if (address.unix_socket) {
-      out.emplace_back(asio::local::stream_protocol::endpoint(address.host));
-    } else {
-      asio::ip::tcp::resolver resolver(executor_);
-      boost::system::error_code ec;
-      const auto results = resolver.resolve(address.host, address.port, ec);
-      if (ec) {
-        error = "resolving " + address.host + ": " + ec.message();
-        return {};
-      }
-      for (const auto& entry : results) out.emplace_back(entry.endpoint());
-    }
-    resolved_[dial] = out;
-    return out;
-  }
-  void forget(const std::string& dial) { resolved_.erase(dial); }
-
-  std::uint64_t opened = 0;
-
- private:
-  bool expired(const UpstreamClientConnection& conn, Clock::time_point now) const {
-    return options_.idle_timeout.count() > 0 && now - conn.idle_since >= options_.idle_timeout;
-  }
-
-  asio::any_io_executor executor_;
-  UpstreamClientOptions options_;
-  std::map<std::string, std::deque<std::unique_ptr<UpstreamClientConnection>>, std::less<>> idle_;
-  std::map<std::string, std::vector<Endpoint>, std::less<>> resolved_;
-};
 
 struct UpstreamExchange {
   std::weak_ptr<UpstreamIdlePool> pool;
@@ -183,6 +84,8 @@ struct UpstreamExchange {
   std::optional<http::response_parser<http::buffer_body>> parser;
   bool reusable = true;  // the request did not ask to close
   std::size_t chunk_bytes = 16 * 1024;
+  std::chrono::milliseconds read_timeout{0};   // per read of the body or tunnel; zero: none
+  std::chrono::milliseconds write_timeout{0};  // per tunnel write; zero: none
 
   void new_parser(std::size_t header_limit, bool head_request) {
     parser.emplace();
@@ -209,6 +112,11 @@ UpstreamBody& UpstreamBody::operator=(UpstreamBody&&) noexcept = default;
 UpstreamBody::~UpstreamBody() = default;
 
 awaitable<std::optional<std::string>> UpstreamBody::next_chunk() {
+  if (h2_) {
+    std::optional<std::string> piece = co_await h2_next_chunk(*h2_, error_);
+    if (!piece) h2_.reset();
+    co_return piece;
+  }
   while (exchange_) {
     UpstreamExchange& ex = *exchange_;
     auto& parser = *ex.parser;
@@ -220,7 +128,7 @@ awaitable<std::optional<std::string>> UpstreamBody::next_chunk() {
     char* const scratch = ex.conn->scratch.get();
     parser.get().body().data = scratch;
     parser.get().body().size = ex.chunk_bytes;
-    ex.conn->stream.expires_never();
+    expire(ex.conn->stream, ex.read_timeout);
     auto read = ex.conn->tls ? http::async_read_some(*ex.conn->tls, ex.conn->buffer, parser, kTuple)
                              : http::async_read_some(ex.conn->stream, ex.conn->buffer, parser, kTuple);
     auto [ec, n] = co_await std::move(read);
@@ -228,7 +136,9 @@ awaitable<std::optional<std::string>> UpstreamBody::next_chunk() {
     if (ec == http::error::need_buffer) ec = {};
     const std::size_t got = ex.chunk_bytes - parser.get().body().size;
     if (ec) {
-      error_ = UpstreamError{UpstreamFailure::Failed, "reading response body from " + ex.dial + ": " + ec.message()};
+      const std::string why = ec == beast::error::timeout ? "read_timeout (" + millis(ex.read_timeout) + ") passed"
+                                                          : ec.message();
+      error_ = UpstreamError{UpstreamFailure::Failed, "reading response body from " + ex.dial + ": " + why};
       exchange_.reset();
       break;
     }
@@ -261,6 +171,9 @@ awaitable<std::optional<std::string>> UpstreamTunnel::read() {
     co_return early;
   }
   const auto scratch = asio::buffer(ex.conn->scratch.get(), ex.chunk_bytes);
+  // The tunnel's two directions run at once: each sets only its own timer (Beast leaves the
+  // pending operation's alone).
+  expire(ex.conn->stream, ex.read_timeout);
   auto read = ex.conn->tls ? ex.conn->tls->async_read_some(scratch, kTuple) : ex.conn->stream.async_read_some(scratch, kTuple);
   auto [ec, n] = co_await std::move(read);
   if (ec || n == 0) co_return std::nullopt;
@@ -270,6 +183,7 @@ awaitable<std::optional<std::string>> UpstreamTunnel::read() {
 awaitable<bool> UpstreamTunnel::write(std::string data) {
   UpstreamExchange& ex = *exchange_;
   if (!ex.conn) co_return false;
+  expire(ex.conn->stream, ex.write_timeout);
   auto write = ex.conn->tls ? asio::async_write(*ex.conn->tls, asio::buffer(data), kTuple)
                             : asio::async_write(ex.conn->stream, asio::buffer(data), kTuple);
   auto [ec, n] = co_await std::move(write);
@@ -301,75 +215,11 @@ std::uint64_t UpstreamConnections::connections_opened() const { return pool_->op
 
 namespace {
 
-// The TLS handshake on a new connection: SNI and the verified name are tls.server_name or the
-// dial host (an IP address is verified as one and sent without SNI). False with `error` set.
-awaitable<bool> start_tls(UpstreamClientConnection& conn, const UpstreamTls& tls, const DialAddress& address,
-                          const std::string& dial, std::string& error) {
-  const std::string name = tls.server_name.empty() ? address.host : tls.server_name;
-  conn.tls.emplace(conn.stream, *tls.context);
-  SSL* ssl = conn.tls->native_handle();
-  boost::system::error_code not_ip;
-  asio::ip::make_address(name, not_ip);
-  if (not_ip) SSL_set_tlsext_host_name(ssl, name.c_str());
-  if (tls.verify) {
-    conn.tls->set_verify_mode(asio::ssl::verify_peer);
-    if (not_ip) {
-      SSL_set1_host(ssl, name.c_str());
-    } else {
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
-    }
-  } else {
-    conn.tls->set_verify_mode(asio::ssl::verify_none);
-  }
-  expire(conn.stream, tls.handshake_timeout);
-  auto [ec] = co_await conn.tls->async_handshake(asio::ssl::stream_base::client, kTuple);
-  if (!ec) co_return true;
-  error = "TLS handshake with " + dial + ": " + (ec == beast::error::timeout ? std::string("i/o timeout") : ec.message());
-  co_return false;
-}
-
-// A new connection to `dial`, trying each address in turn; nullptr and `error` on failure.
-awaitable<std::unique_ptr<UpstreamClientConnection>> dial_new(UpstreamIdlePool& pool, const std::string& dial,
-                                                         std::string& error) {
-  const auto address = parse_dial(dial);
-  if (!address) {
-    error = "invalid upstream address \"" + dial + "\"";
-    co_return nullptr;
-  }
-  const std::vector<Endpoint> endpoints = pool.endpoints(dial, *address, error);
-  if (endpoints.empty()) {
-    if (error.empty()) error = "resolving " + address->host + ": no addresses";
-    co_return nullptr;
-  }
-  for (const Endpoint& endpoint : endpoints) {
-    auto conn = std::make_unique<UpstreamClientConnection>(pool.executor());
-    // Room for a whole small response: Beast reads at most the buffer's free capacity (512
-    // bytes in a new buffer), so a 1 KiB response would take three reads and three writes.
-    conn->buffer.reserve(pool.options().chunk_bytes + 4096);
-    conn->scratch.reset(new char[pool.options().chunk_bytes]);
-    expire(conn->stream, pool.options().dial_timeout);
-    auto [ec] = co_await conn->stream.async_connect(endpoint, kTuple);
-    if (!ec) {
-      if (!address->unix_socket) {
-        boost::system::error_code ignored;
-        conn->stream.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
-      }
-      if (const auto& tls = pool.options().tls; tls && !co_await start_tls(*conn, *tls, *address, dial, error)) {
-        continue;
-      }
-      ++pool.opened;
-      co_return conn;
-    }
-    error = "dialing " + dial + ": " +
-            (ec == beast::error::timeout ? std::string("i/o timeout") : ec.message());
-  }
-  pool.forget(dial);  // the name may point elsewhere now
-  co_return nullptr;
-}
-
-// The pieces of a streamed request body, framed as the head said; the first write error.
+// The pieces of a streamed request body, framed as the head said, each written within
+// `write_timeout` (waiting for the client's next piece does not count); the first write error.
 template <class S>
-awaitable<boost::system::error_code> send_body(S& stream, UpstreamBodySource& source, bool chunked) {
+awaitable<boost::system::error_code> send_body(S& stream, Stream& lowest, std::chrono::milliseconds write_timeout,
+                                               UpstreamBodySource& source, bool chunked) {
   for (;;) {
     std::optional<std::string> piece = co_await source.next();
     std::string out;
@@ -384,6 +234,7 @@ awaitable<boost::system::error_code> send_body(S& stream, UpstreamBodySource& so
       out = "0\r\n\r\n";
     }
     if (!out.empty()) {
+      expire(lowest, write_timeout);
       auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), kTuple);
       (void)n;
       if (ec) co_return ec;
@@ -420,11 +271,161 @@ http::request<http::string_body> build_request(const std::string& dial, Upstream
   return req;
 }
 
+// What became of sending a request on a connection.
+struct Sent {
+  boost::system::error_code ec;        // the write that failed
+  Deadline deadline;                   // that write's, to tell which limit passed
+  std::optional<UpstreamError> error;  // a failure sending again would not mend
+};
+
+// Writes `req` (and after its head, when there is one, the pieces of `source`) to ex's
+// connection: each write within write_timeout, a request without `source` also within
+// `head_deadline`. Sets `body_taken` once a piece of `source` may have been read.
+awaitable<Sent> send_request(UpstreamExchange& ex, const http::request<http::string_body>& req,
+                             UpstreamBodySource* source, const UpstreamClientOptions& options,
+                             std::optional<Clock::time_point> head_deadline, bool& body_taken) {
+  Sent sent;
+  UpstreamClientConnection& conn = *ex.conn;
+  if (!source) {
+    sent.deadline = earliest(head_deadline, options.write_timeout);
+    expire(conn.stream, sent.deadline);
+    auto write = conn.tls ? http::async_write(*conn.tls, req, kTuple) : http::async_write(conn.stream, req, kTuple);
+    std::tie(sent.ec, std::ignore) = co_await std::move(write);
+    co_return sent;
+  }
+  sent.deadline = earliest(std::nullopt, options.write_timeout);
+  expire(conn.stream, sent.deadline);
+  http::request_serializer<http::string_body> head(req);
+  auto write = conn.tls ? http::async_write_header(*conn.tls, head, kTuple)
+                        : http::async_write_header(conn.stream, head, kTuple);
+  std::tie(sent.ec, std::ignore) = co_await std::move(write);
+  if (sent.ec) co_return sent;
+  body_taken = true;
+  // A failed write is not the end: the upstream may have answered early (413, 401) and stopped
+  // reading; its answer is read next, and a broken connection fails there. A write that timed
+  // out is the end: Beast closed the connection.
+  auto body = conn.tls ? send_body(*conn.tls, conn.stream, options.write_timeout, *source, req.chunked())
+                       : send_body(conn.stream, conn.stream, options.write_timeout, *source, req.chunked());
+  const boost::system::error_code body_ec = co_await std::move(body);
+  if (source->failed()) {
+    sent.error = UpstreamError{UpstreamFailure::Failed, "the client's request body ended early"};
+  } else if (body_ec == beast::error::timeout) {
+    sent.error = UpstreamError{UpstreamFailure::Failed, "writing request body to " + ex.dial + ": write_timeout (" +
+                                                            millis(options.write_timeout) + ") passed"};
+  }
+  co_return sent;
+}
+
+// The error for a request whose writing failed: write_timeout passing fails the round trip (502),
+// response_header_timeout passing is a HeaderTimeout (504).
+UpstreamError send_error(const Sent& sent, const std::string& dial, const UpstreamClientOptions& options) {
+  if (sent.ec != beast::error::timeout) {
+    return UpstreamError{UpstreamFailure::Failed, "writing request to " + dial + ": " + sent.ec.message()};
+  }
+  if (sent.deadline.per_operation) {
+    return UpstreamError{UpstreamFailure::Failed,
+                         "writing request to " + dial + ": write_timeout (" + millis(options.write_timeout) + ") passed"};
+  }
+  return UpstreamError{UpstreamFailure::HeaderTimeout, "writing request to " + dial + ": " + sent.ec.message()};
+}
+
+enum class HeadRead { Done, Retry, Failed };
+
+// Reads the response head into ex's parser, skipping interim (1xx) heads other than 101, each
+// read within read_timeout and all within `head_deadline`. Retry: a pooled connection failed
+// before a response byte (the upstream had closed it). Failed: `error` says why.
+awaitable<HeadRead> read_head(UpstreamExchange& ex, const UpstreamClientOptions& options, bool head_request,
+                              std::optional<Clock::time_point> head_deadline, bool pooled,
+                              std::optional<UpstreamError>& error) {
+  UpstreamClientConnection& conn = *ex.conn;
+  for (;;) {
+    ex.new_parser(options.max_response_header_bytes, head_request);
+    const Deadline deadline = earliest(head_deadline, options.read_timeout);
+    expire(conn.stream, deadline);
+    auto read = conn.tls ? http::async_read_header(*conn.tls, conn.buffer, *ex.parser, kTuple)
+                         : http::async_read_header(conn.stream, conn.buffer, *ex.parser, kTuple);
+    auto [ec, n] = co_await std::move(read);
+    (void)n;
+    if (ec == beast::error::timeout) {
+      const std::string what = deadline.per_operation ? "read_timeout (" + millis(options.read_timeout) + ") passed"
+                                                      : std::string("timeout");
+      error = UpstreamError{UpstreamFailure::HeaderTimeout, what + " awaiting response headers from " + ex.dial};
+      co_return HeadRead::Failed;
+    }
+    if (ec) {
+      if (pooled && !ex.parser->got_some() && conn.buffer.size() == 0) co_return HeadRead::Retry;
+      error = UpstreamError{UpstreamFailure::Failed, "reading response head from " + ex.dial + ": " + ec.message()};
+      co_return HeadRead::Failed;
+    }
+    const unsigned status = ex.parser->get().result_int();
+    if (status < 100 || status >= 200 || status == 101) co_return HeadRead::Done;
+  }
+}
+
+// HTTP/2 unless the request asks for an Upgrade (WebSocket), which only HTTP/1.1 has.
+bool wants_h2(const UpstreamClientOptions& options, const UpstreamRequest& request) {
+  if (!options.http2) return false;
+  return std::none_of(request.fields.begin(), request.fields.end(),
+                      [](const auto& field) { return is_field(field.first, "upgrade"); });
+}
+
 }  // namespace
 
 awaitable<UpstreamResult> UpstreamConnections::round_trip(std::string dial, UpstreamRequest request) {
-  UpstreamResult result;
   std::shared_ptr<UpstreamIdlePool> pool = pool_;  // alive for the whole coroutine
+  const UpstreamClientOptions& options = pool->options();
+  std::unique_ptr<UpstreamClientConnection> fresh;  // dialed for HTTP/2, but TLS chose HTTP/1.1
+  for (int attempt = 0; attempt < 2 && wants_h2(options, request); ++attempt) {
+    std::shared_ptr<UpstreamH2Session> session = pool->h2(dial);
+    const bool kept = session != nullptr;
+    // An upstream that chose HTTP/1.1 before has kept-alive connections: no new dial to ask again.
+    if (!session && options.http1 && pool->idle_count(dial) > 0) break;
+    if (!session) {
+      UpstreamResult result;
+      std::string error;
+      fresh = co_await dial_new(*pool, dial, error);
+      if (!fresh) {
+        result.error = UpstreamError{UpstreamFailure::Dial, error};
+        co_return result;
+      }
+      if (!options.tls || alpn_chose_h2(*fresh)) {
+        session = pool->h2(dial);  // another request's dial may have made one meanwhile
+        if (!session) {
+          session = start_h2_session(std::move(fresh), dial, options, options.tls.has_value());
+          if (!session) {
+            result.error = UpstreamError{UpstreamFailure::Failed, "starting HTTP/2 with " + dial + ": out of memory"};
+            co_return result;
+          }
+          pool->set_h2(dial, session);
+        }
+        fresh.reset();
+      } else if (!options.http1) {
+        result.error = UpstreamError{UpstreamFailure::Dial, "upstream " + dial + " did not choose HTTP/2 (ALPN h2)"};
+        co_return result;
+      }
+    }
+    if (!session) break;  // TLS chose HTTP/1.1 on `fresh`
+    {
+      // A copy while it may have to be sent again. (Not a temporary in the co_await expression:
+      // g++ 12 destroys such a temporary twice.)
+      UpstreamRequest sent = kept && attempt == 0 ? request : std::move(request);
+      UpstreamH2Answer answer = co_await h2_round_trip(session, std::move(sent));
+      // A kept connection the upstream had closed: nothing was processed, send again.
+      if (answer.resend && kept && attempt == 0) continue;
+      UpstreamResult result;
+      result.error = std::move(answer.error);
+      result.head = std::move(answer.head);
+      result.body.h2_ = std::move(answer.body);
+      co_return result;
+    }
+  }
+  co_return co_await round_trip_http1(std::move(pool), std::move(dial), std::move(request), std::move(fresh));
+}
+
+awaitable<UpstreamResult> UpstreamConnections::round_trip_http1(std::shared_ptr<UpstreamIdlePool> pool,
+                                                                std::string dial, UpstreamRequest request,
+                                                                std::unique_ptr<UpstreamClientConnection> fresh) {
+  UpstreamResult result;
   const UpstreamClientOptions& options = pool->options();
   bool close = false;
   const bool head_request = beast::iequals(request.method, "HEAD");
@@ -437,8 +438,12 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip(std::string dial, Upst
     ex->dial = dial;
     ex->reusable = !close;
     ex->chunk_bytes = options.chunk_bytes;
+    ex->read_timeout = options.read_timeout;
+    ex->write_timeout = options.write_timeout;
     bool pooled = false;
-    if (attempt == 0) {
+    if (fresh) {
+      ex->conn = std::move(fresh);
+    } else if (attempt == 0) {
       ex->conn = pool->take(dial);
       pooled = ex->conn != nullptr;
     }
@@ -450,70 +455,28 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip(std::string dial, Upst
         co_return result;
       }
     }
-    Stream& stream = ex->conn->stream;
-
-    boost::system::error_code write_ec;
-    if (request.body_source) {
-      if (body_taken) {
-        result.error = UpstreamError{UpstreamFailure::Failed, "upstream " + dial + " closed the connection"};
-        co_return result;
-      }
-      stream.expires_never();
-      http::request_serializer<http::string_body> head(req);
-      auto write = ex->conn->tls ? http::async_write_header(*ex->conn->tls, head, kTuple)
-                                 : http::async_write_header(stream, head, kTuple);
-      std::tie(write_ec, std::ignore) = co_await std::move(write);
-      if (!write_ec) {
-        body_taken = true;
-        // A failed write is not the end: the upstream may have answered early (413, 401) and
-        // stopped reading; its answer is read below, and a broken connection fails there.
-        auto body = ex->conn->tls ? send_body(*ex->conn->tls, *request.body_source, req.chunked())
-                                  : send_body(stream, *request.body_source, req.chunked());
-        co_await std::move(body);
-        if (request.body_source->failed()) {
-          result.error = UpstreamError{UpstreamFailure::Failed, "the client's request body ended early"};
-          co_return result;
-        }
-      }
-      expire(stream, options.response_header_timeout);
-    } else {
-      expire(stream, options.response_header_timeout);
-      auto write = ex->conn->tls ? http::async_write(*ex->conn->tls, req, kTuple) : http::async_write(stream, req, kTuple);
-      std::tie(write_ec, std::ignore) = co_await std::move(write);
-    }
-    if (write_ec) {
-      if (pooled && !body_taken) continue;  // the upstream had closed it: nothing was processed
-      result.error = UpstreamError{write_ec == beast::error::timeout ? UpstreamFailure::HeaderTimeout
-                                                                     : UpstreamFailure::Failed,
-                                   "writing request to " + dial + ": " + write_ec.message()};
+    if (request.body_source && body_taken) {
+      result.error = UpstreamError{UpstreamFailure::Failed, "upstream " + dial + " closed the connection"};
       co_return result;
     }
-
-    bool retry = false;
-    for (;;) {
-      ex->new_parser(options.max_response_header_bytes, head_request);
-      auto read = ex->conn->tls ? http::async_read_header(*ex->conn->tls, ex->conn->buffer, *ex->parser, kTuple)
-                                : http::async_read_header(stream, ex->conn->buffer, *ex->parser, kTuple);
-      auto [ec, n] = co_await std::move(read);
-      (void)n;
-      if (ec == beast::error::timeout) {
-        result.error = UpstreamError{UpstreamFailure::HeaderTimeout,
-                                     "timeout awaiting response headers from " + dial};
-        co_return result;
-      }
-      if (ec) {
-        if (pooled && !ex->parser->got_some() && ex->conn->buffer.size() == 0) {
-          retry = true;
-          break;
-        }
-        result.error = UpstreamError{UpstreamFailure::Failed, "reading response head from " + dial + ": " + ec.message()};
-        co_return result;
-      }
-      const unsigned status = ex->parser->get().result_int();
-      if (status >= 100 && status < 200 && status != 101) continue;  // interim: read the next head
-      break;
+    // response_header_timeout counts from the first byte sent, or from the end of a streamed body.
+    std::optional<Clock::time_point> head_deadline = deadline_after(options.response_header_timeout);
+    const Sent sent = co_await send_request(*ex, req, request.body_source.get(), options, head_deadline, body_taken);
+    if (sent.error) {
+      result.error = sent.error;
+      co_return result;
     }
-    if (retry) continue;
+    if (sent.ec) {
+      // A pooled connection the upstream had closed: nothing was processed, send again.
+      if (pooled && !body_taken && sent.ec != beast::error::timeout) continue;
+      result.error = send_error(sent, dial, options);
+      co_return result;
+    }
+    if (request.body_source) head_deadline = deadline_after(options.response_header_timeout);
+
+    const HeadRead read = co_await read_head(*ex, options, head_request, head_deadline, pooled, result.error);
+    if (read == HeadRead::Retry) continue;
+    if (read == HeadRead::Failed) co_return result;
 
     const auto& res = ex->parser->get();
     result.head.status = res.result_int();
@@ -522,7 +485,7 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip(std::string dial, Upst
     for (const auto& field : res) {
       result.head.fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
     }
-    stream.expires_never();
+    ex->conn->stream.expires_never();
     if (result.head.status == 101) {  // the connection now belongs to the upgraded protocol
       result.tunnel = std::make_unique<UpstreamTunnel>(std::move(ex));
       co_return result;

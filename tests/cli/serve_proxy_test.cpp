@@ -15,6 +15,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -968,4 +969,320 @@ TEST_CASE("encode compresses relayed bodies as they stream, events flushed one b
   r = server.curl({"--http1.1", "--compressed", "-N", "--max-time", "1", server.url("/events")});
   CHECK(r.out == "data: one\n\n");
   CHECK(Clock::now() - start < 1400ms);
+}
+
+namespace {
+
+// An upstream answer that sends the head and a first piece of a chunked body, then nothing for
+// 5 s (the rest comes after that, unless the proxy has gone).
+void stall_mid_body(Exchange& e) {
+  e.send_raw("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n9\r\npart one;\r\n");
+  e.sleep_for(5s);
+  e.send_raw("0\r\n\r\n");
+}
+
+// What a raw HTTP/1.1 client got within `limit`: the bytes, whether the server closed, and when.
+struct Timed {
+  std::string received;
+  bool closed = false;
+  Clock::duration took{};
+};
+
+// Sends `request` on a new connection and reads until the server closes it or `limit` passes.
+Timed timed_exchange(const ProxyServer& server, const std::string& request, std::chrono::milliseconds limit) {
+  const acmetool::pki::UniqueFd fd = acmetool::test::connect_tcp(server.http_port);
+  Timed out;
+  const auto sent = Clock::now();
+  acmetool::test::send_all(fd.get(), request);
+  out.received = acmetool::test::read_until_closed(fd.get(), limit, &out.closed);
+  out.took = Clock::now() - sent;
+  return out;
+}
+
+// A GET of `path`; with `close`, asking the server to close the connection after its answer.
+std::string get_request(const ProxyServer& server, const std::string& path, bool close = false) {
+  return "GET " + path + " HTTP/1.1\r\nHost: " + server.host() + (close ? "\r\nConnection: close" : "") + "\r\n\r\n";
+}
+
+// `reverse_proxy UPSTREAM { OPTIONS }` under `handle PREFIX*`, as a site block's lines.
+std::string proxy_under(const std::string& prefix, const TestUpstream& upstream, const std::string& options) {
+  return "\thandle " + prefix + "* {\n\t\treverse_proxy " + upstream.dial() + " {\n" + options + "\t\t}\n\t}\n";
+}
+
+}  // namespace
+
+TEST_CASE("reverse_proxy's read_timeout cuts a body the upstream stalls and leaves others alone",
+          "[proxy][timeout]") {
+  TestUpstream stalling(stall_mid_body);
+  TestUpstream healthy([](Exchange& e) { e.respond(200, "fine"); });
+  const std::string read_timeout = "\t\t\ttransport http {\n\t\t\t\tread_timeout 300ms\n\t\t\t}\n";
+  const std::string site = proxy_under("/cut", stalling, read_timeout) + proxy_under("/uncut", stalling, "") +
+                           proxy_under("/ok", healthy, "");
+  ProxyServer server(site);
+
+  const Timed cut = timed_exchange(server, get_request(server, "/cut"), 5s);
+  INFO(cut.received << acmetool::test::log_tail("serve", server.log));
+  CHECK(cut.received.starts_with("HTTP/1.1 200 "));
+  CHECK(cut.received.find("\r\n\r\n9\r\npart one;\r\n") != std::string::npos);
+  // Cut: closed without the last chunk, 300 ms after the first piece, not after the upstream's 5 s.
+  CHECK(cut.closed);
+  CHECK_FALSE(cut.received.ends_with("0\r\n\r\n"));
+  CHECK(cut.took >= 250ms);
+  CHECK(cut.took < 1200ms);
+  CHECK(acmetool::test::wait_until(
+      [&] {
+        return acmetool::test::read_text(server.log).find("reading response body from " + stalling.dial() +
+                                                          ": read_timeout (300ms) passed") != std::string::npos;
+      },
+      5s));
+  // The server serves on, on new connections.
+  CHECK(server.status("/ok") == "200");
+
+  // Without read_timeout the same stall is waited out.
+  const Timed waited = timed_exchange(server, get_request(server, "/uncut"), 1500ms);
+  CHECK(waited.received.find("part one;") != std::string::npos);
+  CHECK_FALSE(waited.closed);
+
+  // Over HTTP/2 the stream is reset (curl: exit 92, "stream ... was not closed cleanly").
+  ProxyServer tls_server(site, /*use_tls=*/true);
+  const auto started = Clock::now();
+  const CommandResult h2 = tls_server.curl({"--http2", tls_server.url("/cut")});
+  const auto took = Clock::now() - started;
+  INFO(h2.err << acmetool::test::log_tail("serve", tls_server.log));
+  CHECK(h2.exit_code == 92);
+  CHECK(h2.out == "part one;");
+  CHECK(took < 2s);
+  CHECK(tls_server.status("/ok", {"--http2"}) == "200");
+}
+
+TEST_CASE("reverse_proxy's read_timeout answers 504 when the upstream's head does not come", "[proxy][timeout]") {
+  TestUpstream silent([](Exchange& e) {
+    e.sleep_for(5s);
+    e.respond(200, "late");
+  });
+  ProxyServer server(proxy_under("/limited", silent, "\t\t\ttransport http {\n\t\t\t\tread_timeout 300ms\n\t\t\t}\n") +
+                     proxy_under("/unlimited", silent, ""));
+  const Timed limited = timed_exchange(server, get_request(server, "/limited", /*close=*/true), 5s);
+  INFO(limited.received << acmetool::test::log_tail("serve", server.log));
+  CHECK(limited.received.starts_with("HTTP/1.1 504 "));
+  CHECK(limited.took >= 250ms);
+  CHECK(limited.took < 1200ms);
+  CHECK(acmetool::test::wait_until(
+      [&] {
+        return acmetool::test::read_text(server.log).find("read_timeout (300ms) passed awaiting response headers from " +
+                                                          silent.dial() + " (504)") != std::string::npos;
+      },
+      5s));
+
+  const Timed unlimited = timed_exchange(server, get_request(server, "/unlimited", /*close=*/true), 1500ms);
+  CHECK(unlimited.received.empty());
+  CHECK_FALSE(unlimited.closed);
+}
+
+TEST_CASE("reverse_proxy's stream_timeout closes a WebSocket tunnel on both sides", "[proxy][timeout][websocket]") {
+  // Switches protocols, then echoes every message upper-cased until the peer leaves.
+  std::atomic<bool> upstream_saw_close{false};
+  TestUpstream upstream([&](Exchange& e) {
+    e.send_raw("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello;");
+    for (int i = 0; i < 100; ++i) {
+      std::string message = e.read_raw(5s);
+      if (message.empty()) break;
+      for (char& c : message) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      e.send_raw(message);
+    }
+    upstream_saw_close = true;
+    e.close();
+  });
+  ProxyServer server(proxy_under("/limited", upstream, "\t\t\tstream_timeout 500ms\n") +
+                     proxy_under("/unlimited", upstream, ""));
+  const auto upgrade = [&](const std::string& path) {
+    return "GET " + path + " HTTP/1.1\r\nHost: " + server.host() +
+           "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           "Sec-WebSocket-Version: 13\r\n\r\nping;";
+  };
+
+  const Timed limited = timed_exchange(server, upgrade("/limited"), 5s);
+  INFO(limited.received << acmetool::test::log_tail("serve", server.log));
+  CHECK(limited.received.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+  CHECK(limited.received.ends_with("\r\n\r\nhello;PING;"));  // the tunnel worked until then
+  CHECK(limited.closed);
+  CHECK(limited.took >= 450ms);
+  CHECK(limited.took < 1200ms);
+  CHECK(acmetool::test::wait_until([&] { return upstream_saw_close.load(); }, 2s));  // not after its own 5 s
+  CHECK(acmetool::test::read_text(server.log).find("reverse_proxy: tunnel closed after stream_timeout 500ms") !=
+        std::string::npos);
+
+  const Timed unlimited = timed_exchange(server, upgrade("/unlimited"), 1500ms);
+  CHECK(unlimited.received.ends_with("\r\n\r\nhello;PING;"));
+  CHECK_FALSE(unlimited.closed);
+}
+
+namespace {
+
+// Caddy (/usr/bin/caddy) as an HTTP/2 upstream on free loopback ports, each site answering with
+// the protocol it was asked in: `h2c_port` speaks h2c (and HTTP/1.1) in cleartext, `h2_port` h2
+// (and HTTP/1.1) over TLS with Caddy's local CA, `h1_port` HTTP/1.1 only over TLS. Its access log
+// records each request's client port, so tests can tell connections apart. With `relay_to`,
+// `relay_port` (h2c) proxies to that address, passing each piece on at once. Stopped by PID.
+struct CaddyUpstream {
+  TempDir dir;
+  int h2c_port = 0, h2_port = 0, h1_port = 0, relay_port = 0;
+  fs::path log = dir.path() / "caddy.log";
+  fs::path access_log = dir.path() / "access.log";
+  std::optional<ChildProcess> process;
+
+  explicit CaddyUpstream(const std::string& relay_to = "") {
+    const std::vector<int> ports = acmetool::test::distinct_free_ports(5);
+    h2c_port = ports[0];
+    h2_port = ports[1];
+    h1_port = ports[2];
+    relay_port = ports[4];
+    acmetool::test::write_file(dir.path() / "big.bin", random_bytes(3u << 20, 7));
+    const std::string answer = "\trespond /echo \"{http.request.proto} {method} {http.request.body}\"\n"
+                               "\trespond /who \"{http.request.proto} {method} {uri}\"\n"
+                               "\troot * " + dir.path().string() + "\n\tfile_server\n"
+                               "\tlog {\n\t\toutput file " + access_log.string() + "\n\t}\n";
+    const std::string caddyfile =
+        "{\n\tadmin off\n\tskip_install_trust\n\tauto_https disable_redirects\n\thttp_port " + std::to_string(ports[3]) +
+        "\n\tservers :" + std::to_string(h2c_port) + " {\n\t\tprotocols h1 h2c\n\t}\n\tservers :" +
+        std::to_string(relay_port) + " {\n\t\tprotocols h1 h2c\n\t}\n\tservers :" +
+        std::to_string(h1_port) + " {\n\t\tprotocols h1\n\t}\n}\n" +
+        "http://:" + std::to_string(h2c_port) + " {\n" + answer + "}\n" +
+        "https://127.0.0.1:" + std::to_string(h2_port) + " {\n\ttls internal\n" + answer + "}\n" +
+        "https://127.0.0.1:" + std::to_string(h1_port) + " {\n\ttls internal\n" + answer + "}\n" +
+        (relay_to.empty() ? std::string()
+                          : "http://:" + std::to_string(relay_port) + " {\n\treverse_proxy " + relay_to +
+                                " {\n\t\tflush_interval -1\n\t}\n}\n");
+    acmetool::test::write_file(dir.path() / "Caddyfile", caddyfile);
+    const std::map<std::string, std::string> env = {{"XDG_DATA_HOME", (dir.path() / "data").string()},
+                                                    {"XDG_CONFIG_HOME", (dir.path() / "config").string()},
+                                                    {"HOME", dir.path().string()}};
+    process.emplace(ChildProcess::start(
+        {"caddy", "run", "--config", (dir.path() / "Caddyfile").string(), "--adapter", "caddyfile"}, log, env));
+    const bool up = acmetool::test::wait_until(
+        [&] {
+          if (!fs::exists(root())) return false;
+          for (const int port : {h2c_port, h2_port, h1_port}) {
+            try {
+              if (!acmetool::test::connect_tcp(port)) return false;
+            } catch (const std::exception&) {
+              return false;
+            }
+          }
+          return true;
+        },
+        20s);
+    INFO(acmetool::test::log_tail("caddy", log));
+    REQUIRE(up);
+  }
+  fs::path root() const { return dir.path() / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"; }
+  // The client ports of the requests in the access log whose Host was `host`.
+  std::set<std::string> client_ports(const std::string& host) const {
+    std::set<std::string> ports;
+    std::istringstream lines(acmetool::test::read_text(access_log));
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("\"host\":\"" + host + "\"") == std::string::npos) continue;
+      const std::size_t at = line.find("\"remote_port\":\"");
+      if (at != std::string::npos) ports.insert(line.substr(at + 15, line.find('"', at + 15) - at - 15));
+    }
+    return ports;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("reverse_proxy speaks HTTP/2 to h2c:// upstreams and over TLS when ALPN chooses h2", "[proxy][h2]") {
+  CaddyUpstream caddy;
+  const std::string tls = " {\n\t\t\ttransport http {\n\t\t\t\ttls_trusted_ca_certs " + caddy.root().string() +
+                          "\n\t\t\t\tversions 1.1 2\n\t\t\t}\n\t\t}\n";
+  ProxyServer server("\thandle /c/* {\n\t\turi strip_prefix /c\n\t\treverse_proxy h2c://127.0.0.1:" +
+                     std::to_string(caddy.h2c_port) + "\n\t}\n" +
+                     "\thandle /t/* {\n\t\turi strip_prefix /t\n\t\treverse_proxy https://127.0.0.1:" +
+                     std::to_string(caddy.h2_port) + tls + "\t}\n" +
+                     "\thandle /o/* {\n\t\turi strip_prefix /o\n\t\treverse_proxy https://127.0.0.1:" +
+                     std::to_string(caddy.h1_port) + tls + "\t}\n" +
+                     "\thandle /n/* {\n\t\treverse_proxy https://127.0.0.1:" + std::to_string(caddy.h1_port) +
+                     " {\n\t\t\ttransport http {\n\t\t\t\ttls_trusted_ca_certs " + caddy.root().string() +
+                     "\n\t\t\t\tversions 2\n\t\t\t}\n\t\t}\n\t}\n");
+  INFO(acmetool::test::log_tail("serve", server.log) << acmetool::test::log_tail("caddy", caddy.log));
+
+  const CommandResult h2c = server.curl({server.url("/c/who?x=1")});
+  INFO(h2c.err);
+  CHECK(h2c.out == "HTTP/2.0 GET /who?x=1");
+  CHECK(server.curl({server.url("/t/who")}).out == "HTTP/2.0 GET /who");
+  // An upstream whose ALPN answer is http/1.1 gets HTTP/1.1, as versions allows.
+  CHECK(server.curl({server.url("/o/who")}).out == "HTTP/1.1 GET /who");
+  // With versions 2 alone, an upstream that does not speak HTTP/2 cannot be used.
+  CHECK(server.status("/n/who") == "502");
+
+  // Requests at once share a connection (one per io thread: serve runs one per core); big
+  // bodies arrive whole both ways (the windows open as they are read).
+  const std::string big = random_bytes(3u << 20, 7);
+  const fs::path upload = server.dir.path() / "upload.txt";
+  acmetool::test::write_file(upload, std::string(600 * 1024, 'u'));
+  std::vector<std::thread> clients;
+  std::vector<CommandResult> results(12);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    clients.emplace_back([&, i] {
+      const std::string base = i % 2 ? "/t" : "/c";
+      results[i] = i < 8 ? server.curl({server.url(base + "/big.bin")})
+                         : server.curl({"--data-binary", "@" + upload.string(), server.url(base + "/echo")});
+    });
+  }
+  for (std::thread& client : clients) client.join();
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    INFO("request " << i << ": " << results[i].err);
+    CHECK(results[i].exit_code == 0);
+    if (i < 8) {
+      CHECK(results[i].out.size() == big.size());
+      CHECK(results[i].out == big);
+    } else {
+      CHECK(results[i].out == "HTTP/2.0 POST " + std::string(600 * 1024, 'u'));
+    }
+  }
+  const auto cores = static_cast<std::size_t>(std::max(1u, std::thread::hardware_concurrency()));
+  const std::set<std::string> h2c_ports = caddy.client_ports(server.host());
+  const std::set<std::string> h2_ports = caddy.client_ports("127.0.0.1:" + std::to_string(caddy.h2_port));
+  // The HTTP/1.1 upstream's kept-alive connections are used again, not one new dial per request.
+  for (int i = 0; i < 6; ++i) CHECK(server.curl({server.url("/o/who")}).out == "HTTP/1.1 GET /who");
+  CHECK(caddy.client_ports("127.0.0.1:" + std::to_string(caddy.h1_port)).size() <= std::min<std::size_t>(cores, 6));
+  CHECK(h2c_ports.size() >= 1);
+  CHECK(h2c_ports.size() <= std::min<std::size_t>(cores, 6));  // HTTP/1.1 would need a connection per request
+  CHECK(h2_ports.size() >= 1);
+  CHECK(h2_ports.size() <= std::min<std::size_t>(cores, 6));
+}
+
+TEST_CASE("reverse_proxy's read_timeout applies to HTTP/2 upstreams: 504 before the head, a cut body after it",
+          "[proxy][h2][timeout]") {
+  // Caddy speaks h2c to the proxy and passes on what this upstream sends, as it sends it.
+  TestUpstream stalling([](Exchange& e) {
+    if (e.request().target == "/silent") {
+      e.sleep_for(5s);
+      return e.respond(200, "late");
+    }
+    stall_mid_body(e);
+  });
+  CaddyUpstream caddy(stalling.dial());
+  ProxyServer server("\treverse_proxy h2c://127.0.0.1:" + std::to_string(caddy.relay_port) +
+                     " {\n\t\ttransport http {\n\t\t\tread_timeout 300ms\n\t\t}\n\t}\n");
+  INFO(acmetool::test::log_tail("serve", server.log) << acmetool::test::log_tail("caddy", caddy.log));
+
+  const Timed cut = timed_exchange(server, get_request(server, "/stall"), 5s);
+  INFO(cut.received);
+  CHECK(cut.received.starts_with("HTTP/1.1 200 "));
+  CHECK(cut.received.find("\r\npart one;\r\n") != std::string::npos);
+  CHECK(cut.closed);
+  CHECK_FALSE(cut.received.ends_with("0\r\n\r\n"));
+  CHECK(cut.took >= 250ms);
+  CHECK(cut.took < 1200ms);
+
+  const Timed silent = timed_exchange(server, get_request(server, "/silent", /*close=*/true), 5s);
+  INFO(silent.received);
+  CHECK(silent.received.starts_with("HTTP/1.1 504 "));
+  CHECK(silent.took >= 250ms);
+  CHECK(silent.took < 1200ms);
+  CHECK(acmetool::test::read_text(server.log).find("read_timeout (300ms) passed awaiting response headers from 127.0.0.1:" +
+                                                   std::to_string(caddy.relay_port)) != std::string::npos);
+  // The HTTP/2 connection serves on.
+  CHECK(server.curl({server.url("/stall"), "--max-time", "3"}).out.starts_with("part one;"));
 }

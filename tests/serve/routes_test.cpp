@@ -368,10 +368,10 @@ TEST_CASE("with no terminal handler the answer is Caddy's empty 200", "[routes]"
 
 TEST_CASE("an unsupported handler answers Unsupported with its file and line when it would run",
           "[routes]") {
-  const std::string body = "respond /ok OK\nreverse_proxy /api/* app:80 {\n transport http {\n  versions h2c\n }\n}";
+  const std::string body = "respond /ok OK\nreverse_proxy /api/* app:80 {\n transport http {\n  versions 3\n }\n}";
   serve::RouteResult result = run(body, request("/api/x"));
   REQUIRE(result.kind == Kind::Unsupported);
-  CHECK(result.unsupported == "Caddyfile:3: reverse_proxy transport versions h2c is not supported by serve yet");
+  CHECK(result.unsupported == "Caddyfile:3: reverse_proxy transport versions 3 is not supported by serve yet");
   CHECK(answer(body, request("/ok")) == "OK");
   CHECK(answer(body, request("/other")) == "<empty>");
 
@@ -391,8 +391,8 @@ TEST_CASE(
     }
     return "";
   };
-  CHECK(message("handle /api/* {\n reverse_proxy localhost:9000 {\n  transport http {\n   versions h2c\n  }\n }\n}\nfile_server") ==
-        "Caddyfile:3: reverse_proxy transport versions h2c is not supported by serve yet");
+  CHECK(message("handle /api/* {\n reverse_proxy localhost:9000 {\n  transport http {\n   versions 3\n  }\n }\n}\nfile_server") ==
+        "Caddyfile:3: reverse_proxy transport versions 3 is not supported by serve yet");
   CHECK(message("reverse_proxy https://localhost:9443 {\n transport http {\n  tls_trusted_ca_certs /nonexistent/ca.pem\n }\n}") ==
         "Caddyfile:2: reverse_proxy: tls_trusted_ca_certs /nonexistent/ca.pem: cannot be read");
   CHECK(message("reverse_proxy localhost:9000 {\n @e status 5xx\n handle_response @e {\n  respond x\n }\n}").empty());

@@ -1,7 +1,8 @@
 // The upstream HTTP/1.1 client (issue 9): bodies by Content-Length, chunked and HEAD, the
-// keep-alive pool and its retry after an upstream closed an idle connection, dial and header
-// timeout failures, and Unix sockets — against raw-socket upstreams of the test's own on
-// 127.0.0.1 that count connections and requests.
+// keep-alive pool and its retry after an upstream closed an idle connection, dial, header,
+// read_timeout and write_timeout failures, and Unix sockets — against raw-socket upstreams of the
+// test's own on 127.0.0.1 that count connections and requests. (HTTP/2 is tested end to end in
+// tests/cli/serve_proxy_test.cpp, against Caddy.)
 #include "acmetool/serve/upstream_client.h"
 
 #include <netinet/in.h>
@@ -387,4 +388,59 @@ TEST_CASE("upstream client talks to a Unix socket upstream", "[upstream_client]"
     CHECK(upstream.connections() == 1);
   }
   std::filesystem::remove(path);
+}
+
+TEST_CASE("upstream client gives up a write the upstream does not take after write_timeout", "[upstream_client]") {
+  // Listening, never accepting: the kernel completes the handshake and buffers a few MiB, then
+  // the client's writes wait.
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  REQUIRE(::listen(listener, 4) == 0);
+  const std::string dial = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  serve::UpstreamRequest upload;
+  upload.method = "POST";
+  upload.body = std::string(64u << 20, 'x');
+
+  asio::io_context io;
+  serve::UpstreamClientOptions options;
+  options.write_timeout = 300ms;
+  options.response_header_timeout = 5s;
+  serve::UpstreamConnections client(io.get_executor(), options);
+  const auto start = std::chrono::steady_clock::now();
+  const Fetched f = fetch(io, client, dial, upload);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ::close(listener);
+  REQUIRE(f.error);
+  CHECK(f.error->failure == serve::UpstreamFailure::Failed);  // 502, not response_header_timeout's 504
+  CHECK(f.error->reason == "writing request to " + dial + ": write_timeout (300ms) passed");
+  CHECK(took >= 250ms);
+  CHECK(took < 3s);
+}
+
+TEST_CASE("upstream client ends a body that stalls longer than read_timeout with an error", "[upstream_client]") {
+  // The head and a first piece of a 100-byte body, then nothing.
+  RawUpstream upstream([](const std::string&, int) {
+    return Answer{"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst piece", false, false};
+  });
+  asio::io_context io;
+  serve::UpstreamClientOptions options;
+  options.read_timeout = 300ms;
+  serve::UpstreamConnections client(io.get_executor(), options);
+  const std::string dial = "127.0.0.1:" + std::to_string(upstream.port());
+  const auto start = std::chrono::steady_clock::now();
+  const Fetched f = fetch(io, client, dial);
+  const auto took = std::chrono::steady_clock::now() - start;
+  REQUIRE_FALSE(f.error);
+  CHECK(f.head.status == 200);
+  CHECK(f.body() == "first piece");
+  REQUIRE(f.body_error);
+  CHECK(f.body_error->reason == "reading response body from " + dial + ": read_timeout (300ms) passed");
+  CHECK(took >= 250ms);
+  CHECK(took < 3s);
+  CHECK(client.idle_count(dial) == 0);  // a cut connection is not pooled
 }

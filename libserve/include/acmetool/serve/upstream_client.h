@@ -1,6 +1,8 @@
 // The reverse proxy's transport to its upstreams (issue 9): an HTTP/1.1 client over TCP
 // ("host:port") or Unix sockets ("unix//path") with a keep-alive pool per upstream, on
-// Boost.Asio/Beast coroutines. Response bodies are read piece by piece, never buffered whole.
+// Boost.Asio/Beast coroutines, and HTTP/2 (nghttp2, upstream_h2.cpp) with one multiplexed
+// connection per upstream when the options allow it. Response bodies are read piece by piece,
+// never buffered whole.
 //
 // Threading: one UpstreamConnections per server io thread (each io_context runs on one thread).
 // It is not thread-safe and needs no locks: call it only from coroutines running on the
@@ -43,11 +45,24 @@ struct UpstreamClientOptions {
   /// From the first byte of the request sent to the end of the response head (Go's
   /// ResponseHeaderTimeout, but it also covers sending the request). Zero: wait forever.
   std::chrono::milliseconds response_header_timeout{0};
+  /// The longest wait for each read from the upstream (Caddy's read_timeout): the response head
+  /// (within response_header_timeout when both are set; passing it is a HeaderTimeout), each
+  /// body piece (passing it ends the body with an error) and each tunnel read. Zero: none.
+  std::chrono::milliseconds read_timeout{0};
+  /// The longest wait for each write to the upstream (Caddy's write_timeout): the request head,
+  /// each streamed body piece, each tunnel write; passing it fails the round trip. Zero: none.
+  std::chrono::milliseconds write_timeout{0};
   std::size_t max_response_header_bytes = 1024 * 1024;  ///< status line + fields
   std::size_t max_idle_per_upstream = 32;               ///< idle keep-alive connections kept
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(2)};  ///< idle connections older are closed
   std::size_t chunk_bytes = 16 * 1024;  ///< largest piece UpstreamBody::next_chunk returns
   std::optional<UpstreamTls> tls;       ///< speak TLS to every upstream
+  /// HTTP/2 (`transport http { versions }`): over TLS when the upstream chooses "h2" by ALPN
+  /// (the context must offer it), in cleartext with prior knowledge (h2c). One connection per
+  /// upstream carries all requests at once. Requests asking for an Upgrade use HTTP/1.1.
+  bool http2 = false;
+  /// HTTP/1.1 may be used; false: a TLS upstream that does not choose h2 is a Dial failure.
+  bool http1 = true;
 };
 
 /// Why a round trip failed; the proxy maps these onto retries and status codes.
@@ -92,8 +107,10 @@ struct UpstreamResponseHead {
   std::vector<std::pair<std::string, std::string>> fields;  ///< in order, as received
 };
 
-struct UpstreamExchange;  // private: the connection, parser and buffer of one response
-class UpstreamIdlePool;   // private: the idle connections of one UpstreamConnections
+struct UpstreamExchange;          // private: the connection, parser and buffer of one response
+class UpstreamIdlePool;            // private: the idle connections of one UpstreamConnections
+class UpstreamH2Reader;            // private: one response body on an HTTP/2 connection
+struct UpstreamClientConnection;  // private: one connection, TCP or Unix, maybe TLS
 
 /// The body of one response, read in pieces. Move-only. When the last piece has been read and
 /// the response allowed keep-alive, the connection goes back to its pool; destroying the reader
@@ -106,18 +123,19 @@ class UpstreamBody {
   ~UpstreamBody();
 
   /// The next piece of the body (never empty), or nullopt at its end or on failure (then
-  /// error() says why). Content-Length, chunked and read-until-close bodies are all decoded.
-  /// Never throws for network errors.
+  /// error() says why; read_timeout passing without a byte is one). Content-Length, chunked and
+  /// read-until-close bodies are all decoded. Never throws for network errors.
   boost::asio::awaitable<std::optional<std::string>> next_chunk();
 
   /// Set when next_chunk ended early because the body could not be read.
   const std::optional<UpstreamError>& error() const { return error_; }
   /// True once the whole body has been read.
-  bool done() const { return exchange_ == nullptr && !error_; }
+  bool done() const { return exchange_ == nullptr && h2_ == nullptr && !error_; }
 
  private:
   friend class UpstreamConnections;
   std::unique_ptr<UpstreamExchange> exchange_;
+  std::shared_ptr<UpstreamH2Reader> h2_;  // or the body comes over HTTP/2
   std::optional<UpstreamError> error_;
 };
 
@@ -132,10 +150,11 @@ class UpstreamTunnel {
   ~UpstreamTunnel();
 
   /// The next bytes from the upstream (those that came with the head first), at most
-  /// chunk_bytes; nullopt at the end of its stream or on an error. Never throws for network
-  /// errors; honours cancellation.
+  /// chunk_bytes; nullopt at the end of its stream, on an error or when read_timeout passed
+  /// without a byte (the connection is closed then). Never throws for network errors; honours
+  /// cancellation.
   boost::asio::awaitable<std::optional<std::string>> read();
-  /// Writes all of `data`; false on an error.
+  /// Writes all of `data`, within write_timeout; false on an error or when it passed.
   boost::asio::awaitable<bool> write(std::string data);
   /// Tells the upstream no more bytes come (shutdown for sending).
   void shutdown_send();
@@ -169,7 +188,10 @@ class UpstreamConnections {
   /// is sent once more on a new connection, whatever the method, unless a piece of a
   /// body_source had been taken. response_header_timeout counts from the end of a streamed body. Names are resolved with
   /// getaddrinfo on first use and cached until a dial to them fails. 1xx heads (except 101)
-  /// are skipped. Never throws for network errors; they come back in result.error.
+  /// are skipped. With options.http2 (and no Upgrade asked for) the request is a stream on the
+  /// upstream's HTTP/2 connection, dialed when there is none (a TLS upstream that chose
+  /// http/1.1 by ALPN gets HTTP/1.1 on it); a kept one that failed before any response is
+  /// replaced once, as above. Never throws for network errors; they come back in result.error.
   boost::asio::awaitable<UpstreamResult> round_trip(std::string dial, UpstreamRequest request);
 
   /// Idle connections to `dial` in the pool now.
@@ -180,6 +202,10 @@ class UpstreamConnections {
   std::uint64_t connections_opened() const;
 
  private:
+  // The HTTP/1.1 exchange; `fresh`, when set, is a new connection to use first.
+  static boost::asio::awaitable<UpstreamResult> round_trip_http1(std::shared_ptr<UpstreamIdlePool> pool,
+                                                                 std::string dial, UpstreamRequest request,
+                                                                 std::unique_ptr<UpstreamClientConnection> fresh);
   std::shared_ptr<UpstreamIdlePool> pool_;  // shared with bodies, so a late body finds it or not
 };
 
