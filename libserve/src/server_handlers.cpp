@@ -97,21 +97,20 @@ void Server::Impl::encode_relay(Reply& reply) {
 // 503 or 504 with the reason in the log.
 awaitable<void> Server::Impl::relay_head(Reply& reply, bool head_only, unsigned version) {
   Relay& relay = *reply.relay;
-  const std::string what = relay.call.request.method + " " + relay.call.target;
   relay.outcome = co_await relay.proxy->forward(std::move(relay.call), t_io_thread);
   ProxyOutcome& outcome = relay.outcome;
   reply.head = {};
   reply.head.version(version);
   reply.head.result(static_cast<unsigned>(outcome.status));
   if (!outcome.error.empty()) {
-    log("reverse_proxy: " + what + ": " + outcome.error + " (" + std::to_string(outcome.status) + ")");
+    log("reverse_proxy: " + outcome.request_line + ": " + outcome.error + " (" + std::to_string(outcome.status) + ")");
     const std::vector<caddyfile::HeaderOp> ops = std::move(relay.response_headers);
     reply.relay.reset();
     apply_header_ops(reply.head, ops);
     reply.finish(head_only);
     co_return;
   }
-  for (const auto& [name, value] : outcome.fields) reply.head.insert(name, value);
+  static_cast<http::fields&>(reply.head) = std::move(outcome.fields);  // moved, not copied field by field
   apply_header_ops(reply.head, relay.response_headers);
   const int status = outcome.status;
   relay.bodyless = head_only || status == 204 || status == 304 || (status >= 100 && status < 200);
