@@ -28,6 +28,9 @@ std::string canonical_ip(const std::string& name) {
   char text[INET6_ADDRSTRLEN];
   const int family = name.find(':') != std::string::npos ? AF_INET6 : AF_INET;
   if (inet_pton(family, name.c_str(), bytes) != 1) return "";
+  // inet_pton takes IPv4 only as the dotted quad inet_ntop writes (four parts, no leading zeros):
+  // no need to write it again (it is done for every request's Host).
+  if (family == AF_INET) return name;
   if (!inet_ntop(family, bytes, text, sizeof text)) return "";
   return text;
 }

@@ -25,6 +25,7 @@
 namespace acmetool::serve {
 
 namespace asio = boost::asio;
+namespace http = boost::beast::http;
 using asio::awaitable;
 
 namespace {
@@ -63,6 +64,52 @@ std::string expand_for_upstream(std::string_view text, const RouteRequest& reque
   return expand_placeholders(out, request, UnknownPlaceholder::Keep);
 }
 
+// apply_response_headers on the upstream's own fields. In the common case (no header_down, not a
+// 101) only hop-by-hop fields go, removed in place; Beast's parser has already refused CR, LF
+// and NUL in a field, which make_fields_safe would replace. Otherwise the fields go through
+// apply_response_headers as lines and come back.
+void fields_for_client(http::fields& fields, int status, const ProxyHeaderOptions& options) {
+  if (status == 101 || !options.header_down.empty()) {
+    HeaderFields lines;
+    lines.reserve(static_cast<std::size_t>(std::distance(fields.begin(), fields.end())));
+    for (const auto& field : fields) lines.emplace_back(field.name_string(), field.value());
+    apply_response_headers(lines, status, options);
+    fields.clear();
+    for (const auto& [name, value] : lines) fields.insert(name, value);
+    return;
+  }
+  // The fields a Connection field names (copied: erasing may free the Connection field).
+  std::vector<std::string> named;
+  for (auto [it, end] = fields.equal_range(http::field::connection); it != end; ++it) {
+    std::string_view rest = it->value();
+    while (!rest.empty()) {
+      const std::size_t comma = std::min(rest.find(','), rest.size());
+      std::string_view element = rest.substr(0, comma);
+      while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) element.remove_prefix(1);
+      while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) element.remove_suffix(1);
+      if (!element.empty()) named.emplace_back(element);
+      rest.remove_prefix(std::min(comma + 1, rest.size()));
+    }
+  }
+  for (const std::string& name : named) fields.erase(name);
+  // Caddy's hopHeaders (proxy_headers.cpp's kHopByHopFields).
+  for (auto it = fields.begin(); it != fields.end();) {
+    switch (it->name()) {
+      case http::field::alt_svc:
+      case http::field::connection:
+      case http::field::proxy_connection:
+      case http::field::keep_alive:
+      case http::field::proxy_authenticate:
+      case http::field::proxy_authorization:
+      case http::field::te:
+      case http::field::trailer:
+      case http::field::transfer_encoding:
+      case http::field::upgrade: it = fields.erase(it); break;
+      default: ++it;
+    }
+  }
+}
+
 }  // namespace
 
 void ReverseProxy::choose_response_handler(ProxyOutcome& outcome, const std::string& reason,
@@ -71,14 +118,14 @@ void ReverseProxy::choose_response_handler(ProxyOutcome& outcome, const std::str
     if (handler.match) {
       EncodeResponse response;
       response.status = outcome.status;
-      for (const auto& [name, value] : outcome.fields) response.headers.emplace_back(name, value);
+      for (const auto& field : outcome.fields) response.headers.emplace_back(field.name_string(), field.value());
       if (!encode_detail::matches_response(*handler.match, response)) continue;
     }
     if (!handler.status) {
       auto facts = std::make_shared<UpstreamResponseFacts>();
       facts->status = outcome.status;
       facts->status_text = std::to_string(outcome.status) + (reason.empty() ? "" : " " + reason);
-      facts->headers = outcome.fields;
+      for (const auto& field : outcome.fields) facts->headers.emplace_back(field.name_string(), field.value());
       apply_response_headers(facts->headers, outcome.status, ProxyHeaderOptions{});  // hop-by-hop only
       outcome.response_routes = &handler;
       outcome.upstream_response = std::move(facts);
@@ -334,8 +381,10 @@ ReverseProxy::~ReverseProxy() {
 awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread) {
   ProxyOutcome outcome;
   UpstreamConnections& connections = *connections_.at(thread);
-  const std::shared_ptr<UpstreamPool> current = pool();
-  UpstreamPool& upstreams = *current;
+  // A fixed pool is never replaced: used without the lock and the reference count (a cache line
+  // every io thread would otherwise write on every request).
+  const std::shared_ptr<UpstreamPool> current = handler_.dynamic ? pool() : nullptr;
+  UpstreamPool& upstreams = current ? *current : *pool_;
   const RouteRequest& request = call.request;
   const HeaderFields& client_fields = request.headers;
   const std::string method = handler_.method.value_or(request.method);
@@ -407,15 +456,14 @@ awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread
         outcome.status = static_cast<int>(result.head.status);
         outcome.fields = std::move(result.head.fields);
         if (!handler_.handle_response.empty()) choose_response_handler(outcome, result.head.reason, request);
-        apply_response_headers(outcome.fields, static_cast<int>(result.head.status), options);
+        fields_for_client(outcome.fields, static_cast<int>(result.head.status), options);
         if (chosen->set_cookie) {
-          outcome.fields.emplace_back("Set-Cookie", sticky_cookie_header(*chosen->set_cookie, client.tls));
+          outcome.fields.insert(http::field::set_cookie, sticky_cookie_header(*chosen->set_cookie, client.tls));
         }
         outcome.body = std::move(result.body);
         outcome.tunnel = std::move(result.tunnel);
         if (outcome.tunnel && handler_.stream_timeout) outcome.stream_timeout = to_ms(*handler_.stream_timeout);
         outcome.error.clear();
-        outcome.owner = shared_from_this();
         outcome.pool = current;
         outcome.lease = std::move(lease);
         co_return outcome;
@@ -437,6 +485,7 @@ awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread
       co_await pause.async_wait(asio::use_awaitable);
     }
   }
+  outcome.request_line = request.method + " " + call.target;
   co_return outcome;
 }
 

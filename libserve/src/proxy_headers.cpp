@@ -280,7 +280,7 @@ void add_forwarded_fields(HeaderFields& fields, const ClientRequestFacts& client
   const std::string ip = without_zone(client.remote_ip);
   if (!parse_ip(ip))
     throw Error("proxying request: invalid client IP address '" + client.remote_ip + "'");
-  const bool trusted = contains(trusted_proxies, ip);
+  const bool trusted = !trusted_proxies.empty() && contains(trusted_proxies, ip);
 
   std::string prior_for;
   for (const auto& [field, value] : fields) {
@@ -361,6 +361,7 @@ HeaderFields upstream_request_headers(const HeaderFields& client_fields,
                                       const ClientRequestFacts& client,
                                       const ProxyHeaderOptions& options) {
   HeaderFields fields;
+  fields.reserve(client_fields.size() + 4);  // with X-Forwarded-For, -Proto, -Host and Host
   for (const auto& field : client_fields) {
     if (!iequals(field.first, "Host")) fields.push_back(field);
   }

@@ -19,6 +19,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/fields.hpp>
 
 #include "acmetool/caddyfile/config.h"
 #include "acmetool/serve/proxy_headers.h"
@@ -42,16 +43,20 @@ struct ProxyCall {
 /// 504) with `error` saying why.
 struct ProxyOutcome {
   int status = 502;
-  HeaderFields fields;  ///< for the client: hop-by-hop removed, header_down applied
+  /// For the client: hop-by-hop removed, header_down applied (the upstream's own fields, moved
+  /// along rather than copied).
+  boost::beast::http::fields fields;
   UpstreamBody body;    ///< the upstream's body, still to be read (empty for our own statuses)
   std::unique_ptr<UpstreamTunnel> tunnel;  ///< 101 Switching Protocols: the upgraded connection
   /// With `tunnel`: how long it may stay open (stream_timeout), after which both sides are
   /// closed; zero: as long as both sides keep it.
   std::chrono::milliseconds stream_timeout{0};
   std::string error;    ///< one line, set when the status is ours
+  std::string request_line;  ///< with `error`, for the log: the method and target ("GET /a?b")
   std::string upstream; ///< the dial address that answered, or the last one tried
-  std::shared_ptr<class ReverseProxy> owner;  ///< keeps the proxy alive while the body is relayed
-  std::shared_ptr<UpstreamPool> pool;         ///< the pool `lease` counts in (dynamic ones change)
+  /// `dynamic` upstreams: keeps the pool `lease` counts in alive (a lookup may replace it);
+  /// a fixed pool lives as long as its proxy.
+  std::shared_ptr<UpstreamPool> pool;
   std::optional<RequestLease> lease;          ///< the request counted in flight until the body ends
   /// The `handle_response` block of routes that matched the upstream's response, and that
   /// response as its routes see it: the server runs them instead of relaying (the body unread).
@@ -82,7 +87,8 @@ class ReverseProxy : public std::enable_shared_from_this<ReverseProxy> {
   /// selects an upstream by lb_policy, retries dial failures (any method) and other failures
   /// (GET only) within lb_retries / lb_try_duration, waiting lb_try_interval between tries, and
   /// records passive health. Never throws for upstream failures: they come back as 502 (503
-  /// when no upstream is available, 504 when response_header_timeout passed).
+  /// when no upstream is available, 504 when response_header_timeout passed). The caller keeps
+  /// this proxy alive until the outcome is gone (its body and lease refer to it).
   boost::asio::awaitable<ProxyOutcome> forward(ProxyCall call, std::size_t thread);
 
   /// The upstreams now: fixed, or the last answer for `dynamic`.

@@ -98,14 +98,13 @@ void Server::Impl::encode_relay(Reply& reply) {
 awaitable<void> Server::Impl::relay_head(Reply& reply, const http::request_header<>& req, unsigned version) {
   const bool head_only = req.method() == http::verb::head;
   Relay& relay = *reply.relay;
-  const std::string what = relay.call.request.method + " " + relay.call.target;
   relay.outcome = co_await relay.proxy->forward(std::move(relay.call), t_io_thread);
   ProxyOutcome& outcome = relay.outcome;
   reply.head = {};
   reply.head.version(version);
   reply.head.result(static_cast<unsigned>(outcome.status));
   if (!outcome.error.empty()) {
-    log("reverse_proxy: " + what + ": " + outcome.error + " (" + std::to_string(outcome.status) + ")");
+    log("reverse_proxy: " + outcome.request_line + ": " + outcome.error + " (" + std::to_string(outcome.status) + ")");
     const std::vector<caddyfile::HeaderOp> ops = std::move(relay.response_headers);
     reply.relay.reset();
     apply_header_ops(reply.head, ops);
@@ -113,7 +112,7 @@ awaitable<void> Server::Impl::relay_head(Reply& reply, const http::request_heade
     co_return;
   }
   if (outcome.response_routes && relay.routes_input && run_response_routes(reply, req, version)) co_return;
-  for (const auto& [name, value] : outcome.fields) reply.head.insert(name, value);
+  static_cast<http::fields&>(reply.head) = std::move(outcome.fields);  // moved, not copied field by field
   reply.head.result(static_cast<unsigned>(outcome.status));  // copy_response may have changed it
   apply_header_ops(reply.head, relay.response_headers);
   const int status = outcome.status;

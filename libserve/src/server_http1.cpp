@@ -11,10 +11,13 @@
 #include <charconv>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include "send_now_internal.h"
 
 namespace acmetool::serve {
 
@@ -48,6 +51,44 @@ awaitable<void> close_when_expired(asio::steady_timer& limit, Stream& stream, Up
   boost::system::error_code ignored;
   beast::get_lowest_layer(stream).socket().cancel(ignored);
 }
+
+// What of `data` a plain connection's socket takes at once (send_now_internal.h); none for TLS,
+// whose records only OpenSSL writes.
+template <class Stream>
+std::size_t sent_at_once(Stream&, std::string_view) {
+  return 0;
+}
+std::size_t sent_at_once(beast::tcp_stream& stream, std::string_view data) {
+  return send_now(stream.socket().native_handle(), std::array{asio::buffer(data)});
+}
+
+// The buffer a relayed response is written from: one of this thread's spares, given back when
+// the response is done, so that relaying costs no allocation (and no free) for it. Several
+// responses may be relayed at once on a thread, hence a list; big buffers are not kept.
+class RelayBuffer {
+ public:
+  RelayBuffer() {
+    if (spares().empty()) return;
+    text_ = std::move(spares().back());
+    spares().pop_back();
+  }
+  ~RelayBuffer() {
+    text_.clear();
+    if (text_.capacity() <= kKeepBytes && spares().size() < kSpares) spares().push_back(std::move(text_));
+  }
+  RelayBuffer(const RelayBuffer&) = delete;
+  RelayBuffer& operator=(const RelayBuffer&) = delete;
+  std::string& text() { return text_; }
+
+ private:
+  static constexpr std::size_t kKeepBytes = 64 * 1024;
+  static constexpr std::size_t kSpares = 64;
+  static std::vector<std::string>& spares() {
+    thread_local std::vector<std::string> list;
+    return list;
+  }
+  std::string text_;
+};
 
 }  // namespace
 
@@ -124,9 +165,14 @@ awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* con
       buffer.commit(n);
     }
     set_idle(connection, false);
-    beast::get_lowest_layer(stream).expires_after(options.header_timeout);
-    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kTuple);
-    (void)n;
+    // A head already read whole (the usual case: it comes in one piece) is parsed at once, as
+    // http::async_read_header would, without an asynchronous round; else the rest is read.
+    boost::system::error_code ec;
+    if (buffer.size() > 0) buffer.consume(parser.put(buffer.data(), ec));
+    if (ec == http::error::need_more || (!ec && !parser.is_header_done())) {
+      beast::get_lowest_layer(stream).expires_after(options.header_timeout);
+      std::tie(ec, std::ignore) = co_await http::async_read_header(stream, buffer, parser, kTuple);
+    }
     if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::operation_aborted ||
         ec == beast::error::timeout) {
       co_return;
@@ -148,7 +194,14 @@ awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* con
     const http::request_header<>& req = has_body ? *saved : parser.get();
     const auto start = std::chrono::system_clock::now();
     const auto began = std::chrono::steady_clock::now();
-    Reply reply = co_await handle_request(req, https, peer);
+    // Without credentials to check, handle_request would only call handle(): called here, the
+    // request costs no coroutine frame of its own.
+    Reply reply;
+    if (req.find(http::field::authorization) == req.end()) {
+      reply = handle(req, https, peer);
+    } else {
+      reply = co_await handle_request(req, https, peer);
+    }
     if (reply.relay && has_body) {  // an upload: straight through to the upstream
       const bool expect_continue = beast::iequals(req[http::field::expect], "100-continue");
       auto body = std::make_shared<ClientBody<Stream>>(*this, stream, buffer, std::move(parser), expect_continue);
@@ -266,16 +319,20 @@ template <class Stream>
 awaitable<bool> Server::Impl::write_reply(Stream& stream, Reply& reply) {
   if (reply.head.find(http::field::date) == reply.head.end()) reply.head.set(http::field::date, date_now());
   if (reply.close) reply.head.keep_alive(false);
-  beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+  // The timeout is set where a write may wait (a write the socket takes at once needs none).
   if (reply.relay && !reply.relay->bodyless) co_return co_await write_relayed(stream, reply);
   // A small response (the common case) goes out in one write: head and body in one TLS record
   // and one send(), instead of one per piece.
   constexpr std::uint64_t kOneWrite = 16 * 1024;
   if (std::optional<std::string> whole = small_response(reply, kOneWrite)) {
-    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(*whole), kTuple);
+    const std::size_t sent = sent_at_once(stream, *whole);
+    if (sent == whole->size()) co_return true;
+    beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(*whole) + sent, kTuple);
     (void)n;
     co_return !ec;
   }
+  beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
   http::response_serializer<http::empty_body> serializer(reply.head);
   auto [ec, n] = co_await http::async_write_header(stream, serializer, kTuple);
   (void)n;
@@ -310,42 +367,55 @@ awaitable<bool> Server::Impl::write_reply(Stream& stream, Reply& reply) {
 
 // A proxied body, relayed as it arrives: the head and the first piece in one write, then each
 // piece as the upstream sends it (so server-sent events flow at once), chunked unless the
-// upstream gave a Content-Length. A body that ends early closes the connection, so the client
-// sees a truncated response (no last chunk, or fewer bytes than promised).
+// upstream gave a Content-Length. A body whose end has been read with a piece (a small one,
+// usually) ends in that piece's write. A body that ends early closes the connection, so the
+// client sees a truncated response (no last chunk, or fewer bytes than promised).
 template <class Stream>
 awaitable<bool> Server::Impl::write_relayed(Stream& stream, Reply& reply) {
   Relay& relay = *reply.relay;
   UpstreamBody& body = relay.outcome.body;
   const bool chunked = reply.head[http::field::transfer_encoding] == "chunked";
-  std::string out;
-  append_head(out, reply.head);
-  for (;;) {
+  RelayBuffer buffer;
+  std::string& out = buffer.text();
+  // A piece (nullopt: the end) as it goes out: compressed by `encode`, in a chunk when chunked;
+  // at the end, what the compressor held and the last chunk.
+  const auto add = [&](const std::optional<std::string>& piece) {
+    std::string compressed;
+    const std::string& data = relay.transform(piece, compressed);
+    if (!data.empty() && chunked) {
+      char size[20];
+      const auto [end, ec] = std::to_chars(size, size + sizeof size, data.size(), 16);
+      (void)ec;
+      out.append(size, end).append("\r\n").append(data).append("\r\n");
+    } else {
+      out.append(data);
+    }
+    reply.relayed += data.size();
+    if (!piece && chunked) out.append("0\r\n\r\n");
+  };
+  std::size_t head_size = 64;
+  for (const auto& field : reply.head) head_size += field.name_string().size() + field.value().size() + 4;
+  for (bool first = true;; first = false) {
     const std::optional<std::string> piece = co_await body.next_chunk();
+    if (first) {  // the head and the first piece (with its framing) in one allocation
+      out.reserve(head_size + (piece ? piece->size() + 32 : 0));
+      append_head(out, reply.head);
+    }
+    const bool ended = !piece || body.done();
     if (!piece && body.error()) {
       log("reverse_proxy: " + body.error()->reason);
     } else {
-      // The piece as it goes out (compressed by `encode`); at the end, what the compressor held.
-      std::string compressed;
-      const std::string& data = relay.transform(piece, compressed);
-      if (!data.empty() && chunked) {
-        char size[20];
-        const auto [end, ec] = std::to_chars(size, size + sizeof size, data.size(), 16);
-        (void)ec;
-        out.append(size, end).append("\r\n").append(data).append("\r\n");
-      } else {
-        out.append(data);
-      }
-      reply.relayed += data.size();
-      if (!piece && chunked) out.append("0\r\n\r\n");
+      if (piece) add(piece);
+      if (ended) add(std::nullopt);
     }
-    if (!out.empty()) {
+    if (const std::size_t sent = sent_at_once(stream, out); sent < out.size()) {
       beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
-      auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), kTuple);
+      auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out) + sent, kTuple);
       (void)n;
       if (ec) co_return false;
-      out.clear();
     }
-    if (!piece) co_return !body.error();
+    out.clear();
+    if (ended) co_return !body.error();
   }
 }
 

@@ -5,13 +5,16 @@
 // beast::error::timeout) serve both.
 #include "acmetool/serve/upstream_client.h"
 
+#include "send_now_internal.h"
 #include "upstream_h2.h"
 #include "upstream_pool.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <tuple>
 #include <limits>
+#include <stdexcept>
 #include <utility>
 
 #include <boost/asio.hpp>
@@ -128,11 +131,23 @@ awaitable<std::optional<std::string>> UpstreamBody::next_chunk() {
     char* const scratch = ex.conn->scratch.get();
     parser.get().body().data = scratch;
     parser.get().body().size = ex.chunk_bytes;
-    expire(ex.conn->stream, ex.read_timeout);
-    auto read = ex.conn->tls ? http::async_read_some(*ex.conn->tls, ex.conn->buffer, parser, kTuple)
-                             : http::async_read_some(ex.conn->stream, ex.conn->buffer, parser, kTuple);
-    auto [ec, n] = co_await std::move(read);
-    (void)n;
+    // Bytes already read (the body that came with the head, usually all of a small one) are
+    // parsed at once, as http::async_read_some would, without an asynchronous round.
+    boost::system::error_code ec;
+    if (ex.conn->buffer.size() > 0) {
+      ex.conn->buffer.consume(parser.put(ex.conn->buffer.data(), ec));
+    }
+    if (ex.conn->buffer.size() == 0 || ec == http::error::need_more) {
+      ec = {};
+      if (!parser.is_done() && parser.get().body().size == ex.chunk_bytes) {  // nothing parsed: read
+        expire(ex.conn->stream, ex.read_timeout);
+        auto read = ex.conn->tls ? http::async_read_some(*ex.conn->tls, ex.conn->buffer, parser, kTuple)
+                                 : http::async_read_some(ex.conn->stream, ex.conn->buffer, parser, kTuple);
+        std::size_t n = 0;
+        std::tie(ec, n) = co_await std::move(read);
+        (void)n;
+      }
+    }
     if (ec == http::error::need_buffer) ec = {};
     const std::size_t got = ex.chunk_bytes - parser.get().body().size;
     if (ec) {
@@ -243,32 +258,64 @@ awaitable<boost::system::error_code> send_body(S& stream, Stream& lowest, std::c
   }
 }
 
-http::request<http::string_body> build_request(const std::string& dial, UpstreamRequest& request, bool& close) {
-  http::request<http::string_body> req;
-  req.method_string(request.method);
-  req.target(request.target);
-  req.version(11);
+// A request's head as Beast's serializer would write it, built straight into one string (one
+// allocation, one iovec): the fields but Content-Length and Transfer-Encoding (values trimmed
+// of blanks, as Beast stores them), Host (the dial address when absent), then the framing: for a
+// streamed body Content-Length when its length is known, else chunked; for a whole body, as
+// Beast's prepare_payload: Content-Length when it is not empty or the method is OPTIONS, PUT or
+// POST.
+struct RequestHead {
+  std::string bytes;
+  bool close = false;    // a Connection field says "close"
+  bool chunked = false;  // the streamed body goes out in chunks
+};
+
+std::string_view trim_blanks(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+RequestHead request_head(const std::string& dial, const UpstreamRequest& request) {
+  if (request.method == "TRACE" && !request.body_source && !request.body.empty()) {
+    throw std::invalid_argument("invalid request body");  // as Beast's prepare_payload
+  }
+  RequestHead head;
+  std::string& out = head.bytes;
+  std::size_t size = request.method.size() + request.target.size() + dial.size() + 64;
+  for (const auto& [name, value] : request.fields) size += name.size() + value.size() + 4;
+  out.reserve(size);
+  out.append(request.method).append(1, ' ').append(request.target).append(" HTTP/1.1\r\n");
   bool have_host = false;
-  for (auto& [name, value] : request.fields) {
+  for (const auto& [name, value] : request.fields) {
     if (is_field(name, "content-length") || is_field(name, "transfer-encoding")) continue;
     if (is_field(name, "host")) have_host = true;
-    if (is_field(name, "connection") && beast::iequals(value, "close")) close = true;
-    req.insert(name, value);
-  }
-  if (!have_host) {
-    req.set(http::field::host, dial.starts_with("unix/") ? std::string("localhost") : dial);
-  }
-  if (request.body_source) {  // the head only; the pieces follow as they come
-    if (request.body_length) {
-      req.content_length(*request.body_length);
-    } else {
-      req.chunked(true);
+    if (is_field(name, "connection") && beast::iequals(value, "close")) head.close = true;
+    if (name.size() + 2 > std::numeric_limits<std::uint16_t>::max() ||
+        value.size() + 2 > std::numeric_limits<std::uint16_t>::max()) {
+      throw std::length_error("field too large");  // as Beast's fields
     }
-    return req;
+    out.append(name).append(": ").append(trim_blanks(value)).append("\r\n");
   }
-  req.body() = std::move(request.body);
-  req.prepare_payload();
-  return req;
+  if (!have_host) out.append("Host: ").append(dial.starts_with("unix/") ? std::string_view("localhost") : dial).append("\r\n");
+  std::optional<std::uint64_t> length;
+  if (!request.body_source) {
+    const bool may_be_empty = request.method != "OPTIONS" && request.method != "PUT" && request.method != "POST";
+    if (!request.body.empty() || !may_be_empty) length = request.body.size();
+  } else if (request.body_length) {
+    length = request.body_length;
+  } else {
+    head.chunked = true;
+    out.append("Transfer-Encoding: chunked\r\n");
+  }
+  if (length) {
+    char digits[20];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *length);
+    (void)ec;
+    out.append("Content-Length: ").append(digits, end).append("\r\n");
+  }
+  out.append("\r\n");
+  return head;
 }
 
 // What became of sending a request on a connection.
@@ -278,10 +325,10 @@ struct Sent {
   std::optional<UpstreamError> error;  // a failure sending again would not mend
 };
 
-// Writes `req` (and after its head, when there is one, the pieces of `source`) to ex's
+// Writes `head` and `body` (or after the head, when there is a `source`, its pieces) to ex's
 // connection: each write within write_timeout, a request without `source` also within
 // `head_deadline`. Sets `body_taken` once a piece of `source` may have been read.
-awaitable<Sent> send_request(UpstreamExchange& ex, const http::request<http::string_body>& req,
+awaitable<Sent> send_request(UpstreamExchange& ex, const RequestHead& head, const std::string& body,
                              UpstreamBodySource* source, const UpstreamClientOptions& options,
                              std::optional<Clock::time_point> head_deadline, bool& body_taken) {
   Sent sent;
@@ -289,24 +336,29 @@ awaitable<Sent> send_request(UpstreamExchange& ex, const http::request<http::str
   if (!source) {
     sent.deadline = earliest(head_deadline, options.write_timeout);
     expire(conn.stream, sent.deadline);
-    auto write = conn.tls ? http::async_write(*conn.tls, req, kTuple) : http::async_write(conn.stream, req, kTuple);
-    std::tie(sent.ec, std::ignore) = co_await std::move(write);
+    // Head and body in one gather write; over plain sockets at once when the socket takes it
+    // all (send_now_internal.h), else the rest asynchronously.
+    std::array<asio::const_buffer, 2> bytes{asio::buffer(head.bytes), asio::buffer(body)};
+    if (!conn.tls) bytes = unsent(bytes, send_now(conn.stream.socket().native_handle(), bytes));
+    if (asio::buffer_size(bytes) > 0) {
+      auto write = conn.tls ? asio::async_write(*conn.tls, bytes, kTuple) : asio::async_write(conn.stream, bytes, kTuple);
+      std::tie(sent.ec, std::ignore) = co_await std::move(write);
+    }
     co_return sent;
   }
   sent.deadline = earliest(std::nullopt, options.write_timeout);
   expire(conn.stream, sent.deadline);
-  http::request_serializer<http::string_body> head(req);
-  auto write = conn.tls ? http::async_write_header(*conn.tls, head, kTuple)
-                        : http::async_write_header(conn.stream, head, kTuple);
+  auto write = conn.tls ? asio::async_write(*conn.tls, asio::buffer(head.bytes), kTuple)
+                        : asio::async_write(conn.stream, asio::buffer(head.bytes), kTuple);
   std::tie(sent.ec, std::ignore) = co_await std::move(write);
   if (sent.ec) co_return sent;
   body_taken = true;
   // A failed write is not the end: the upstream may have answered early (413, 401) and stopped
   // reading; its answer is read next, and a broken connection fails there. A write that timed
   // out is the end: Beast closed the connection.
-  auto body = conn.tls ? send_body(*conn.tls, conn.stream, options.write_timeout, *source, req.chunked())
-                       : send_body(conn.stream, conn.stream, options.write_timeout, *source, req.chunked());
-  const boost::system::error_code body_ec = co_await std::move(body);
+  auto pieces = conn.tls ? send_body(*conn.tls, conn.stream, options.write_timeout, *source, head.chunked)
+                         : send_body(conn.stream, conn.stream, options.write_timeout, *source, head.chunked);
+  const boost::system::error_code body_ec = co_await std::move(pieces);
   if (source->failed()) {
     sent.error = UpstreamError{UpstreamFailure::Failed, "the client's request body ended early"};
   } else if (body_ec == beast::error::timeout) {
@@ -427,9 +479,9 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip_http1(std::shared_ptr<
                                                                 std::unique_ptr<UpstreamClientConnection> fresh) {
   UpstreamResult result;
   const UpstreamClientOptions& options = pool->options();
-  bool close = false;
   const bool head_request = beast::iequals(request.method, "HEAD");
-  const http::request<http::string_body> req = build_request(dial, request, close);
+  const RequestHead head = request_head(dial, request);
+  const bool close = head.close;
   bool body_taken = false;  // a piece of request.body_source was read: the request cannot be sent again
 
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -461,7 +513,7 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip_http1(std::shared_ptr<
     }
     // response_header_timeout counts from the first byte sent, or from the end of a streamed body.
     std::optional<Clock::time_point> head_deadline = deadline_after(options.response_header_timeout);
-    const Sent sent = co_await send_request(*ex, req, request.body_source.get(), options, head_deadline, body_taken);
+    const Sent sent = co_await send_request(*ex, head, request.body, request.body_source.get(), options, head_deadline, body_taken);
     if (sent.error) {
       result.error = sent.error;
       co_return result;
@@ -478,13 +530,13 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip_http1(std::shared_ptr<
     if (read == HeadRead::Retry) continue;
     if (read == HeadRead::Failed) co_return result;
 
-    const auto& res = ex->parser->get();
+    // The parser reads the body on without its fields: they are moved out, not copied.
+    auto& res = ex->parser->get();
     result.head.status = res.result_int();
     result.head.reason = std::string(res.reason());
     result.head.version = res.version();
-    for (const auto& field : res) {
-      result.head.fields.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
+    res.reason({});
+    result.head.fields = std::move(static_cast<http::fields&>(res));
     ex->conn->stream.expires_never();
     if (result.head.status == 101) {  // the connection now belongs to the upgraded protocol
       result.tunnel = std::make_unique<UpstreamTunnel>(std::move(ex));

@@ -384,7 +384,7 @@ int UpstreamH2Session::on_header(nghttp2_session*, const nghttp2_frame* frame, c
     s->head.status = 0;
     for (const char c : v) s->head.status = s->head.status * 10 + static_cast<unsigned>(c - '0');
   } else if (!n.starts_with(':')) {
-    s->head.fields.emplace_back(std::string(n), std::string(v));
+    s->head.fields.insert(n, v);
   }
   return 0;
 }
@@ -495,7 +495,7 @@ awaitable<UpstreamH2Answer> h2_round_trip(std::shared_ptr<UpstreamH2Session> ses
     if (s->error) {
       answer.error = UpstreamError{UpstreamFailure::Failed, *s->error};
       // The connection failed before any of the response: the upstream had closed it.
-      answer.resend = resendable && !session->usable() && s->head.status == 0 && s->head.fields.empty();
+      answer.resend = resendable && !session->usable() && s->head.status == 0 && s->head.fields.begin() == s->head.fields.end();
       co_return answer;
     }
     // response_header_timeout counts from the end of the request body.

@@ -565,6 +565,9 @@ std::size_t UpstreamPool::in_flight(std::size_t index) const {
 
 void UpstreamPool::record_result(std::size_t index, int status, std::chrono::nanoseconds latency,
                                  bool transport_error) {
+  // Without passive checks no failure is ever counted (count_failure) nor kept: nothing to do,
+  // no lock to take (the settings are fixed at construction).
+  if (!impl_->passive_enabled || impl_->fail_duration.count() <= 0) return;
   std::lock_guard lock(impl_->mutex);
   Impl& impl = *impl_;
   HostState& state = impl.host(index);

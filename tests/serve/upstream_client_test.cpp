@@ -186,8 +186,8 @@ Fetched fetch(asio::io_context& io, serve::UpstreamConnections& client, const st
 }
 
 std::string header(const serve::UpstreamResponseHead& head, const std::string& name) {
-  for (const auto& [n, v] : head.fields) {
-    if (n == name) return v;
+  for (const auto& field : head.fields) {
+    if (field.name_string() == name) return std::string(field.value());
   }
   return {};
 }

@@ -21,6 +21,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/fields.hpp>
 
 namespace boost::asio::ssl {
 class context;
@@ -104,7 +105,9 @@ struct UpstreamResponseHead {
   unsigned status = 0;
   std::string reason;
   unsigned version = 11;  ///< 10 or 11
-  std::vector<std::pair<std::string, std::string>> fields;  ///< in order, as received
+  /// In order, as received: the parser's own fields, moved out rather than copied line by line
+  /// (their reason phrase is cleared; it is `reason` above).
+  boost::beast::http::fields fields;
 };
 
 struct UpstreamExchange;          // private: the connection, parser and buffer of one response
