@@ -94,6 +94,11 @@ class ReverseProxy : public std::enable_shared_from_this<ReverseProxy> {
   /// The upstreams now: fixed, or the last answer for `dynamic`.
   std::shared_ptr<UpstreamPool> pool() const;
 
+  /// Whatever owns the handler this proxy was built from (the loaded site), kept while the proxy
+  /// lives: a response still being relayed after a reload holds the proxy, and through it the
+  /// configuration it reads.
+  void keep_alive(std::shared_ptr<const void> owner) { owner_ = std::move(owner); }
+
  private:
   static boost::asio::awaitable<void> check_health(std::weak_ptr<ReverseProxy> self);
   boost::asio::awaitable<void> check_upstream(UpstreamPool& pool, std::size_t index);
@@ -105,6 +110,7 @@ class ReverseProxy : public std::enable_shared_from_this<ReverseProxy> {
   // Makes `dials` the upstreams, unless they already are (keeping their health and counters).
   void use_dials(const std::vector<std::string>& dials);
 
+  std::shared_ptr<const void> owner_;  ///< see keep_alive; declared first, destroyed last
   const caddyfile::ReverseProxyHandler& handler_;
   mutable std::mutex pool_mu_;
   std::shared_ptr<UpstreamPool> pool_;  ///< guarded by pool_mu_ (swapped by dynamic lookups)

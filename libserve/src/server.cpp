@@ -269,21 +269,25 @@ std::shared_ptr<const Server::Impl::SiteTable> Server::Impl::make_site_table(
   for (const auto& context : io) executors.push_back(context->get_executor());
   for (const SiteOptions& site : table->sites) {
     if (!site.routes) continue;
-    add_proxies(site.routes->routes, executors, *table);
-    for (const caddyfile::ErrorRoutes& errors : site.routes->error_routes) add_proxies(errors.routes, executors, *table);
+    add_proxies(site.routes->routes, site.routes, executors, *table);
+    for (const caddyfile::ErrorRoutes& errors : site.routes->error_routes) {
+      add_proxies(errors.routes, site.routes, executors, *table);
+    }
   }
   return table;
 }
 void Server::Impl::add_proxies(const std::vector<caddyfile::Route>& routes,
+                               const std::shared_ptr<const caddyfile::Site>& site,
                                const std::vector<asio::any_io_executor>& executors,
                                SiteTable& table) const {
   for (const caddyfile::Route& route : routes) {
     if (const auto* proxy = std::get_if<caddyfile::Boxed<caddyfile::ReverseProxyHandler>>(&route.handler)) {
       auto state = std::make_shared<ReverseProxy>(**proxy, executors, options.log);
+      state->keep_alive(site);  // a relay outliving a reload still reads this site's handler
       state->start();
       table.proxies.emplace(&**proxy, std::move(state));
     } else if (const auto* sub = std::get_if<caddyfile::Subroute>(&route.handler)) {
-      add_proxies(sub->routes, executors, table);
+      add_proxies(sub->routes, site, executors, table);
     }
   }
 }

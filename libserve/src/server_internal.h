@@ -298,8 +298,8 @@ struct Server::Impl {
   // ---- the site table (server.cpp) ----
 
   std::shared_ptr<const SiteTable> make_site_table(std::vector<SiteOptions> list, bool redirect_http) const;
-  void add_proxies(const std::vector<caddyfile::Route>& routes, const std::vector<asio::any_io_executor>& executors,
-                   SiteTable& table) const;
+  void add_proxies(const std::vector<caddyfile::Route>& routes, const std::shared_ptr<const caddyfile::Site>& site,
+                   const std::vector<asio::any_io_executor>& executors, SiteTable& table) const;
   std::shared_ptr<const SiteTable> current_sites() const;
 
   ServerOptions options;

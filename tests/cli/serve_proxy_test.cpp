@@ -930,6 +930,48 @@ TEST_CASE("the PROXY protocol names the client behind a load balancer, over HTTP
   }
 }
 
+TEST_CASE("a request waiting on its upstream survives a reload that replaces its reverse_proxy", "[proxy][reload]") {
+  std::atomic<bool> release{false};
+  TestUpstream upstream([&](Exchange& e) {
+    if (e.request().target != "/slow") return e.respond(200, "fast");
+    for (int i = 0; i < 200 && !release; ++i) e.sleep_for(25ms);
+    e.respond(503, "upstream body");
+  });
+  ProxyServer server("\trespond \"first config\"\n");
+  const fs::path path = server.dir.path() / "Caddyfile";
+  const std::string text = acmetool::test::read_text(path);
+  const std::string head = text.substr(0, text.find("http://localhost")) + "http://localhost:" +
+                           std::to_string(server.http_port) + " {\n";
+  const auto reload_to = [&](const std::string& site, const std::string& probe, const std::string& expected) {
+    acmetool::test::write_file(path, head + site + "}\n");
+    server.process->kill(SIGHUP);
+    return acmetool::test::wait_until([&] { return server.curl({server.url(probe)}).out == expected; }, 10s);
+  };
+  // The proxy's handle_response and header_down run after the next reload has dropped its
+  // configuration: the proxy keeps the site it was built from (under ASan, a freed one would be a
+  // use after free). The first configuration is the command's own and never freed, so the proxy
+  // comes with a reload.
+  CHECK(reload_to("\treverse_proxy " + upstream.dial() +
+                      " {\n\t\theader_down X-Old yes\n\t\t@e status 503\n\t\thandle_response @e {\n"
+                      "\t\t\trespond \"old config saw {rp.status_code}\"\n\t\t}\n\t}\n",
+                  "/fast", "fast"));
+  CommandResult slow;
+  std::thread client([&] { slow = server.curl({server.url("/slow")}); });
+  const bool waiting = acmetool::test::wait_until(
+      [&] {
+        const auto seen = upstream.requests();
+        return std::any_of(seen.begin(), seen.end(), [](const UpstreamRecord& r) { return r.target == "/slow"; });
+      },
+      10s);
+  CHECK(waiting);
+  CHECK(reload_to("\trespond \"new config\"\n", "/other", "new config"));
+  release = true;
+  client.join();
+  INFO(acmetool::test::log_tail("serve", server.log));
+  CHECK(slow.out == "old config saw 503");
+  CHECK(server.curl({server.url("/other")}).out == "new config");
+}
+
 TEST_CASE("encode compresses relayed bodies as they stream, events flushed one by one", "[proxy][encode]") {
   const std::string page(20000, 'x');
   TestUpstream upstream([&](Exchange& e) {
