@@ -145,14 +145,17 @@ void ReverseProxy::choose_response_handler(ProxyOutcome& outcome, const std::str
 
 namespace {
 
+// Whether `versions` lists `version`; absent, it is Caddy's default "1.1 2" (HTTP/2 only ever
+// over TLS, by ALPN: a cleartext upstream needs h2c written out).
 bool lists_version(const caddyfile::HttpTransport& transport, std::string_view version) {
+  if (transport.versions.empty()) return version == "1.1" || version == "2";
   return std::find(transport.versions.begin(), transport.versions.end(), version) != transport.versions.end();
 }
 
-// HTTP/1.1 may be used: `versions` is absent or lists it, or lists no HTTP/2 this connection
+// HTTP/1.1 may be used: `versions` lists it (or is absent), or lists no HTTP/2 this connection
 // could speak (h2c with TLS, 2 without).
 bool allows_http1(const caddyfile::HttpTransport& transport, bool http2) {
-  return transport.versions.empty() || lists_version(transport, "1.1") || !http2;
+  return lists_version(transport, "1.1") || !http2;
 }
 
 }  // namespace

@@ -1294,6 +1294,23 @@ TEST_CASE("reverse_proxy speaks HTTP/2 to h2c:// upstreams and over TLS when ALP
   CHECK(h2_ports.size() <= std::min<std::size_t>(cores, 6));
 }
 
+TEST_CASE("without versions, TLS upstreams get HTTP/2 when they choose it, as Caddy's default 1.1 2", "[proxy][h2]") {
+  CaddyUpstream caddy;
+  const std::string trust = " {\n\t\t\ttransport http {\n\t\t\t\ttls_trusted_ca_certs " + caddy.root().string() +
+                            "\n\t\t\t}\n\t\t}\n";
+  ProxyServer server("\thandle /d/* {\n\t\turi strip_prefix /d\n\t\treverse_proxy https://127.0.0.1:" +
+                     std::to_string(caddy.h2_port) + trust + "\t}\n" +
+                     "\thandle /e/* {\n\t\turi strip_prefix /e\n\t\treverse_proxy https://127.0.0.1:" +
+                     std::to_string(caddy.h1_port) + trust + "\t}\n" +
+                     "\thandle /p/* {\n\t\turi strip_prefix /p\n\t\treverse_proxy 127.0.0.1:" +
+                     std::to_string(caddy.h2c_port) + "\n\t}\n");
+  INFO(acmetool::test::log_tail("serve", server.log) << acmetool::test::log_tail("caddy", caddy.log));
+  CHECK(server.curl({server.url("/d/who")}).out == "HTTP/2.0 GET /who");
+  CHECK(server.curl({server.url("/e/who")}).out == "HTTP/1.1 GET /who");
+  // Cleartext needs h2c written out: HTTP/1.1 here.
+  CHECK(server.curl({server.url("/p/who")}).out == "HTTP/1.1 GET /who");
+}
+
 TEST_CASE("reverse_proxy's read_timeout applies to HTTP/2 upstreams: 504 before the head, a cut body after it",
           "[proxy][h2][timeout]") {
   // Caddy speaks h2c to the proxy and passes on what this upstream sends, as it sends it.
