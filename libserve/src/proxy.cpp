@@ -64,63 +64,15 @@ std::string expand_for_upstream(std::string_view text, const RouteRequest& reque
   return expand_placeholders(out, request, UnknownPlaceholder::Keep);
 }
 
-// apply_response_headers on the upstream's own fields. In the common case (no header_down, not a
-// 101) only hop-by-hop fields go, removed in place; Beast's parser has already refused CR, LF
-// and NUL in a field, which make_fields_safe would replace. Otherwise the fields go through
-// apply_response_headers as lines and come back.
-void fields_for_client(http::fields& fields, int status, const ProxyHeaderOptions& options) {
-  if (status == 101 || !options.header_down.empty()) {
-    HeaderFields lines;
-    lines.reserve(static_cast<std::size_t>(std::distance(fields.begin(), fields.end())));
-    for (const auto& field : fields) lines.emplace_back(field.name_string(), field.value());
-    apply_response_headers(lines, status, options);
-    fields.clear();
-    for (const auto& [name, value] : lines) fields.insert(name, value);
-    return;
-  }
-  // The fields a Connection field names (copied: erasing may free the Connection field).
-  std::vector<std::string> named;
-  for (auto [it, end] = fields.equal_range(http::field::connection); it != end; ++it) {
-    std::string_view rest = it->value();
-    while (!rest.empty()) {
-      const std::size_t comma = std::min(rest.find(','), rest.size());
-      std::string_view element = rest.substr(0, comma);
-      while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) element.remove_prefix(1);
-      while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) element.remove_suffix(1);
-      if (!element.empty()) named.emplace_back(element);
-      rest.remove_prefix(std::min(comma + 1, rest.size()));
-    }
-  }
-  for (const std::string& name : named) fields.erase(name);
-  // Caddy's hopHeaders (proxy_headers.cpp's kHopByHopFields).
-  for (auto it = fields.begin(); it != fields.end();) {
-    switch (it->name()) {
-      case http::field::alt_svc:
-      case http::field::connection:
-      case http::field::proxy_connection:
-      case http::field::keep_alive:
-      case http::field::proxy_authenticate:
-      case http::field::proxy_authorization:
-      case http::field::te:
-      case http::field::trailer:
-      case http::field::transfer_encoding:
-      case http::field::upgrade: it = fields.erase(it); break;
-      default: ++it;
-    }
-  }
-}
-
 }  // namespace
 
 void ReverseProxy::choose_response_handler(ProxyOutcome& outcome, const std::string& reason,
                                            const RouteRequest& request) const {
+  EncodeResponse response;  // what the response matchers look at
+  response.status = outcome.status;
+  for (const auto& field : outcome.fields) response.headers.emplace_back(field.name_string(), field.value());
   for (const caddyfile::ResponseHandler& handler : handler_.handle_response) {
-    if (handler.match) {
-      EncodeResponse response;
-      response.status = outcome.status;
-      for (const auto& field : outcome.fields) response.headers.emplace_back(field.name_string(), field.value());
-      if (!encode_detail::matches_response(*handler.match, response)) continue;
-    }
+    if (handler.match && !encode_detail::matches_response(*handler.match, response)) continue;
     if (!handler.status) {
       auto facts = std::make_shared<UpstreamResponseFacts>();
       facts->status = outcome.status;
@@ -459,7 +411,7 @@ awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread
         outcome.status = static_cast<int>(result.head.status);
         outcome.fields = std::move(result.head.fields);
         if (!handler_.handle_response.empty()) choose_response_handler(outcome, result.head.reason, request);
-        fields_for_client(outcome.fields, static_cast<int>(result.head.status), options);
+        apply_response_headers(outcome.fields, static_cast<int>(result.head.status), options);
         if (chosen->set_cookie) {
           outcome.fields.insert(http::field::set_cookie, sticky_cookie_header(*chosen->set_cookie, client.tls));
         }

@@ -29,6 +29,15 @@ constexpr std::array<std::string_view, 10> kHopByHopFields = {"Alt-Svc",
                                                               "Transfer-Encoding",
                                                               "Upgrade"};
 
+// The same list as Beast's field codes, for the Beast-fields form of apply_response_headers.
+constexpr std::array<boost::beast::http::field, 10> kHopByHopFieldCodes = {
+    boost::beast::http::field::alt_svc,          boost::beast::http::field::connection,
+    boost::beast::http::field::proxy_connection, boost::beast::http::field::keep_alive,
+    boost::beast::http::field::proxy_authenticate, boost::beast::http::field::proxy_authorization,
+    boost::beast::http::field::te,               boost::beast::http::field::trailer,
+    boost::beast::http::field::transfer_encoding, boost::beast::http::field::upgrade};
+static_assert(kHopByHopFieldCodes.size() == kHopByHopFields.size());
+
 char to_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 std::string lowered(std::string_view text) {
@@ -50,19 +59,22 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
-// The non-empty elements of every `name` line's comma-separated list (RFC 9110 §5.6.1).
+// Appends the non-empty elements of a comma-separated list value (RFC 9110 §5.6.1).
+void add_elements(std::string_view value, std::vector<std::string>& elements) {
+  while (!value.empty()) {
+    const std::size_t comma = std::min(value.find(','), value.size());
+    if (const std::string_view element = trim(value.substr(0, comma)); !element.empty()) {
+      elements.emplace_back(element);
+    }
+    value.remove_prefix(std::min(comma + 1, value.size()));
+  }
+}
+
+// The non-empty elements of every `name` line's comma-separated list.
 std::vector<std::string> list_elements(const HeaderFields& fields, std::string_view name) {
   std::vector<std::string> elements;
   for (const auto& [field, value] : fields) {
-    if (!iequals(field, name)) continue;
-    std::string_view rest = value;
-    while (!rest.empty()) {
-      const std::size_t comma = std::min(rest.find(','), rest.size());
-      if (const std::string_view element = trim(rest.substr(0, comma)); !element.empty()) {
-        elements.emplace_back(element);
-      }
-      rest.remove_prefix(std::min(comma + 1, rest.size()));
-    }
+    if (iequals(field, name)) add_elements(value, elements);
   }
   return elements;
 }
@@ -380,6 +392,31 @@ HeaderFields upstream_request_headers(const HeaderFields& client_fields,
   fields.insert(fields.begin(), {"Host", std::move(host)});
   make_fields_safe(fields);
   return fields;
+}
+
+void apply_response_headers(boost::beast::http::fields& upstream_response, int status,
+                            const ProxyHeaderOptions& options) {
+  namespace http = boost::beast::http;
+  if (status == 101 || !options.header_down.empty()) {  // the general form, on lines
+    HeaderFields lines;
+    lines.reserve(static_cast<std::size_t>(std::distance(upstream_response.begin(), upstream_response.end())));
+    for (const auto& field : upstream_response) lines.emplace_back(field.name_string(), field.value());
+    apply_response_headers(lines, status, options);
+    upstream_response.clear();
+    for (const auto& [name, value] : lines) upstream_response.insert(name, value);
+    return;
+  }
+  // The fields a Connection field names (copied: erasing may free the Connection field).
+  std::vector<std::string> named;
+  for (auto [it, end] = upstream_response.equal_range(http::field::connection); it != end; ++it) {
+    add_elements(it->value(), named);
+  }
+  for (const std::string& name : named) upstream_response.erase(name);
+  for (auto it = upstream_response.begin(); it != upstream_response.end();) {
+    const bool hop = std::find(kHopByHopFieldCodes.begin(), kHopByHopFieldCodes.end(), it->name()) !=
+                     kHopByHopFieldCodes.end();
+    it = hop ? upstream_response.erase(it) : std::next(it);
+  }
 }
 
 void apply_response_headers(HeaderFields& upstream_response, int status,

@@ -51,7 +51,7 @@ bool host_matches(const SiteOptions& site, const std::string& host) {
 // Not a coroutine itself (g++ 12 and lambda captures, see async_certificate).
 awaitable<Reply> Server::Impl::handle_request(const http::request_header<>& req, bool https,
                                               const Peer& peer) {
-  if (req.find(http::field::authorization) == req.end()) return ready_reply(handle(req, https, peer));
+  if (!checks_credentials(req)) return ready_reply(handle(req, https, peer));
   return asio::co_spawn(blocking, handle_on(this, &req, https, &peer), use_awaitable);
 }
 awaitable<Reply> Server::Impl::ready_reply(Reply reply) { co_return reply; }

@@ -197,7 +197,7 @@ awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* con
     // Without credentials to check, handle_request would only call handle(): called here, the
     // request costs no coroutine frame of its own.
     Reply reply;
-    if (req.find(http::field::authorization) == req.end()) {
+    if (!checks_credentials(req)) {
       reply = handle(req, https, peer);
     } else {
       reply = co_await handle_request(req, https, peer);

@@ -264,6 +264,11 @@ struct Server::Impl {
 
   // ---- handlers (server_handlers.cpp) ----
 
+  // A request with credentials: basic_auth may spend ~1 s in bcrypt on it, so handle_request
+  // answers it on the blocking pool; any other is answered by handle() on the spot.
+  static bool checks_credentials(const http::request_header<>& req) {
+    return req.find(http::field::authorization) != req.end();
+  }
   awaitable<Reply> handle_request(const http::request_header<>& req, bool https,
                                   const Peer& peer);
   static awaitable<Reply> ready_reply(Reply reply);

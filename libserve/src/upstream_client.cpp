@@ -36,13 +36,7 @@ namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-void expire(Stream& stream, std::chrono::milliseconds limit) {
-  if (limit.count() > 0) {
-    stream.expires_after(limit);
-  } else {
-    stream.expires_never();
-  }
-}
+using serve::expire;  // upstream_h2.h's, beside the Deadline form below
 
 // When the next read or write on a connection gives up: the earlier of an overall deadline
 // (response_header_timeout's) and a limit per operation (read_timeout, write_timeout), with

@@ -21,6 +21,15 @@ namespace acmetool::serve {
 
 using UpstreamStream = boost::beast::basic_stream<boost::asio::generic::stream_protocol>;
 
+/// Beast's timeout on `stream` for its next operations: `limit`, or none when it is zero.
+inline void expire(UpstreamStream& stream, std::chrono::milliseconds limit) {
+  if (limit.count() > 0) {
+    stream.expires_after(limit);
+  } else {
+    stream.expires_never();
+  }
+}
+
 /// One open connection to an upstream: TCP or Unix, with TLS over it for TLS upstreams.
 struct UpstreamClientConnection {
   explicit UpstreamClientConnection(const boost::asio::any_io_executor& executor) : stream(executor) {}

@@ -18,14 +18,6 @@ namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-void expire(Stream& stream, std::chrono::milliseconds limit) {
-  if (limit.count() > 0) {
-    stream.expires_after(limit);
-  } else {
-    stream.expires_never();
-  }
-}
-
 // The TLS handshake on a new connection: SNI and the verified name are tls.server_name or the
 // dial host (an IP address is verified as one and sent without SNI). False with `error` set.
 awaitable<bool> start_tls(UpstreamClientConnection& conn, const UpstreamTls& tls, const DialAddress& address,
