@@ -278,8 +278,30 @@ ServerBlockOptions::ProxyProtocol proxy_protocol_wrapper(Dispenser& d) {
   return pp;
 }
 
-// `servers [<address>] { ... }`: listener_wrappers is read; Caddy's other server options are
+// `timeouts { read_header <d>; idle <d> }` in a servers block; Caddy's read_body and write are
 // accepted with a warning.
+void server_timeouts(Dispenser& d, ServerBlockOptions& server, std::vector<Warning>& warnings) {
+  static constexpr std::string_view kKnown[] = {"read_body", "read_header", "write", "idle"};
+  expect_no_more_args(d);
+  for (int nesting = d.nesting(); d.next_block(nesting);) {
+    const std::string what = d.val();
+    if (what == "read_header" || what == "idle") {
+      require_arg(d);
+      const std::chrono::nanoseconds value = duration_value(d, "timeouts " + what);
+      if (value <= std::chrono::nanoseconds(0)) throw d.error("timeouts " + what + ": must be positive, not '" + d.val() + "'");
+      expect_no_more_args(d);
+      (what == "idle" ? server.idle_timeout : server.read_header_timeout) = value;
+    } else if (what == "read_body" || what == "write") {
+      warn(warnings, d.token(), "timeouts: '" + what + "' is not supported by acmetool yet; ignored");
+      d.next_segment();
+    } else {
+      throw unknown_subdirective(d, "timeouts", kKnown);
+    }
+  }
+}
+
+// `servers [<address>] { ... }`: listener_wrappers and timeouts are read; Caddy's other server
+// options are accepted with a warning.
 void opt_servers(Dispenser& d, GlobalOptions& g, std::vector<Warning>& warnings) {
   static constexpr std::string_view kKnown[] = {
       "name", "listener_wrappers", "timeouts", "trusted_proxies", "client_ip_headers", "metrics", "max_header_size",
@@ -290,6 +312,10 @@ void opt_servers(Dispenser& d, GlobalOptions& g, std::vector<Warning>& warnings)
   expect_no_more_args(d);
   for (int nesting = d.nesting(); d.next_block(nesting);) {
     const std::string sub = d.val();
+    if (sub == "timeouts") {
+      server_timeouts(d, server, warnings);
+      continue;
+    }
     if (sub != "listener_wrappers") {
       if (std::find(std::begin(kKnown), std::end(kKnown), sub) == std::end(kKnown)) {
         throw unknown_subdirective(d, "servers", kKnown);

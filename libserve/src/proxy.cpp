@@ -333,8 +333,7 @@ ReverseProxy::~ReverseProxy() {
   }
 }
 
-awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread) {
-  ProxyOutcome outcome;
+awaitable<void> ReverseProxy::forward(const ProxyCall& call, ProxyOutcome& outcome, std::size_t thread) {
   UpstreamConnections& connections = *connections_.at(thread);
   // A fixed pool is never replaced: used without the lock and the reference count (a cache line
   // every io thread would otherwise write on every request).
@@ -421,7 +420,7 @@ awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread
         outcome.error.clear();
         outcome.pool = current;
         outcome.lease = std::move(lease);
-        co_return outcome;
+        co_return;
       }
       upstreams.record_result(chosen->index, 0, latency, true);
       const UpstreamError& error = *result.error;
@@ -441,7 +440,6 @@ awaitable<ProxyOutcome> ReverseProxy::forward(ProxyCall call, std::size_t thread
     }
   }
   outcome.request_line = request.method + " " + call.target;
-  co_return outcome;
 }
 
 }  // namespace acmetool::serve

@@ -145,11 +145,16 @@ void keep_upgrade(HeaderFields& fields, const std::string& protocol) {
 
 // CR, LF and NUL are not allowed in a field line (RFC 9110 §5.5); a placeholder that decodes the
 // path ("%0d%0a") must not split the message. Replaced with spaces, as the routes code does.
+void make_safe(std::string& text) {
+  for (char& c : text) {
+    // One comparison for the usual character; CR (13) is the largest of the three.
+    if (static_cast<unsigned char>(c) <= '\r' && (c == '\r' || c == '\n' || c == '\0')) c = ' ';
+  }
+}
 void make_fields_safe(HeaderFields& fields) {
-  const auto unsafe = [](char c) { return c == '\r' || c == '\n' || c == '\0'; };
   for (auto& [field, value] : fields) {
-    std::replace_if(field.begin(), field.end(), unsafe, ' ');
-    std::replace_if(value.begin(), value.end(), unsafe, ' ');
+    make_safe(field);
+    make_safe(value);
   }
 }
 
@@ -232,6 +237,7 @@ void apply_op(HeaderFields& fields, const HeaderOp& op, const std::string& field
 // Caddy defers them until the response is written.
 void apply_header_ops(HeaderFields& fields, const std::vector<HeaderOp>& ops,
                       const Expand& expand) {
+  if (ops.empty()) return;
   using Kind = HeaderOp::Kind;
   const auto run = [&](Kind kind, bool star_delete) {
     for (const HeaderOp& op : ops) {
@@ -255,16 +261,18 @@ struct IpAddress {
 };
 
 std::optional<IpAddress> parse_ip(std::string_view text) {
-  const std::string z(text);
+  std::array<char, INET6_ADDRSTRLEN + 1> z{};  // inet_pton wants it NUL-terminated; no address is longer
+  if (text.size() >= z.size()) return std::nullopt;
+  std::copy(text.begin(), text.end(), z.begin());
   IpAddress ip;
   std::array<std::uint8_t, 4> v4{};
-  if (inet_pton(AF_INET, z.c_str(), v4.data()) == 1) {
+  if (inet_pton(AF_INET, z.data(), v4.data()) == 1) {
     ip.v4 = true;
     ip.bytes[10] = ip.bytes[11] = 0xff;
     std::copy(v4.begin(), v4.end(), ip.bytes.begin() + 12);
     return ip;
   }
-  if (inet_pton(AF_INET6, z.c_str(), ip.bytes.data()) == 1) return ip;
+  if (inet_pton(AF_INET6, z.data(), ip.bytes.data()) == 1) return ip;
   return std::nullopt;
 }
 
@@ -390,7 +398,9 @@ HeaderFields upstream_request_headers(const HeaderFields& client_fields,
   std::string host = last_host && !last_host->empty() ? *last_host : options.upstream_host;
   erase_field(fields, "Host");
   fields.insert(fields.begin(), {"Host", std::move(host)});
-  make_fields_safe(fields);
+  // Only header_up's placeholders can bring CR, LF or NUL: the client's fields passed Beast's or
+  // nghttp2's checks, which refuse them, and the X-Forwarded-* values are ours.
+  if (!options.header_up.empty()) make_fields_safe(fields);
   return fields;
 }
 
@@ -406,16 +416,20 @@ void apply_response_headers(boost::beast::http::fields& upstream_response, int s
     for (const auto& [name, value] : lines) upstream_response.insert(name, value);
     return;
   }
-  // The fields a Connection field names (copied: erasing may free the Connection field).
+  // One pass: the hop-by-hop fields go, and the names Connection fields list are noted (copied:
+  // erasing frees the Connection field). Most name only options ("keep-alive", "close") or
+  // fields that went anyway; the others are erased after.
   std::vector<std::string> named;
-  for (auto [it, end] = upstream_response.equal_range(http::field::connection); it != end; ++it) {
-    add_elements(it->value(), named);
-  }
-  for (const std::string& name : named) upstream_response.erase(name);
   for (auto it = upstream_response.begin(); it != upstream_response.end();) {
-    const bool hop = std::find(kHopByHopFieldCodes.begin(), kHopByHopFieldCodes.end(), it->name()) !=
-                     kHopByHopFieldCodes.end();
+    const http::field code = it->name();
+    if (code == http::field::connection) add_elements(it->value(), named);
+    const bool hop = std::find(kHopByHopFieldCodes.begin(), kHopByHopFieldCodes.end(), code) != kHopByHopFieldCodes.end();
     it = hop ? upstream_response.erase(it) : std::next(it);
+  }
+  for (const std::string& name : named) {
+    const bool gone = iequals(name, "close") || std::any_of(kHopByHopFields.begin(), kHopByHopFields.end(),
+                                                            [&](std::string_view hop) { return iequals(name, hop); });
+    if (!gone) upstream_response.erase(name);
   }
 }
 

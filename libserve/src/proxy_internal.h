@@ -83,13 +83,14 @@ class ReverseProxy : public std::enable_shared_from_this<ReverseProxy> {
   ReverseProxy(const ReverseProxy&) = delete;
   ReverseProxy& operator=(const ReverseProxy&) = delete;
 
-  /// Sends `call` upstream from io thread `thread` (the index of the executor it runs on):
+  /// Sends `call` (which the caller keeps until the outcome is back) upstream from io thread
+  /// `thread` (the index of the executor it runs on), into a fresh `outcome`:
   /// selects an upstream by lb_policy, retries dial failures (any method) and other failures
   /// (GET only) within lb_retries / lb_try_duration, waiting lb_try_interval between tries, and
   /// records passive health. Never throws for upstream failures: they come back as 502 (503
   /// when no upstream is available, 504 when response_header_timeout passed). The caller keeps
   /// this proxy alive until the outcome is gone (its body and lease refer to it).
-  boost::asio::awaitable<ProxyOutcome> forward(ProxyCall call, std::size_t thread);
+  boost::asio::awaitable<void> forward(const ProxyCall& call, ProxyOutcome& outcome, std::size_t thread);
 
   /// The upstreams now: fixed, or the last answer for `dynamic`.
   std::shared_ptr<UpstreamPool> pool() const;

@@ -1,5 +1,5 @@
 // A write that never waits, for plain sockets (private to libserve): most responses and upstream
-// requests fit the socket's send buffer whole, and sent this way they cost one sendmsg(2) and no
+// requests fit the socket's send buffer whole, and sent this way they cost one send(2) and no
 // asynchronous operation (no operation object, no timeout timer armed and cancelled, no
 // suspension of the coroutine). What is left, if anything, goes out with an asynchronous write.
 #pragma once
@@ -29,7 +29,11 @@ std::size_t send_now(int fd, const std::array<boost::asio::const_buffer, N>& buf
   }
   if (message.msg_iovlen == 0) return 0;
   message.msg_iov = vectors.data();
-  const ssize_t sent = ::sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+  // One piece (the usual case) goes with send(2), which the kernel takes without copying in and
+  // checking a message header and its vector.
+  const ssize_t sent = message.msg_iovlen == 1
+                           ? ::send(fd, vectors[0].iov_base, vectors[0].iov_len, MSG_DONTWAIT | MSG_NOSIGNAL)
+                           : ::sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
   return sent > 0 ? static_cast<std::size_t>(sent) : 0;
 }
 

@@ -61,6 +61,7 @@ Server::Impl::Impl(ServerOptions o, CertManager& c)
       sites(make_site_table(options.sites, options.redirect_http)),
       metrics(options.metrics ? options.metrics : std::make_shared<ServerMetrics>()),
       tickets(tls.native_handle()) {
+  thread_sites.resize(io.size());
   if (options.http_proxy_protocol) http_proxy_sources = parse_trusted_proxies(options.http_proxy_protocol->allow);
   if (options.https_proxy_protocol) https_proxy_sources = parse_trusted_proxies(options.https_proxy_protocol->allow);
   configure_tls();
@@ -70,6 +71,15 @@ std::vector<std::string> apply_server_blocks(const std::vector<caddyfile::Server
                                              ServerOptions& options) {
   std::vector<std::string> warnings;
   for (const caddyfile::ServerBlockOptions& block : blocks) {
+    // The server has one pair of limits for both listeners.
+    const auto millis = [](std::chrono::nanoseconds d) {
+      return std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(d));
+    };
+    if (block.read_header_timeout) options.header_timeout = millis(*block.read_header_timeout);
+    if (block.idle_timeout) options.idle_timeout = millis(*block.idle_timeout);
+    if (!block.address.empty() && (block.read_header_timeout || block.idle_timeout)) {
+      warnings.push_back("servers " + block.address + ": timeouts apply to every listener in acmetool");
+    }
     if (!block.proxy_protocol) continue;
     ProxyProtocolOptions pp;
     if (block.proxy_protocol->timeout) {
@@ -295,6 +305,19 @@ std::shared_ptr<const Server::Impl::SiteTable> Server::Impl::current_sites() con
   std::lock_guard lock(sites_mu);
   return sites;
 }
+std::shared_ptr<const Server::Impl::SiteTable> Server::Impl::sites_for_request() {
+  if (t_io_server != this) return current_sites();
+  ThreadSites& mine = thread_sites[t_io_thread];
+  // Read before the table: the table taken is at least this new (a newer one only means one
+  // more refresh at the next request).
+  const std::uint64_t generation = sites_generation.load(std::memory_order_acquire);
+  if (!mine.table || mine.generation != generation) {
+    const std::shared_ptr<const SiteTable> shared = current_sites();
+    mine.table = std::shared_ptr<const SiteTable>(std::make_shared<std::shared_ptr<const SiteTable>>(shared), shared.get());
+    mine.generation = generation;
+  }
+  return mine.table;
+}
 
 Server::Server(ServerOptions options, CertManager& certificates)
     : impl_(std::make_unique<Impl>(std::move(options), certificates)) {}
@@ -308,8 +331,9 @@ void Server::start() {
   impl.listen(impl.https_port_bound, /*https=*/true);
   impl.listen(impl.http_port_bound, /*https=*/false);
   for (std::size_t i = 0; i < impl.io.size(); ++i) {
-    impl.threads.emplace_back([context = impl.io[i].get(), i] {
+    impl.threads.emplace_back([context = impl.io[i].get(), i, server = &impl] {
       t_io_thread = i;
+      t_io_server = server;
       auto busy = asio::make_work_guard(*context);  // runs until stop(), even without connections
       context->run();
     });
@@ -319,9 +343,16 @@ void Server::start() {
 }
 
 void Server::replace_sites(std::vector<SiteOptions> sites, bool redirect_http) {
-  auto table = impl_->make_site_table(std::move(sites), redirect_http);
-  std::lock_guard lock(impl_->sites_mu);
-  impl_->sites = std::move(table);
+  Impl& impl = *impl_;
+  auto table = impl.make_site_table(std::move(sites), redirect_http);
+  {
+    std::lock_guard lock(impl.sites_mu);
+    impl.sites = std::move(table);
+    impl.sites_generation.fetch_add(1, std::memory_order_release);
+  }
+  for (std::size_t i = 0; i < impl.io.size(); ++i) {
+    asio::post(*impl.io[i], [&impl, i] { impl.thread_sites[i].table.reset(); });
+  }
 }
 
 int Server::http_port() const { return impl_->http_port_bound; }

@@ -98,7 +98,8 @@ void Server::Impl::encode_relay(Reply& reply) {
 awaitable<void> Server::Impl::relay_head(Reply& reply, const http::request_header<>& req, unsigned version) {
   const bool head_only = req.method() == http::verb::head;
   Relay& relay = *reply.relay;
-  relay.outcome = co_await relay.proxy->forward(std::move(relay.call), t_io_thread);
+  // By reference: `relay` outlives the round trip, and this frame holds no copy of either.
+  co_await relay.proxy->forward(relay.call, relay.outcome, t_io_thread);
   ProxyOutcome& outcome = relay.outcome;
   reply.head = {};
   reply.head.version(version);
@@ -133,7 +134,7 @@ awaitable<Reply> Server::Impl::handle_on(Impl* self, const http::request_header<
 Reply Server::Impl::handle(const http::request_header<>& req, bool https, const Peer& peer) {
   const std::string host = request_host(req);
   // The site for this host and scheme: an https site on the HTTP port only redirects.
-  const std::shared_ptr<const SiteTable> table = current_sites();
+  const std::shared_ptr<const SiteTable> table = sites_for_request();
   const SiteOptions* site = nullptr;
   for (const SiteOptions& s : table->sites) {
     if (host_matches(s, host) && (s.https || !https)) {
@@ -153,7 +154,7 @@ Reply Server::Impl::handle(const http::request_header<>& req, bool https, const 
   } else if (!https && site->https) {
     reply = table->redirect_http ? redirect_to_https(req, host) : text_reply(http::status::not_found, "", 11);
   } else if (site->routes) {
-    reply = run_routes(*table, *site, req, https, host, peer);
+    reply = run_routes(table, *site, req, https, host, peer);
   } else {
     reply = serve_file(site->files, req, req.target());
   }
@@ -165,7 +166,7 @@ Reply Server::Impl::handle(const http::request_header<>& req, bool https, const 
 }
 
 // A Caddyfile site: the routes decide, this sends.
-Reply Server::Impl::run_routes(const SiteTable& table, const SiteOptions& site,
+Reply Server::Impl::run_routes(const std::shared_ptr<const SiteTable>& table, const SiteOptions& site,
                                const http::request_header<>& req, bool https,
                                const std::string& host, const Peer& peer) {
   RouteRequest request;
@@ -177,13 +178,15 @@ Reply Server::Impl::run_routes(const SiteTable& table, const SiteOptions& site,
   request.remote_ip = peer.ip;
   request.remote_port = peer.port;
   request.version = static_cast<int>(req.version());
+  request.headers.reserve(static_cast<std::size_t>(std::distance(req.begin(), req.end())));
   for (const auto& field : req) request.headers.emplace_back(field.name_string(), field.value());
   RouteResult result = evaluate_routes(*site.routes, request);
   if (result.kind != RouteResult::Kind::Proxy) return route_reply(result, req);
 
   const std::optional<EncodeFormat> coding = accepted_coding(result, req);
   auto relay = std::make_shared<Relay>();
-  relay->proxy = table.proxies.at(result.proxy);
+  // Kept alive by the table (its reference, not the proxy's own: see ThreadSites).
+  relay->proxy = std::shared_ptr<ReverseProxy>(table, table->proxies.at(result.proxy).get());
   relay->call.target = result.path;
   if (!result.query.empty()) relay->call.target += "?" + result.query;
   const auto& handlers = result.proxy->handle_response;

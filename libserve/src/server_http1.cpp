@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -20,6 +21,8 @@
 #include "send_now_internal.h"
 
 namespace acmetool::serve {
+
+using namespace std::string_view_literals;  // appends of literals with their sizes known (no strlen)
 
 namespace {
 
@@ -90,6 +93,56 @@ class RelayBuffer {
   std::string text_;
 };
 
+// The wait of a plain connection for its next request: the socket is read directly (one
+// buffer, so recv(2), and none of Beast's stream layers), and `idle_timeout` is kept by one
+// timer that is not re-armed for every request. It fires at the deadline it was armed for; if
+// the connection has been waiting since before then, the wait is cancelled (the session ends),
+// else it is armed again for the newer deadline. A connection busy with requests costs a clock
+// reading per request, and a timer wake-up per idle_timeout at most.
+class IdleWatch : public std::enable_shared_from_this<IdleWatch> {
+ public:
+  explicit IdleWatch(tcp::socket& socket) : socket_(&socket), timer_(socket.get_executor()) {}
+  // The connection waits from now until done_waiting(), for at most `limit`.
+  void waiting(std::chrono::steady_clock::duration limit) {
+    deadline_ = std::chrono::steady_clock::now() + limit;
+    if (armed_) return;
+    armed_ = true;
+    timer_.expires_at(deadline_);
+    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) { self->fired(ec); });
+  }
+  void done_waiting() { deadline_ = kNotWaiting; }
+  // The session is over: the socket is not to be touched any more.
+  void detach() {
+    socket_ = nullptr;
+    timer_.cancel();
+  }
+
+ private:
+  static constexpr std::chrono::steady_clock::time_point kNotWaiting = std::chrono::steady_clock::time_point::max();
+  void fired(const boost::system::error_code& ec) {
+    armed_ = false;
+    if (ec || !socket_ || deadline_ == kNotWaiting) return;
+    if (std::chrono::steady_clock::now() >= deadline_) {
+      boost::system::error_code ignored;
+      socket_->cancel(ignored);
+      return;
+    }
+    waiting(deadline_ - std::chrono::steady_clock::now());
+  }
+  tcp::socket* socket_;
+  asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point deadline_ = kNotWaiting;
+  bool armed_ = false;
+};
+
+// Detaches the watch when the session ends, however it ends.
+struct IdleWatchGuard {
+  std::shared_ptr<IdleWatch> watch;
+  ~IdleWatchGuard() {
+    if (watch) watch->detach();
+  }
+};
+
 }  // namespace
 
 // ---- HTTP/1.1 ----
@@ -149,7 +202,10 @@ class Server::Impl::ClientBody final : public UpstreamBodySource {
 template <class Stream>
 awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* connection,
                                            const Peer& peer) {
+  constexpr bool plain = std::is_same_v<Stream, beast::tcp_stream>;
   beast::flat_buffer buffer;
+  IdleWatchGuard idle;
+  if constexpr (plain) idle.watch = std::make_shared<IdleWatch>(stream.socket());
   for (bool first = true;; first = false) {
     if (stopping) co_return;
     http::request_parser<http::empty_body> parser;
@@ -158,9 +214,17 @@ awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* con
     // Waiting for the next request counts as idle (a graceful stop closes it); once its
     // first bytes are here, the head must arrive within header_timeout.
     set_idle(connection, !first);
-    beast::get_lowest_layer(stream).expires_after(first ? options.header_timeout : options.idle_timeout);
     if (!first && buffer.size() == 0) {
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
+      boost::system::error_code ec;
+      std::size_t n = 0;
+      if constexpr (plain) {  // see IdleWatch
+        idle.watch->waiting(options.idle_timeout);
+        std::tie(ec, n) = co_await stream.socket().async_read_some(buffer.prepare(4096), kTuple);
+        idle.watch->done_waiting();
+      } else {
+        beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+        std::tie(ec, n) = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
+      }
       if (ec) co_return;
       buffer.commit(n);
     }
@@ -196,12 +260,9 @@ awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* con
     const auto began = std::chrono::steady_clock::now();
     // Without credentials to check, handle_request would only call handle(): called here, the
     // request costs no coroutine frame of its own.
-    Reply reply;
-    if (!checks_credentials(req)) {
-      reply = handle(req, https, peer);
-    } else {
-      reply = co_await handle_request(req, https, peer);
-    }
+    const bool blocking = checks_credentials(req);
+    Reply reply = blocking ? Reply() : handle(req, https, peer);  // built in place, not moved in
+    if (blocking) reply = co_await handle_request(req, https, peer);
     if (reply.relay && has_body) {  // an upload: straight through to the upstream
       const bool expect_continue = beast::iequals(req[http::field::expect], "100-continue");
       auto body = std::make_shared<ClientBody<Stream>>(*this, stream, buffer, std::move(parser), expect_continue);
@@ -375,38 +436,39 @@ awaitable<bool> Server::Impl::write_relayed(Stream& stream, Reply& reply) {
   Relay& relay = *reply.relay;
   UpstreamBody& body = relay.outcome.body;
   const bool chunked = reply.head[http::field::transfer_encoding] == "chunked";
-  RelayBuffer buffer;
+  RelayBuffer buffer, piece_buffer;  // what goes out, and each piece as read
   std::string& out = buffer.text();
-  // A piece (nullopt: the end) as it goes out: compressed by `encode`, in a chunk when chunked;
+  std::string& piece = piece_buffer.text();
+  // A piece (null: the end) as it goes out: compressed by `encode`, in a chunk when chunked;
   // at the end, what the compressor held and the last chunk.
-  const auto add = [&](const std::optional<std::string>& piece) {
+  const auto add = [&](const std::string* piece) {
     std::string compressed;
     const std::string& data = relay.transform(piece, compressed);
     if (!data.empty() && chunked) {
       char size[20];
       const auto [end, ec] = std::to_chars(size, size + sizeof size, data.size(), 16);
       (void)ec;
-      out.append(size, end).append("\r\n").append(data).append("\r\n");
+      out.append(size, end).append("\r\n"sv).append(data).append("\r\n"sv);
     } else {
       out.append(data);
     }
     reply.relayed += data.size();
-    if (!piece && chunked) out.append("0\r\n\r\n");
+    if (!piece && chunked) out.append("0\r\n\r\n"sv);
   };
   std::size_t head_size = 64;
   for (const auto& field : reply.head) head_size += field.name_string().size() + field.value().size() + 4;
   for (bool first = true;; first = false) {
-    const std::optional<std::string> piece = co_await body.next_chunk();
+    const bool got = co_await body.next_chunk(piece);
     if (first) {  // the head and the first piece (with its framing) in one allocation
-      out.reserve(head_size + (piece ? piece->size() + 32 : 0));
+      out.reserve(head_size + (got ? piece.size() + 32 : 0));
       append_head(out, reply.head);
     }
-    const bool ended = !piece || body.done();
-    if (!piece && body.error()) {
+    const bool ended = !got || body.done();
+    if (!got && body.error()) {
       log("reverse_proxy: " + body.error()->reason);
     } else {
-      if (piece) add(piece);
-      if (ended) add(std::nullopt);
+      if (got) add(&piece);
+      if (ended) add(nullptr);
     }
     if (const std::size_t sent = sent_at_once(stream, out); sent < out.size()) {
       beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
@@ -447,15 +509,34 @@ awaitable<bool> Server::Impl::send_file_slice(beast::tcp_stream& stream, int fil
 // The status line and fields, ending with the blank line (as Beast's serializer writes them,
 // without its ostream).
 void Server::Impl::append_head(std::string& out, const http::response<http::empty_body>& head) {
+  // Sized first, then copied in place: a few small copies a field, not four appends.
+  std::size_t size = 17 + head.reason().size();  // "HTTP/1.1 200 " and the CRLFs
+  for (const auto& field : head) size += field.name_string().size() + field.value().size() + 4;
+  const std::size_t at = out.size();
+  out.resize(at + size);
+  char* p = out.data() + at;
+  const auto put = [&p](std::string_view text) {
+    std::memcpy(p, text.data(), text.size());
+    p += text.size();
+  };
   const unsigned version = head.version();
-  out.append("HTTP/").append(1, static_cast<char>('0' + version / 10)).append(1, '.');
-  out.append(1, static_cast<char>('0' + version % 10)).append(1, ' ');
-  char status[4];
-  const auto [end, ec] = std::to_chars(status, status + sizeof status, head.result_int());
-  (void)ec;
-  out.append(status, end).append(1, ' ').append(head.reason()).append("\r\n");
-  for (const auto& field : head) out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
-  out.append("\r\n");
+  put("HTTP/"sv);
+  *p++ = static_cast<char>('0' + version / 10);
+  *p++ = '.';
+  *p++ = static_cast<char>('0' + version % 10);
+  *p++ = ' ';
+  p = std::to_chars(p, p + 3, head.result_int()).ptr;
+  *p++ = ' ';
+  put(head.reason());
+  put("\r\n"sv);
+  for (const auto& field : head) {
+    put(field.name_string());
+    put(": "sv);
+    put(field.value());
+    put("\r\n"sv);
+  }
+  put("\r\n"sv);
+  out.resize(static_cast<std::size_t>(p - out.data()));
 }
 
 // The whole response as bytes when its body is at most `limit`; nullopt otherwise, or when a

@@ -477,6 +477,7 @@ awaitable<void> Server::Impl::h2_relay(std::shared_ptr<H2Connection> shared,
   c.notify();
   if (!reply.relay || reply.relay->bodyless) co_return;
   UpstreamBody& body = reply.relay->outcome.body;
+  std::string piece;  // each piece read into it in turn
   while (!s->relay_done) {
     if (s->relay_pending() >= kRelayBuffer) {
       s->room.expires_at(asio::steady_timer::time_point::max());
@@ -484,15 +485,15 @@ awaitable<void> Server::Impl::h2_relay(std::shared_ptr<H2Connection> shared,
       if (c.ended || s->closed) co_return;
       continue;
     }
-    std::optional<std::string> piece = co_await body.next_chunk();
+    const bool got = co_await body.next_chunk(piece);
     if (c.ended || s->closed) co_return;
-    if (piece || !body.error()) {
+    if (got || !body.error()) {
       std::string compressed;
-      const std::string& data = reply.relay->transform(piece, compressed);  // compressed by `encode`
+      const std::string& data = reply.relay->transform(got ? &piece : nullptr, compressed);  // `encode`
       s->relayed.append(data);
       reply.relayed += data.size();
     }
-    if (!piece) {
+    if (!got) {
       s->relay_done = true;
       s->relay_failed = body.error().has_value();
       if (s->relay_failed) log("reverse_proxy: " + body.error()->reason);

@@ -85,8 +85,8 @@ struct Relay {
   bool flush_each = false;
 
   // `piece` as it goes to the client: itself, or compressed into `out` when there is an encoder
-  // (possibly empty, the compressor holding it back); at the end (nullopt) the compressor's rest.
-  const std::string& transform(const std::optional<std::string>& piece, std::string& out) {
+  // (possibly empty, the compressor holding it back); at the end (null) the compressor's rest.
+  const std::string& transform(const std::string* piece, std::string& out) {
     static const std::string kNothing;
     if (!encoder) return piece ? *piece : kNothing;
     if (piece) {
@@ -99,8 +99,10 @@ struct Relay {
   }
 };
 
-// The index of the io thread running this code (Server::start numbers them).
+// The index of the io thread running this code (Server::start numbers them), and the server
+// whose io thread it is (null on other threads: the blocking pool, the admin API).
 inline thread_local std::size_t t_io_thread = 0;
+inline thread_local const void* t_io_server = nullptr;
 
 struct Reply {
   http::response<http::empty_body> head;
@@ -281,7 +283,7 @@ struct Server::Impl {
   static awaitable<Reply> handle_on(Impl* self, const http::request_header<>* req, bool https,
                                     const Peer* peer);
   Reply handle(const http::request_header<>& req, bool https, const Peer& peer);
-  Reply run_routes(const SiteTable& table, const SiteOptions& site, const http::request_header<>& req,
+  Reply run_routes(const std::shared_ptr<const SiteTable>& table, const SiteOptions& site, const http::request_header<>& req,
                    bool https, const std::string& host, const Peer& peer);
   static void encode_reply(Reply& reply, const EncodeOptions& options, const std::optional<EncodeFormat>& coding);
   static Encoder& thread_encoder(const EncodeFormat& format);
@@ -306,21 +308,35 @@ struct Server::Impl {
   void add_proxies(const std::vector<caddyfile::Route>& routes, const std::shared_ptr<const caddyfile::Site>& site,
                    const std::vector<asio::any_io_executor>& executors, SiteTable& table) const;
   std::shared_ptr<const SiteTable> current_sites() const;
+  // current_sites() for a request: on an io thread, that thread's own reference (ThreadSites),
+  // taken with no lock and counted on a cache line no other thread writes.
+  std::shared_ptr<const SiteTable> sites_for_request();
+  // An io thread's hold on the site table: a shared_ptr with its own control block (aliasing
+  // the table's), refreshed when `sites_generation` moves on. A reload also posts each thread
+  // a reset, so that an idle thread does not keep the old table (and its proxies) alive.
+  struct alignas(64) ThreadSites {
+    std::uint64_t generation = 0;
+    std::shared_ptr<const SiteTable> table;
+  };
 
   ServerOptions options;
   std::optional<std::vector<Cidr>> http_proxy_sources, https_proxy_sources;  // the PROXY protocol's allow
   CertManager& certificates;
   std::size_t threads_wanted;
-  /// One io_context per thread, each with its own listening sockets.
+  /// One io_context per thread, each with its own listening sockets. A socket is used only by
+  /// the thread of its io_context (other threads post to it, or shutdown(2) its descriptor), so
+  /// the reactor takes no lock per socket operation; posting and timers keep theirs.
   struct IoContexts : std::vector<std::unique_ptr<asio::io_context>> {
     explicit IoContexts(std::size_t n) {
-      for (std::size_t i = 0; i < n; ++i) push_back(std::make_unique<asio::io_context>(1));
+      for (std::size_t i = 0; i < n; ++i) push_back(std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO));
     }
   } io;
   ssl::context tls;
   ssl::context acme_tls;  ///< tls-alpn-01 validations only
   mutable std::mutex sites_mu;
   std::shared_ptr<const SiteTable> sites;
+  std::atomic<std::uint64_t> sites_generation{1};  ///< moves on with every replace_sites
+  std::vector<ThreadSites> thread_sites;            ///< one per io thread, each written by its own
   std::shared_ptr<ServerMetrics> metrics;
   TicketKeys tickets;  ///< after `tls`: installed into it
   asio::thread_pool blocking{2};  ///< work that may block for long (bcrypt)

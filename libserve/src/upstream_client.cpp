@@ -25,6 +25,8 @@
 
 namespace acmetool::serve {
 
+using namespace std::string_view_literals;  // appends of literals with their sizes known (no strlen)
+
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -109,10 +111,20 @@ UpstreamBody& UpstreamBody::operator=(UpstreamBody&&) noexcept = default;
 UpstreamBody::~UpstreamBody() = default;
 
 awaitable<std::optional<std::string>> UpstreamBody::next_chunk() {
+  std::string piece;
+  if (!co_await next_chunk(piece)) co_return std::nullopt;
+  co_return piece;
+}
+
+awaitable<bool> UpstreamBody::next_chunk(std::string& piece) {
   if (h2_) {
-    std::optional<std::string> piece = co_await h2_next_chunk(*h2_, error_);
-    if (!piece) h2_.reset();
-    co_return piece;
+    std::optional<std::string> next = co_await h2_next_chunk(*h2_, error_);
+    if (!next) {
+      h2_.reset();
+      co_return false;
+    }
+    piece = std::move(*next);
+    co_return true;
   }
   while (exchange_) {
     UpstreamExchange& ex = *exchange_;
@@ -152,15 +164,15 @@ awaitable<std::optional<std::string>> UpstreamBody::next_chunk() {
       break;
     }
     if (got > 0) {
-      std::string chunk(scratch, got);
+      piece.assign(scratch, got);
       if (parser.is_done()) {
         ex.finish();
         exchange_.reset();
       }
-      co_return chunk;
+      co_return true;
     }
   }
-  co_return std::nullopt;
+  co_return false;
 }
 
 // ---- UpstreamTunnel ----
@@ -236,7 +248,7 @@ awaitable<boost::system::error_code> send_body(S& stream, Stream& lowest, std::c
       char size[20];
       const auto [end, ec] = std::to_chars(size, size + sizeof size, piece->size(), 16);
       (void)ec;
-      out.append(size, end).append("\r\n").append(*piece).append("\r\n");
+      out.append(size, end).append("\r\n"sv).append(*piece).append("\r\n"sv);
     } else if (piece) {
       out = std::move(*piece);
     } else if (chunked && !source.failed()) {
@@ -279,19 +291,28 @@ RequestHead request_head(const std::string& dial, const UpstreamRequest& request
   std::size_t size = request.method.size() + request.target.size() + dial.size() + 64;
   for (const auto& [name, value] : request.fields) size += name.size() + value.size() + 4;
   out.reserve(size);
-  out.append(request.method).append(1, ' ').append(request.target).append(" HTTP/1.1\r\n");
+  out.append(request.method).append(1, ' ').append(request.target).append(" HTTP/1.1\r\n"sv);
   bool have_host = false;
   for (const auto& [name, value] : request.fields) {
-    if (is_field(name, "content-length") || is_field(name, "transfer-encoding")) continue;
-    if (is_field(name, "host")) have_host = true;
-    if (is_field(name, "connection") && beast::iequals(value, "close")) head.close = true;
+    switch (name.size()) {  // the fields looked at, by length first
+      case 4:
+        have_host = have_host || is_field(name, "host");
+        break;
+      case 10:
+        if (is_field(name, "connection") && beast::iequals(value, "close")) head.close = true;
+        break;
+      case 14:
+      case 17:
+        if (is_field(name, "content-length") || is_field(name, "transfer-encoding")) continue;
+        break;
+    }
     if (name.size() + 2 > std::numeric_limits<std::uint16_t>::max() ||
         value.size() + 2 > std::numeric_limits<std::uint16_t>::max()) {
       throw std::length_error("field too large");  // as Beast's fields
     }
-    out.append(name).append(": ").append(trim_blanks(value)).append("\r\n");
+    out.append(name).append(": "sv).append(trim_blanks(value)).append("\r\n"sv);
   }
-  if (!have_host) out.append("Host: ").append(dial.starts_with("unix/") ? std::string_view("localhost") : dial).append("\r\n");
+  if (!have_host) out.append("Host: "sv).append(dial.starts_with("unix/") ? std::string_view("localhost") : dial).append("\r\n"sv);
   std::optional<std::uint64_t> length;
   if (!request.body_source) {
     const bool may_be_empty = request.method != "OPTIONS" && request.method != "PUT" && request.method != "POST";
@@ -300,15 +321,15 @@ RequestHead request_head(const std::string& dial, const UpstreamRequest& request
     length = request.body_length;
   } else {
     head.chunked = true;
-    out.append("Transfer-Encoding: chunked\r\n");
+    out.append("Transfer-Encoding: chunked\r\n"sv);
   }
   if (length) {
     char digits[20];
     const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *length);
     (void)ec;
-    out.append("Content-Length: ").append(digits, end).append("\r\n");
+    out.append("Content-Length: "sv).append(digits, end).append("\r\n"sv);
   }
-  out.append("\r\n");
+  out.append("\r\n"sv);
   return head;
 }
 
@@ -319,21 +340,31 @@ struct Sent {
   std::optional<UpstreamError> error;  // a failure sending again would not mend
 };
 
+std::array<asio::const_buffer, 2> request_bytes(const RequestHead& head, const std::string& body) {
+  return {asio::buffer(head.bytes), asio::buffer(body)};
+}
+
+// Head and body of a request without a streamed body go out in one gather write; over a plain
+// socket at once, when it takes them (send_now_internal.h), with no coroutine of send_request's
+// (the usual case); returns how many bytes it took.
+std::size_t sent_at_once(UpstreamClientConnection& conn, const RequestHead& head, const std::string& body) {
+  if (conn.tls) return 0;
+  return send_now(conn.stream.socket().native_handle(), request_bytes(head, body));
+}
+
 // Writes `head` and `body` (or after the head, when there is a `source`, its pieces) to ex's
 // connection: each write within write_timeout, a request without `source` also within
 // `head_deadline`. Sets `body_taken` once a piece of `source` may have been read.
+// `already` bytes of a request without `source` went out at once (sent_at_once).
 awaitable<Sent> send_request(UpstreamExchange& ex, const RequestHead& head, const std::string& body,
                              UpstreamBodySource* source, const UpstreamClientOptions& options,
-                             std::optional<Clock::time_point> head_deadline, bool& body_taken) {
+                             std::optional<Clock::time_point> head_deadline, bool& body_taken, std::size_t already) {
   Sent sent;
   UpstreamClientConnection& conn = *ex.conn;
   if (!source) {
     sent.deadline = earliest(head_deadline, options.write_timeout);
     expire(conn.stream, sent.deadline);
-    // Head and body in one gather write; over plain sockets at once when the socket takes it
-    // all (send_now_internal.h), else the rest asynchronously.
-    std::array<asio::const_buffer, 2> bytes{asio::buffer(head.bytes), asio::buffer(body)};
-    if (!conn.tls) bytes = unsent(bytes, send_now(conn.stream.socket().native_handle(), bytes));
+    const std::array<asio::const_buffer, 2> bytes = unsent(request_bytes(head, body), already);
     if (asio::buffer_size(bytes) > 0) {
       auto write = conn.tls ? asio::async_write(*conn.tls, bytes, kTuple) : asio::async_write(conn.stream, bytes, kTuple);
       std::tie(sent.ec, std::ignore) = co_await std::move(write);
@@ -377,6 +408,32 @@ UpstreamError send_error(const Sent& sent, const std::string& dial, const Upstre
 
 enum class HeadRead { Done, Retry, Failed };
 
+// http::async_read_header on a plain connection with no time limit, without Beast's stream
+// layers (a composed operation, its read_some, the stream's transfer with its rate policy): the
+// bytes already read are parsed, then the socket is read straight into `conn.buffer` (one
+// buffer, so Asio uses recv(2)) and parsed, until the head is whole. The errors are Beast's:
+// end_of_stream when the upstream closed before a byte, the parser's verdict after some.
+awaitable<boost::system::error_code> read_head_plain(UpstreamClientConnection& conn,
+                                                     http::response_parser<http::buffer_body>& parser) {
+  boost::system::error_code ec;
+  for (;;) {
+    if (conn.buffer.size() > 0) {
+      conn.buffer.consume(parser.put(conn.buffer.data(), ec));
+      if (ec != http::error::need_more && (ec || parser.is_header_done())) co_return ec;
+      ec = {};
+    }
+    const std::size_t room = beast::read_size_or_throw(conn.buffer, 65536);
+    auto [read_ec, n] = co_await conn.stream.socket().async_read_some(conn.buffer.prepare(room), kTuple);
+    conn.buffer.commit(n);
+    if (read_ec == asio::error::eof) {
+      if (!parser.got_some()) co_return http::error::end_of_stream;
+      parser.put_eof(ec);
+      co_return ec ? ec : http::error::partial_message;
+    }
+    if (read_ec) co_return read_ec;
+  }
+}
+
 // Reads the response head into ex's parser, skipping interim (1xx) heads other than 101, each
 // read within read_timeout and all within `head_deadline`. Retry: a pooled connection failed
 // before a response byte (the upstream had closed it). Failed: `error` says why.
@@ -387,11 +444,16 @@ awaitable<HeadRead> read_head(UpstreamExchange& ex, const UpstreamClientOptions&
   for (;;) {
     ex.new_parser(options.max_response_header_bytes, head_request);
     const Deadline deadline = earliest(head_deadline, options.read_timeout);
-    expire(conn.stream, deadline);
-    auto read = conn.tls ? http::async_read_header(*conn.tls, conn.buffer, *ex.parser, kTuple)
-                         : http::async_read_header(conn.stream, conn.buffer, *ex.parser, kTuple);
-    auto [ec, n] = co_await std::move(read);
-    (void)n;
+    boost::system::error_code ec;
+    if (!conn.tls && !deadline.at) {
+      conn.stream.expires_never();
+      ec = co_await read_head_plain(conn, *ex.parser);
+    } else {
+      expire(conn.stream, deadline);
+      auto read = conn.tls ? http::async_read_header(*conn.tls, conn.buffer, *ex.parser, kTuple)
+                           : http::async_read_header(conn.stream, conn.buffer, *ex.parser, kTuple);
+      std::tie(ec, std::ignore) = co_await std::move(read);
+    }
     if (ec == beast::error::timeout) {
       const std::string what = deadline.per_operation ? "read_timeout (" + millis(options.read_timeout) + ") passed"
                                                       : std::string("timeout");
@@ -417,8 +479,14 @@ bool wants_h2(const UpstreamClientOptions& options, const UpstreamRequest& reque
 
 }  // namespace
 
+// Not a coroutine itself: an HTTP/1.1 request costs no frame of its own here.
 awaitable<UpstreamResult> UpstreamConnections::round_trip(std::string dial, UpstreamRequest request) {
-  std::shared_ptr<UpstreamIdlePool> pool = pool_;  // alive for the whole coroutine
+  if (wants_h2(pool_->options(), request)) return round_trip_h2(pool_, std::move(dial), std::move(request));
+  return round_trip_http1(pool_, std::move(dial), std::move(request), nullptr);
+}
+
+awaitable<UpstreamResult> UpstreamConnections::round_trip_h2(std::shared_ptr<UpstreamIdlePool> pool, std::string dial,
+                                                             UpstreamRequest request) {
   const UpstreamClientOptions& options = pool->options();
   std::unique_ptr<UpstreamClientConnection> fresh;  // dialed for HTTP/2, but TLS chose HTTP/1.1
   for (int attempt = 0; attempt < 2 && wants_h2(options, request); ++attempt) {
@@ -507,7 +575,12 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip_http1(std::shared_ptr<
     }
     // response_header_timeout counts from the first byte sent, or from the end of a streamed body.
     std::optional<Clock::time_point> head_deadline = deadline_after(options.response_header_timeout);
-    const Sent sent = co_await send_request(*ex, head, request.body, request.body_source.get(), options, head_deadline, body_taken);
+    const std::size_t already = request.body_source ? 0 : sent_at_once(*ex->conn, head, request.body);
+    Sent sent;
+    if (already < head.bytes.size() + request.body.size() || request.body_source) {
+      sent = co_await send_request(*ex, head, request.body, request.body_source.get(), options, head_deadline, body_taken,
+                                   already);
+    }
     if (sent.error) {
       result.error = sent.error;
       co_return result;

@@ -9,6 +9,7 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <deque>
 #include <mutex>
@@ -75,7 +76,7 @@ bool status_matches(int status, int wanted) {
 struct HostState {
   std::size_t in_flight = 0;
   std::deque<TimePoint> fail_expiries;  // ascending: each failure is forgotten at its time
-  bool healthy = true;
+  std::atomic<bool> healthy{true};      // written under the mutex, read without it by select()'s fast path
   ActiveHealthTally tally;
 };
 
@@ -212,6 +213,12 @@ struct UpstreamPool::Impl {
   std::chrono::nanoseconds unhealthy_latency{0};
   int active_passes = 1;
   int active_fails = 1;
+  // Fixed at construction: whether anything reads the requests in flight (least_conn,
+  // random_choose, unhealthy_request_count); without, they are not counted.
+  bool counts_requests = false;
+  // One upstream whose availability is its active health flag alone, and no sticky cookie to
+  // set: every policy picks it when healthy, so select() needs no lock.
+  bool lock_free = false;
 
   Clock clock;
   mutable std::mutex mutex;
@@ -497,7 +504,7 @@ UpstreamPool::UpstreamPool(std::vector<std::string> dials, const caddyfile::Load
     : impl_(std::make_unique<Impl>()) {
   Impl& impl = *impl_;
   impl.dials = std::move(dials);
-  impl.hosts.resize(impl.dials.size());
+  impl.hosts = std::vector<HostState>(impl.dials.size());
   impl.configure_policy(lb);
   if (passive) {
     impl.passive_enabled = true;
@@ -513,6 +520,8 @@ UpstreamPool::UpstreamPool(std::vector<std::string> dials, const caddyfile::Load
     impl.active_passes = std::max(1, active->passes.value_or(1));
     impl.active_fails = std::max(1, active->fails.value_or(1));
   }
+  impl.counts_requests = impl.policy == Policy::LeastConn || impl.policy == Policy::RandomChoose || impl.max_requests > 0;
+  impl.lock_free = impl.hosts.size() == 1 && !impl.passive_enabled && !impl.counts_requests && impl.policy != Policy::Cookie;
   impl.clock = clock ? std::move(clock) : Clock([] { return std::chrono::steady_clock::now(); });
   impl.rng.seed(seed != 0 ? seed
                           : (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}());
@@ -539,6 +548,8 @@ const std::string& UpstreamPool::dial(std::size_t index) const {
 }
 
 std::optional<Selection> UpstreamPool::select(const SelectionRequest& request) {
+  // The common `reverse_proxy app:8080`: no lock, so the io threads share no written cache line.
+  if (impl_->lock_free) return impl_->hosts[0].healthy ? std::optional<Selection>(Selection{}) : std::nullopt;
   std::lock_guard lock(impl_->mutex);
   Selection selection;
   const auto index = impl_->pick(request, &selection.set_cookie);
@@ -548,11 +559,13 @@ std::optional<Selection> UpstreamPool::select(const SelectionRequest& request) {
 }
 
 void UpstreamPool::begin_request(std::size_t index) {
+  if (!impl_->counts_requests) return;
   std::lock_guard lock(impl_->mutex);
   ++impl_->host(index).in_flight;
 }
 
 void UpstreamPool::end_request(std::size_t index) {
+  if (!impl_->counts_requests) return;
   std::lock_guard lock(impl_->mutex);
   auto& in_flight = impl_->host(index).in_flight;
   if (in_flight > 0) --in_flight;

@@ -261,7 +261,7 @@ TEST_CASE("Caddy options acmetool does not implement are accepted with a warning
   CHECK(warnings[1].message == "global option 'persist_config' is not supported by acmetool yet; ignored");
 }
 
-TEST_CASE("servers reads the proxy_protocol listener wrapper and skips other server options", "[caddyfile][adapt][global]") {
+TEST_CASE("servers reads the proxy_protocol listener wrapper and timeouts, and skips other server options", "[caddyfile][adapt][global]") {
   std::vector<Warning> warnings;
   const GlobalOptions g = global_of(
       "\tservers :443 {\n\t\ttimeouts {\n\t\t\tread_body 10s\n\t\t}\n\t\tlistener_wrappers {\n"
@@ -277,7 +277,17 @@ TEST_CASE("servers reads the proxy_protocol listener wrapper and skips other ser
   REQUIRE(g.servers[1].proxy_protocol);
   CHECK(g.servers[1].proxy_protocol->allow.empty());
   REQUIRE(warnings.size() == 1);
-  CHECK(warnings[0].where == "Caddyfile:3");
+  CHECK(warnings[0].where == "Caddyfile:4");  // read_body
+  CHECK_FALSE(g.servers[0].idle_timeout);
+
+  const GlobalOptions timed = global_of("\tservers {\n\t\ttimeouts {\n\t\t\tread_header 2s\n\t\t\tidle 90s\n\t\t}\n\t}\n");
+  REQUIRE(timed.servers.size() == 1);
+  CHECK(timed.servers[0].read_header_timeout == 2s);
+  CHECK(timed.servers[0].idle_timeout == 90s);
+  CHECK(global_error("\tservers {\n\t\ttimeouts {\n\t\t\tidle 0s\n\t\t}\n\t}\n") ==
+        "Caddyfile:4: timeouts idle: must be positive, not '0s'");
+  CHECK(global_error("\tservers {\n\t\ttimeouts {\n\t\t\tidel 1s\n\t\t}\n\t}\n") ==
+        "Caddyfile:4: timeouts: unrecognized subdirective: idel (did you mean 'idle'?)");
 
   const std::string wrappers = "\tservers {\n\t\tlistener_wrappers {\n";
   CHECK(global_error(wrappers + "\t\t\ttls\n\t\t\tproxy_protocol\n\t\t}\n\t}\n") ==

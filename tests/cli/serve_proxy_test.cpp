@@ -3,6 +3,8 @@
 // starts its own server (a plain http:// site unless TLS matters) and asserts what the upstream
 // saw and what the client got.
 #include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <catch2/catch.hpp>
 
@@ -970,6 +972,59 @@ TEST_CASE("a request waiting on its upstream survives a reload that replaces its
   INFO(acmetool::test::log_tail("serve", server.log));
   CHECK(slow.out == "old config saw 503");
   CHECK(server.curl({server.url("/other")}).out == "new config");
+}
+
+// Reads from `fd` until `text` has arrived (true), the peer closes or `limit` passes (false).
+bool read_until(int fd, std::string& got, std::string_view text, std::chrono::milliseconds limit) {
+  const auto end = Clock::now() + limit;
+  while (got.find(text) == std::string::npos) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+    char buffer[4096];
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) return false;
+    got.append(buffer, static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+TEST_CASE("servers timeouts: idle closes a kept-alive connection left waiting, read_header a head that does not come",
+          "[proxy][timeout]") {
+  TestUpstream upstream([](Exchange& e) { e.respond(200, "ok"); });
+  ProxyServer server("\treverse_proxy " + upstream.dial() + "\n", false,
+                     "\tservers {\n\t\ttimeouts {\n\t\t\tidle 600ms\n\t\t\tread_header 600ms\n\t\t}\n\t}\n");
+  const std::string request = "GET /a HTTP/1.1\r\nHost: " + server.host() + "\r\n\r\n";
+
+  // Requests 200 ms apart, for 2 s: each wait is shorter than idle, so the connection stays.
+  const acmetool::pki::UniqueFd busy = acmetool::test::connect_tcp(server.http_port);
+  std::string got;
+  for (int i = 1; i <= 10; ++i) {
+    acmetool::test::send_all(busy.get(), request);
+    INFO("request " << i);
+    REQUIRE(read_until(busy.get(), got, "\r\n\r\nok", 5s));
+    got.clear();
+    std::this_thread::sleep_for(200ms);
+  }
+  // Then left waiting: closed after idle (600 ms), not long after.
+  const auto left = Clock::now();
+  bool closed = false;
+  CHECK(acmetool::test::read_until_closed(busy.get(), 5s, &closed).empty());
+  CHECK(closed);
+  const auto waited = Clock::now() - left;
+  CHECK(waited >= 200ms);  // 600 ms from the start of the wait, which began 200 ms earlier
+  CHECK(waited < 3s);
+
+  // Half a head: closed after read_header.
+  const acmetool::pki::UniqueFd slow = acmetool::test::connect_tcp(server.http_port);
+  const auto sent = Clock::now();
+  acmetool::test::send_all(slow.get(), "GET /a HTTP/1.1\r\n");
+  closed = false;
+  CHECK(acmetool::test::read_until_closed(slow.get(), 5s, &closed).empty());
+  CHECK(closed);
+  CHECK(Clock::now() - sent < 3s);
+  CHECK(upstream.requests().size() == 10);
 }
 
 TEST_CASE("encode compresses relayed bodies as they stream, events flushed one by one", "[proxy][encode]") {

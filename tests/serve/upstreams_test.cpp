@@ -332,6 +332,33 @@ TEST_CASE("no available upstream selects nothing under every policy", "[upstream
   CHECK_FALSE(pool->select(with_header("X", "v")));
 }
 
+TEST_CASE("one upstream is chosen under every policy while healthy, and counted only when read", "[upstreams]") {
+  const auto config = GENERATE(lb("random"), lb("random_choose", {"2"}), lb("round_robin"),
+                               lb("weighted_round_robin", {"3"}), lb("least_conn"), lb("first"), lb("ip_hash"),
+                               lb("client_ip_hash"), lb("uri_hash"), lb("header", {"X"}), lb("query", {"q"}),
+                               lb("cookie"));
+  auto pool = make_pool(config, 1);
+  for (int i = 0; i < 3; ++i) CHECK(pick(*pool, with_header("X", "v")) == 0);
+  {
+    serve::RequestLease lease(*pool, 0);
+    // Only least_conn and random_choose read the requests in flight.
+    const bool counted = config.policy == "least_conn" || config.policy == "random_choose";
+    CHECK(pool->in_flight(0) == (counted ? 1u : 0u));
+  }
+  CHECK(pool->in_flight(0) == 0);
+  pool->set_healthy(0, false);
+  CHECK_FALSE(pool->select(with_header("X", "v")));
+  pool->set_healthy(0, true);
+  CHECK(pick(*pool) == 0);
+
+  // With passive checks, a failure makes it unavailable (the locked path).
+  caddyfile::PassiveHealthCheck passive;
+  passive.fail_duration = 1s;
+  auto checked = make_pool(config, 1, passive);
+  checked->record_result(0, 0, 0ms, true);
+  CHECK_FALSE(checked->select(with_header("X", "v")));
+}
+
 TEST_CASE("bad lb_policy configuration is rejected", "[upstreams]") {
   CHECK_THROWS_AS(make_pool(lb("fastest")), serve::Error);
   CHECK_THROWS_AS(make_pool(lb("random_choose", {"1"})), serve::Error);

@@ -100,6 +100,9 @@ struct ServerBlockOptions {
     std::vector<std::string> allow;
   };
   std::optional<ProxyProtocol> proxy_protocol;
+  /// `timeouts { read_header <d>; idle <d> }`: how long a request head may take to arrive, and a
+  /// kept-alive connection may wait for its next request (read_body and write are not read).
+  std::optional<std::chrono::nanoseconds> read_header_timeout, idle_timeout;
 };
 
 /// The global options block. Fields not set in the Caddyfile stay at their defaults.

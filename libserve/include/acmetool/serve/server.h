@@ -111,8 +111,10 @@ class Server {
 };
 
 /// Applies the Caddyfile's `servers` blocks to the listeners of `options` (whose ports are set):
-/// a block without an address to both, one with an address to the listener on its port. Returns
-/// warnings for blocks that match no listener. Throws serve::Error for an invalid allow range.
+/// a block without an address to both, one with an address to the listener on its port; its
+/// timeouts to the server as a whole (header_timeout, idle_timeout). Returns warnings for blocks
+/// that match no listener, and for timeouts given for one listener. Throws serve::Error for an
+/// invalid allow range.
 std::vector<std::string> apply_server_blocks(const std::vector<caddyfile::ServerBlockOptions>& blocks,
                                              ServerOptions& options);
 

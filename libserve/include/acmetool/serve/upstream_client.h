@@ -129,6 +129,8 @@ class UpstreamBody {
   /// error() says why; read_timeout passing without a byte is one). Content-Length, chunked and
   /// read-until-close bodies are all decoded. Never throws for network errors.
   boost::asio::awaitable<std::optional<std::string>> next_chunk();
+  /// next_chunk into `piece` (its contents replaced, its capacity reused): false at the end.
+  boost::asio::awaitable<bool> next_chunk(std::string& piece);
 
   /// Set when next_chunk ended early because the body could not be read.
   const std::optional<UpstreamError>& error() const { return error_; }
@@ -205,6 +207,9 @@ class UpstreamConnections {
   std::uint64_t connections_opened() const;
 
  private:
+  // round_trip over HTTP/2, falling back to round_trip_http1 when TLS chooses HTTP/1.1.
+  static boost::asio::awaitable<UpstreamResult> round_trip_h2(std::shared_ptr<UpstreamIdlePool> pool, std::string dial,
+                                                              UpstreamRequest request);
   // The HTTP/1.1 exchange; `fresh`, when set, is a new connection to use first.
   static boost::asio::awaitable<UpstreamResult> round_trip_http1(std::shared_ptr<UpstreamIdlePool> pool,
                                                                  std::string dial, UpstreamRequest request,

@@ -123,7 +123,8 @@ class UpstreamPool {
   /// count the request: call begin_request() (or hold a RequestLease) for the one used.
   std::optional<Selection> select(const SelectionRequest& request);
 
-  /// Counts a request in flight to `index` (least_conn, random_choose, unhealthy_request_count).
+  /// Counts a request in flight to `index`, when anything reads the count (least_conn,
+  /// random_choose, unhealthy_request_count); else does nothing, and in_flight() stays 0.
   void begin_request(std::size_t index);
   /// Ends a request counted by begin_request(); never goes below zero.
   void end_request(std::size_t index);
