@@ -371,6 +371,17 @@ ProxyHeaderOptions proxy_header_options(const caddyfile::ReverseProxyHandler& ha
   return options;
 }
 
+bool relayable_trailer(std::string_view name) {
+  // Go's badTrailer (net/http/server.go), with the hop-by-hop fields.
+  static constexpr std::string_view kRefused[] = {
+      "Authorization", "Cache-Control",  "Content-Encoding", "Content-Length", "Content-Range", "Content-Type",
+      "Expect",        "Host",           "Max-Forwards",     "Pragma",         "Range",         "Realm",
+      "Www-Authenticate"};
+  const auto named = [&](std::string_view refused) { return iequals(name, refused); };
+  return !name.empty() && std::none_of(std::begin(kRefused), std::end(kRefused), named) &&
+         std::none_of(kHopByHopFields.begin(), kHopByHopFields.end(), named);
+}
+
 std::string upgrade_protocol(const HeaderFields& fields) {
   if (!has_element(fields, "Connection", "upgrade")) return "";
   const std::string* upgrade = first_value(fields, "Upgrade");

@@ -93,12 +93,13 @@ class RelayBuffer {
   std::string text_;
 };
 
-// The wait of a plain connection for its next request: the socket is read directly (one
-// buffer, so recv(2), and none of Beast's stream layers), and `idle_timeout` is kept by one
-// timer that is not re-armed for every request. It fires at the deadline it was armed for; if
-// the connection has been waiting since before then, the wait is cancelled (the session ends),
-// else it is armed again for the newer deadline. A connection busy with requests costs a clock
-// reading per request, and a timer wake-up per idle_timeout at most.
+// The wait of a connection for its next request: `idle_timeout` is kept by one timer that is
+// not re-armed for every request (as Beast's stream timeout is, for every operation). It fires
+// at the deadline it was armed for; if the connection has been waiting since before then, the
+// wait is cancelled (the session ends), else it is armed again for the newer deadline. A
+// connection busy with requests costs a clock reading per request, and a timer wake-up per
+// idle_timeout at most. A plain connection's socket is also read directly (one buffer, so
+// recv(2), and none of Beast's stream layers).
 class IdleWatch : public std::enable_shared_from_this<IdleWatch> {
  public:
   explicit IdleWatch(tcp::socket& socket) : socket_(&socket), timer_(socket.get_executor()) {}
@@ -204,8 +205,7 @@ awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* con
                                            const Peer& peer) {
   constexpr bool plain = std::is_same_v<Stream, beast::tcp_stream>;
   beast::flat_buffer buffer;
-  IdleWatchGuard idle;
-  if constexpr (plain) idle.watch = std::make_shared<IdleWatch>(stream.socket());
+  IdleWatchGuard idle{std::make_shared<IdleWatch>(beast::get_lowest_layer(stream).socket())};
   for (bool first = true;; first = false) {
     if (stopping) co_return;
     http::request_parser<http::empty_body> parser;
@@ -217,14 +217,14 @@ awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* con
     if (!first && buffer.size() == 0) {
       boost::system::error_code ec;
       std::size_t n = 0;
-      if constexpr (plain) {  // see IdleWatch
-        idle.watch->waiting(options.idle_timeout);
+      idle.watch->waiting(options.idle_timeout);  // see IdleWatch
+      if constexpr (plain) {
         std::tie(ec, n) = co_await stream.socket().async_read_some(buffer.prepare(4096), kTuple);
-        idle.watch->done_waiting();
       } else {
-        beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+        beast::get_lowest_layer(stream).expires_never();  // a write's deadline must not apply
         std::tie(ec, n) = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
       }
+      idle.watch->done_waiting();
       if (ec) co_return;
       buffer.commit(n);
     }
@@ -453,7 +453,14 @@ awaitable<bool> Server::Impl::write_relayed(Stream& stream, Reply& reply) {
       out.append(data);
     }
     reply.relayed += data.size();
-    if (!piece && chunked) out.append("0\r\n\r\n"sv);
+    if (!piece && chunked) {  // the last chunk, with the upstream's trailer fields
+      out.append("0\r\n"sv);
+      for (const auto& field : body.trailers()) {
+        if (!relayable_trailer(field.name_string())) continue;
+        out.append(field.name_string()).append(": "sv).append(field.value()).append("\r\n"sv);
+      }
+      out.append("\r\n"sv);
+    }
   };
   std::size_t head_size = 64;
   for (const auto& field : reply.head) head_size += field.name_string().size() + field.value().size() + 4;

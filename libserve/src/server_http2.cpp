@@ -48,6 +48,7 @@ struct Server::Impl::H2Stream {
   std::string relayed;
   std::size_t relayed_sent = 0;
   bool relay_done = false;    // the upstream body ended; relay_failed: cut short
+  std::vector<std::pair<std::string, std::string>> trailers;  // the upstream's, sent after the body
   bool relay_failed = false;
   bool deferred = false;      // nghttp2 waits for nghttp2_session_resume_data
   bool closed = false;        // the stream or the connection is gone
@@ -215,7 +216,7 @@ ssize_t Server::Impl::h2_read_body(nghttp2_session*, std::int32_t, std::uint8_t*
 
 // Fills a DATA frame from a relayed body's buffer; with nothing buffered yet the stream waits
 // (deferred) until h2_relay has more. A body cut short upstream resets the stream.
-ssize_t Server::Impl::h2_read_relayed(nghttp2_session*, std::int32_t, std::uint8_t* buf,
+ssize_t Server::Impl::h2_read_relayed(nghttp2_session* session, std::int32_t id, std::uint8_t* buf,
                                       std::size_t length, std::uint32_t* flags,
                                       nghttp2_data_source* source, void*) {
   auto& s = *static_cast<H2Stream*>(source->ptr);
@@ -226,7 +227,7 @@ ssize_t Server::Impl::h2_read_relayed(nghttp2_session*, std::int32_t, std::uint8
       return NGHTTP2_ERR_DEFERRED;
     }
     if (s.relay_failed) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    end_relayed(session, id, s, flags);
     return 0;
   }
   const std::size_t n = std::min(length, pending);
@@ -239,9 +240,23 @@ ssize_t Server::Impl::h2_read_relayed(nghttp2_session*, std::int32_t, std::uint8
     s.relayed.erase(0, s.relayed_sent);
     s.relayed_sent = 0;
   }
-  if (s.relay_done && !s.relay_failed && s.relay_pending() == 0) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (s.relay_done && !s.relay_failed && s.relay_pending() == 0) end_relayed(session, id, s, flags);
   s.room.cancel();  // h2_relay may read on
   return static_cast<ssize_t>(n);
+}
+
+// The end of a relayed body: its last DATA frame ends the stream, or, when the upstream sent
+// trailer fields, a HEADERS frame with them does (submitted here, as nghttp2 asks).
+void Server::Impl::end_relayed(nghttp2_session* session, std::int32_t id, H2Stream& s, std::uint32_t* flags) {
+  *flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (s.trailers.empty()) return;
+  std::vector<nghttp2_nv> nva;
+  for (auto& [name, value] : s.trailers) {
+    nva.push_back({reinterpret_cast<std::uint8_t*>(name.data()), reinterpret_cast<std::uint8_t*>(value.data()),
+                   name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});  // copied by nghttp2
+  }
+  if (nghttp2_submit_trailer(session, id, nva.data(), nva.size()) == 0) *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+  s.trailers.clear();
 }
 
 // Submits the response of one stream: its head, and its body from the pieces or the relay.
@@ -496,6 +511,12 @@ awaitable<void> Server::Impl::h2_relay(std::shared_ptr<H2Connection> shared,
     if (!got) {
       s->relay_done = true;
       s->relay_failed = body.error().has_value();
+      for (const auto& field : body.trailers()) {  // lower case, as HTTP/2 wants field names
+        if (!relayable_trailer(field.name_string())) continue;
+        std::string name(field.name_string());
+        for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        s->trailers.emplace_back(std::move(name), field.value());
+      }
       if (s->relay_failed) log("reverse_proxy: " + body.error()->reason);
     }
     if (s->deferred) {

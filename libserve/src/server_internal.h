@@ -254,6 +254,7 @@ struct Server::Impl {
                               std::uint32_t* flags, nghttp2_data_source* source, void*);
   static ssize_t h2_read_relayed(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
                                  std::uint32_t* flags, nghttp2_data_source* source, void*);
+  static void end_relayed(nghttp2_session* session, std::int32_t id, H2Stream& s, std::uint32_t* flags);
   void h2_respond(H2Connection& c, H2Stream& stream);
   template <class Stream>
   awaitable<void> h2_session(Stream& stream, Live* connection, const Peer& peer);

@@ -120,16 +120,22 @@ awaitable<bool> UpstreamBody::next_chunk(std::string& piece) {
   if (h2_) {
     std::optional<std::string> next = co_await h2_next_chunk(*h2_, error_);
     if (!next) {
+      if (!error_) trailers_ = h2_take_trailers(*h2_);
       h2_.reset();
       co_return false;
     }
     piece = std::move(*next);
     co_return true;
   }
+  // A chunked body's trailer fields land in the parser's fields (the head's were moved out).
+  const auto take_trailers = [this](http::response_parser<http::buffer_body>& done) {
+    trailers_ = std::move(static_cast<http::fields&>(done.get()));
+  };
   while (exchange_) {
     UpstreamExchange& ex = *exchange_;
     auto& parser = *ex.parser;
     if (parser.is_done()) {
+      take_trailers(parser);
       ex.finish();
       exchange_.reset();
       break;
@@ -166,6 +172,7 @@ awaitable<bool> UpstreamBody::next_chunk(std::string& piece) {
     if (got > 0) {
       piece.assign(scratch, got);
       if (parser.is_done()) {
+        take_trailers(parser);
         ex.finish();
         exchange_.reset();
       }

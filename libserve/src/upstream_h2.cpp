@@ -20,6 +20,7 @@ namespace acmetool::serve {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
+namespace http = beast::http;
 using asio::awaitable;
 using Clock = std::chrono::steady_clock;
 
@@ -75,6 +76,7 @@ struct H2Stream {
   UpstreamResponseHead head;
   bool head_done = false;
   std::deque<std::string> data;  // DATA received, not read yet (counted against the windows)
+  http::fields trailers;         // a HEADERS frame after the response head
   bool ended = false;            // END_STREAM received
   bool closed = false;           // nghttp2 closed the stream
   std::optional<std::string> error;
@@ -377,9 +379,13 @@ int UpstreamH2Session::on_header(nghttp2_session*, const nghttp2_frame* frame, c
                                  void* user) {
   auto& self = *static_cast<UpstreamH2Session*>(user);
   H2Stream* s = frame->hd.type == NGHTTP2_HEADERS ? self.find(frame->hd.stream_id) : nullptr;
-  if (!s || s->head_done) return 0;  // trailers are dropped
+  if (!s) return 0;
   const std::string_view n(reinterpret_cast<const char*>(name), namelen);
   const std::string_view v(reinterpret_cast<const char*>(value), valuelen);
+  if (s->head_done) {  // trailers (nghttp2 refuses pseudo-fields in them)
+    s->trailers.insert(n, v);
+    return 0;
+  }
   if (n == ":status") {
     s->head.status = 0;
     for (const char c : v) s->head.status = s->head.status * 10 + static_cast<unsigned>(c - '0');
@@ -544,5 +550,7 @@ awaitable<std::optional<std::string>> h2_next_chunk(UpstreamH2Reader& reader, st
     }
   }
 }
+
+http::fields h2_take_trailers(UpstreamH2Reader& reader) { return std::move(reader.stream().trailers); }
 
 }  // namespace acmetool::serve

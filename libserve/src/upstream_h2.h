@@ -89,4 +89,7 @@ boost::asio::awaitable<UpstreamH2Answer> h2_round_trip(std::shared_ptr<UpstreamH
 boost::asio::awaitable<std::optional<std::string>> h2_next_chunk(UpstreamH2Reader& reader,
                                                                  std::optional<UpstreamError>& error);
 
+/// The trailer fields of a body h2_next_chunk has ended (taken: a second call gets none).
+boost::beast::http::fields h2_take_trailers(UpstreamH2Reader& reader);
+
 }  // namespace acmetool::serve

@@ -1027,6 +1027,68 @@ TEST_CASE("servers timeouts: idle closes a kept-alive connection left waiting, r
   CHECK(upstream.requests().size() == 10);
 }
 
+// `nghttp -v` (HTTP/2 over TLS, certificates unchecked) fetching `url`: every frame and field
+// it received, one per line.
+std::string nghttp_frames(const std::string& url) {
+  return run_command({"nghttp", "-v", "--timeout=15", url}, "", {}, 30s).out;
+}
+
+// The value of field `name` that nghttp -v shows received after the DATA frames (a trailer).
+std::optional<std::string> trailer_seen(const std::string& frames, const std::string& name) {
+  const std::size_t data = frames.find("recv DATA frame");
+  if (data == std::string::npos) return std::nullopt;
+  const std::string marker = ") " + name + ": ";
+  const std::size_t at = frames.find(marker, data);
+  if (at == std::string::npos) return std::nullopt;
+  const std::size_t start = at + marker.size();
+  return frames.substr(start, frames.find('\n', start) - start);
+}
+
+TEST_CASE("reverse_proxy relays the upstream's trailer fields, over HTTP/1.1 and HTTP/2", "[proxy][trailers]") {
+  // An HTTP/1.1 upstream: a chunked body, then trailers; Content-Type is one Caddy (Go) never
+  // relays as a trailer.
+  TestUpstream upstream([](Exchange& e) {
+    e.send_raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum, Content-Type\r\n\r\n"
+               "5\r\nhello\r\n0\r\nX-Checksum: abc123\r\nContent-Type: text/evil\r\n\r\n");
+  });
+  ProxyServer plain("\treverse_proxy " + upstream.dial() + "\n");
+  const std::string reply = plain.raw("GET /sum HTTP/1.1\r\nHost: " + plain.host() + "\r\nConnection: close\r\n\r\n");
+  INFO(reply);
+  CHECK(reply.find("\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc123\r\n\r\n") != std::string::npos);
+  CHECK(reply.find("text/evil") == std::string::npos);
+
+  ProxyServer tls("\treverse_proxy " + upstream.dial() + "\n", true);
+  const std::string h1_frames = nghttp_frames(tls.url("/sum"));
+  INFO(h1_frames);
+  CHECK(trailer_seen(h1_frames, "x-checksum") == "abc123");
+  CHECK_FALSE(trailer_seen(h1_frames, "content-type"));
+
+  // An HTTP/2 upstream (nghttpd, h2c) ending its response with a trailer HEADERS frame, as gRPC
+  // servers end theirs with grpc-status.
+  TempDir www;
+  acmetool::test::write_file(www.path() / "a.txt", "hello\n");
+  const int h2c_port = acmetool::test::distinct_free_ports(1)[0];
+  ChildProcess nghttpd = ChildProcess::start({"nghttpd", "--no-tls", "-d", www.path().string(), "--trailer",
+                                              "grpc-status: 0", "--trailer", "content-type: text/evil",
+                                              std::to_string(h2c_port)},
+                                             www.path() / "nghttpd.log");
+  REQUIRE(acmetool::test::wait_until(
+      [&] {
+        try {
+          return static_cast<bool>(acmetool::test::connect_tcp(h2c_port));
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      10s));
+  ProxyServer grpc("\treverse_proxy h2c://127.0.0.1:" + std::to_string(h2c_port) + "\n", true);
+  const std::string h2_frames = nghttp_frames(grpc.url("/a.txt"));
+  INFO(h2_frames);
+  CHECK(trailer_seen(h2_frames, "grpc-status") == "0");
+  CHECK_FALSE(trailer_seen(h2_frames, "content-type"));
+  CHECK(h2_frames.find("RST_STREAM") == std::string::npos);
+}
+
 TEST_CASE("encode compresses relayed bodies as they stream, events flushed one by one", "[proxy][encode]") {
   const std::string page(20000, 'x');
   TestUpstream upstream([&](Exchange& e) {

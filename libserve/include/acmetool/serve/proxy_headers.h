@@ -65,6 +65,11 @@ struct ProxyHeaderOptions {
 /// regular expression in a header_up/header_down replace.
 ProxyHeaderOptions proxy_header_options(const caddyfile::ReverseProxyHandler& handler);
 
+/// Whether an upstream's trailer field goes on to the client: not one that Go's net/http (and so
+/// Caddy) refuses in trailers, the fields RFC 9110 §6.5.1 keeps out of them (framing, routing,
+/// authentication, content metadata, caching) and the hop-by-hop ones.
+bool relayable_trailer(std::string_view name);
+
 /// The protocol a request (or a 101 response) upgrades to, lowercased ("websocket"), when a
 /// Connection field lists "upgrade"; empty otherwise. Caddy's upgradeType.
 std::string upgrade_protocol(const HeaderFields& fields);

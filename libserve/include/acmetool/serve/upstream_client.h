@@ -136,12 +136,17 @@ class UpstreamBody {
   const std::optional<UpstreamError>& error() const { return error_; }
   /// True once the whole body has been read.
   bool done() const { return exchange_ == nullptr && h2_ == nullptr && !error_; }
+  /// The trailer fields that followed the body (after a chunked body's last chunk, or an HTTP/2
+  /// HEADERS frame after the DATA), as the upstream sent them, once the body is done; empty
+  /// when there were none.
+  const boost::beast::http::fields& trailers() const { return trailers_; }
 
  private:
   friend class UpstreamConnections;
   std::unique_ptr<UpstreamExchange> exchange_;
   std::shared_ptr<UpstreamH2Reader> h2_;  // or the body comes over HTTP/2
   std::optional<UpstreamError> error_;
+  boost::beast::http::fields trailers_;
 };
 
 /// The connection of a 101 Switching Protocols response (WebSocket and other upgrades), handed
