@@ -110,6 +110,11 @@ UpstreamBody::UpstreamBody(UpstreamBody&&) noexcept = default;
 UpstreamBody& UpstreamBody::operator=(UpstreamBody&&) noexcept = default;
 UpstreamBody::~UpstreamBody() = default;
 
+const http::fields& UpstreamBody::trailers() const {
+  static const http::fields kNone;
+  return trailers_ ? *trailers_ : kNone;
+}
+
 awaitable<std::optional<std::string>> UpstreamBody::next_chunk() {
   std::string piece;
   if (!co_await next_chunk(piece)) co_return std::nullopt;
@@ -120,7 +125,10 @@ awaitable<bool> UpstreamBody::next_chunk(std::string& piece) {
   if (h2_) {
     std::optional<std::string> next = co_await h2_next_chunk(*h2_, error_);
     if (!next) {
-      if (!error_) trailers_ = h2_take_trailers(*h2_);
+      if (!error_) {
+        http::fields trailers = h2_take_trailers(*h2_);
+        if (trailers.begin() != trailers.end()) trailers_ = std::make_unique<http::fields>(std::move(trailers));
+      }
       h2_.reset();
       co_return false;
     }
@@ -129,7 +137,8 @@ awaitable<bool> UpstreamBody::next_chunk(std::string& piece) {
   }
   // A chunked body's trailer fields land in the parser's fields (the head's were moved out).
   const auto take_trailers = [this](http::response_parser<http::buffer_body>& done) {
-    trailers_ = std::move(static_cast<http::fields&>(done.get()));
+    http::fields& fields = done.get();
+    if (fields.begin() != fields.end()) trailers_ = std::make_unique<http::fields>(std::move(fields));
   };
   while (exchange_) {
     UpstreamExchange& ex = *exchange_;

@@ -139,14 +139,14 @@ class UpstreamBody {
   /// The trailer fields that followed the body (after a chunked body's last chunk, or an HTTP/2
   /// HEADERS frame after the DATA), as the upstream sent them, once the body is done; empty
   /// when there were none.
-  const boost::beast::http::fields& trailers() const { return trailers_; }
+  const boost::beast::http::fields& trailers() const;
 
  private:
   friend class UpstreamConnections;
   std::unique_ptr<UpstreamExchange> exchange_;
   std::shared_ptr<UpstreamH2Reader> h2_;  // or the body comes over HTTP/2
   std::optional<UpstreamError> error_;
-  boost::beast::http::fields trailers_;
+  std::unique_ptr<boost::beast::http::fields> trailers_;  // null without (most bodies: cheap to move)
 };
 
 /// The connection of a 101 Switching Protocols response (WebSocket and other upgrades), handed
