@@ -34,6 +34,12 @@ using file_server_detail::trim_ows;
 
 namespace {
 
+// FileServerOptions::index_names, or Caddy's default when empty.
+const std::vector<std::string>& index_names_of(const FileServerOptions& options) {
+  static const std::vector<std::string> kDefault = {"index.html", "index.txt"};
+  return options.index_names.empty() ? kDefault : options.index_names;
+}
+
 // `text` with each character found in `specials` replaced by the string of the same index.
 std::string replace_chars(std::string_view text, std::string_view specials,
                           const char* const* replacements) {
@@ -317,7 +323,7 @@ std::optional<FileTarget> resolve_fast(const FileServerOptions& options, const s
     return open_file_target(clean, path, st, std::move(file));
   }
   if (!S_ISDIR(st.st_mode) || !trailing_slash) return std::nullopt;
-  for (const auto& name : options.index_names) {
+  for (const auto& name : index_names_of(options)) {
     if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) continue;
     const std::string index_relative = relative.empty() ? name : std::string(relative) + "/" + name;
     const fs::path index = path / name;
@@ -380,7 +386,7 @@ class Resolver {
   }
 
   FileTarget directory(const fs::path& dir, const struct stat& dir_st) const {
-    for (const auto& name : options_.index_names) {
+    for (const auto& name : index_names_of(options_)) {
       if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
         continue;
       }

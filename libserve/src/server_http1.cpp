@@ -376,12 +376,19 @@ awaitable<void> Server::Impl::tunnel_down(Stream& stream, UpstreamTunnel& upstre
   beast::get_lowest_layer(stream).socket().cancel(ignored);  // ends tunnel_up's read
 }
 
+// Not a coroutine itself: a relayed body is written by write_relayed's frame alone.
 template <class Stream>
 awaitable<bool> Server::Impl::write_reply(Stream& stream, Reply& reply) {
   if (reply.head.find(http::field::date) == reply.head.end()) reply.head.set(http::field::date, date_now());
   if (reply.close) reply.head.keep_alive(false);
   // The timeout is set where a write may wait (a write the socket takes at once needs none).
-  if (reply.relay && !reply.relay->bodyless) co_return co_await write_relayed(stream, reply);
+  if (reply.relay && !reply.relay->bodyless) return write_relayed(stream, reply);
+  return write_own(stream, reply);
+}
+
+// A response of our own: its head, then its pieces (strings, file slices).
+template <class Stream>
+awaitable<bool> Server::Impl::write_own(Stream& stream, Reply& reply) {
   // A small response (the common case) goes out in one write: head and body in one TLS record
   // and one send(), instead of one per piece.
   constexpr std::uint64_t kOneWrite = 16 * 1024;

@@ -230,6 +230,8 @@ struct Server::Impl {
   template <class Stream>
   awaitable<bool> write_reply(Stream& stream, Reply& reply);
   template <class Stream>
+  awaitable<bool> write_own(Stream& stream, Reply& reply);
+  template <class Stream>
   awaitable<bool> write_relayed(Stream& stream, Reply& reply);
   awaitable<bool> send_file_slice(beast::tcp_stream& stream, int file, FileSlice slice);
   static void append_head(std::string& out, const http::response<http::empty_body>& head);

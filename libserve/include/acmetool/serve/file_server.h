@@ -21,8 +21,10 @@ namespace acmetool::serve {
 struct FileServerOptions {
   /// The site root. Made absolute against the working directory when relative.
   std::filesystem::path root;
-  /// Files tried, in order, when a directory is requested.
-  std::vector<std::string> index_names = {"index.html", "index.txt"};
+  /// Files tried, in order, when a directory is requested; empty for Caddy's default,
+  /// index.html then index.txt (a default-made FileServerOptions, as every route result holds
+  /// one, allocates nothing).
+  std::vector<std::string> index_names;
   /// Caddy's `hide`: never served, never listed (404, as if absent). An entry without '/' is a
   /// glob (fnmatch: * ? [..]) matched against each path component below the root (".git",
   /// "*.bak"); an entry with '/' is a file system path (relative ones against the working
