@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -267,25 +268,36 @@ void Server::Impl::h2_respond(H2Connection& c, H2Stream& stream) {
                                  std::chrono::steady_clock::now() - stream.began, reply.body_length());
   log_access(stream.request, reply, stream.start, stream.began, c.peer, c.ssl);
   if (reply.head.find(http::field::date) == reply.head.end()) reply.head.set(http::field::date, date_now());
-  // Field names in lower case; the fields HTTP/2 forbids (RFC 9113 §8.2.2) are dropped.
-  std::vector<std::string> names;
-  std::vector<std::string> values;
-  names.push_back(":status");
-  values.push_back(std::to_string(reply.head.result_int()));
+  // The fields HTTP/2 forbids (RFC 9113 §8.2.2) are dropped; names go in lower case, all in one
+  // buffer, and values are pointed at in the head (nghttp2 copies both before this returns).
+  const auto forbidden = [](http::field name) {
+    return name == http::field::connection || name == http::field::keep_alive ||
+           name == http::field::proxy_connection || name == http::field::transfer_encoding ||
+           name == http::field::upgrade;
+  };
+  std::size_t count = 1, name_bytes = 0;
   for (const auto& field : reply.head) {
-    std::string name(field.name_string());
-    for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
-        name == "transfer-encoding" || name == "upgrade") {
-      continue;
-    }
-    names.push_back(std::move(name));
-    values.emplace_back(field.value());
+    if (forbidden(field.name())) continue;
+    ++count;
+    name_bytes += field.name_string().size();
   }
+  std::string names(name_bytes, '\0');
   std::vector<nghttp2_nv> nva;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    nva.push_back({reinterpret_cast<std::uint8_t*>(names[i].data()), reinterpret_cast<std::uint8_t*>(values[i].data()),
-                   names[i].size(), values[i].size(), NGHTTP2_NV_FLAG_NONE});
+  nva.reserve(count);
+  const auto as_bytes = [](const char* text) { return reinterpret_cast<std::uint8_t*>(const_cast<char*>(text)); };
+  char status_name[] = ":status";
+  char status[4];
+  const char* status_end = std::to_chars(status, status + sizeof status, reply.head.result_int()).ptr;
+  nva.push_back({as_bytes(status_name), as_bytes(status), sizeof status_name - 1,
+                 static_cast<std::size_t>(status_end - status), NGHTTP2_NV_FLAG_NONE});
+  char* lower = names.data();
+  for (const auto& field : reply.head) {
+    if (forbidden(field.name())) continue;
+    const std::string_view name = field.name_string();
+    const std::string_view value = field.value();
+    char* const start = lower;
+    for (const char ch : name) *lower++ = ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch;
+    nva.push_back({as_bytes(start), as_bytes(value.data()), name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
   }
   nghttp2_data_provider provider{};
   provider.source.ptr = &stream;
