@@ -52,6 +52,11 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
+bool is_hop_by_hop(std::string_view name) {
+  return std::any_of(kHopByHopFields.begin(), kHopByHopFields.end(),
+                     [&](std::string_view hop) { return iequals(name, hop); });
+}
+
 std::string_view trim(std::string_view text) {
   const auto blank = [](char c) { return c == ' ' || c == '\t'; };
   while (!text.empty() && blank(text.front())) text.remove_prefix(1);
@@ -130,10 +135,7 @@ void set_field(HeaderFields& fields, std::string_view name, std::string value) {
 void strip_hop_by_hop(HeaderFields& fields, bool keep_te_trailers) {
   for (const std::string& named : list_elements(fields, "Connection")) erase_field(fields, named);
   const bool te_trailers = keep_te_trailers && has_element(fields, "Te", "trailers");
-  erase_fields_if(fields, [](const std::string& field) {
-    return std::any_of(kHopByHopFields.begin(), kHopByHopFields.end(),
-                       [&](std::string_view hop) { return iequals(field, hop); });
-  });
+  erase_fields_if(fields, [](const std::string& field) { return is_hop_by_hop(field); });
   if (te_trailers) fields.emplace_back("Te", "trailers");
 }
 
@@ -378,8 +380,7 @@ bool relayable_trailer(std::string_view name) {
       "Expect",        "Host",           "Max-Forwards",     "Pragma",         "Range",         "Realm",
       "Www-Authenticate"};
   const auto named = [&](std::string_view refused) { return iequals(name, refused); };
-  return !name.empty() && std::none_of(std::begin(kRefused), std::end(kRefused), named) &&
-         std::none_of(kHopByHopFields.begin(), kHopByHopFields.end(), named);
+  return !name.empty() && std::none_of(std::begin(kRefused), std::end(kRefused), named) && !is_hop_by_hop(name);
 }
 
 std::string upgrade_protocol(const HeaderFields& fields) {
@@ -438,9 +439,7 @@ void apply_response_headers(boost::beast::http::fields& upstream_response, int s
     it = hop ? upstream_response.erase(it) : std::next(it);
   }
   for (const std::string& name : named) {
-    const bool gone = iequals(name, "close") || std::any_of(kHopByHopFields.begin(), kHopByHopFields.end(),
-                                                            [&](std::string_view hop) { return iequals(name, hop); });
-    if (!gone) upstream_response.erase(name);
+    if (!iequals(name, "close") && !is_hop_by_hop(name)) upstream_response.erase(name);
   }
 }
 

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <map>
@@ -16,6 +15,8 @@
 #include <vector>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include "routes_internal.h"
 
 namespace acmetool::serve {
 
@@ -49,8 +50,8 @@ struct Server::Impl::H2Stream {
   std::string relayed;
   std::size_t relayed_sent = 0;
   bool relay_done = false;    // the upstream body ended; relay_failed: cut short
-  std::vector<std::pair<std::string, std::string>> trailers;  // the upstream's, sent after the body
   bool relay_failed = false;
+  std::vector<std::pair<std::string, std::string>> trailers;  // the upstream's, sent after the body
   bool deferred = false;      // nghttp2 waits for nghttp2_session_resume_data
   bool closed = false;        // the stream or the connection is gone
   asio::steady_timer room;    // h2_relay waits on it while `relayed` is full
@@ -296,7 +297,7 @@ void Server::Impl::h2_respond(H2Connection& c, H2Stream& stream) {
     const std::string_view name = field.name_string();
     const std::string_view value = field.value();
     char* const start = lower;
-    for (const char ch : name) *lower++ = ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch;
+    lower = std::transform(name.begin(), name.end(), lower, routes_detail::lower_char);
     nva.push_back({as_bytes(start), as_bytes(value.data()), name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
   }
   nghttp2_data_provider provider{};
@@ -526,7 +527,7 @@ awaitable<void> Server::Impl::h2_relay(std::shared_ptr<H2Connection> shared,
       for (const auto& field : body.trailers()) {  // lower case, as HTTP/2 wants field names
         if (!relayable_trailer(field.name_string())) continue;
         std::string name(field.name_string());
-        for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        std::transform(name.begin(), name.end(), name.begin(), routes_detail::lower_char);
         s->trailers.emplace_back(std::move(name), field.value());
       }
       if (s->relay_failed) log("reverse_proxy: " + body.error()->reason);
