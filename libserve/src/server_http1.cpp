@@ -55,14 +55,18 @@ awaitable<void> close_when_expired(asio::steady_timer& limit, Stream& stream, Up
   beast::get_lowest_layer(stream).socket().cancel(ignored);
 }
 
-// What of `data` a plain connection's socket takes at once (send_now_internal.h); none for TLS,
-// whose records only OpenSSL writes.
-template <class Stream>
-std::size_t sent_at_once(Stream&, std::string_view) {
-  return 0;
-}
+// What of `data` the connection takes at once, without an asynchronous operation: on a plain
+// connection, what the socket takes (send_now_internal.h); on TLS, all of it unless the connection
+// failed, encrypted, with records the socket did not take yet pending. Either way, when not
+// all_sent(), an asio::async_write of the rest follows (of nothing, on TLS, to send the pending
+// records: async_write always calls async_write_some at least once).
 std::size_t sent_at_once(beast::tcp_stream& stream, std::string_view data) {
   return send_now(stream.socket().native_handle(), std::array{asio::buffer(data)});
+}
+std::size_t sent_at_once(TlsStream& stream, std::string_view data) { return stream.write_now(data); }
+bool all_sent(beast::tcp_stream&, std::string_view data, std::size_t sent) { return sent == data.size(); }
+bool all_sent(TlsStream& stream, std::string_view data, std::size_t sent) {
+  return sent == data.size() && stream.flushed();
 }
 
 // The buffer a relayed response is written from: one of this thread's spares, given back when
@@ -394,7 +398,7 @@ awaitable<bool> Server::Impl::write_own(Stream& stream, Reply& reply) {
   constexpr std::uint64_t kOneWrite = 16 * 1024;
   if (std::optional<std::string> whole = small_response(reply, kOneWrite)) {
     const std::size_t sent = sent_at_once(stream, *whole);
-    if (sent == whole->size()) co_return true;
+    if (all_sent(stream, *whole, sent)) co_return true;
     beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
     auto [ec, n] = co_await asio::async_write(stream, asio::buffer(*whole) + sent, kTuple);
     (void)n;
@@ -484,7 +488,7 @@ awaitable<bool> Server::Impl::write_relayed(Stream& stream, Reply& reply) {
       if (got) add(&piece);
       if (ended) add(nullptr);
     }
-    if (const std::size_t sent = sent_at_once(stream, out); sent < out.size()) {
+    if (const std::size_t sent = sent_at_once(stream, out); !all_sent(stream, out, sent)) {
       beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
       auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out) + sent, kTuple);
       (void)n;

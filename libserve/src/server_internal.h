@@ -34,6 +34,7 @@
 #include "acmetool/serve/server.h"
 #include "proxy_internal.h"
 #include "session_tickets_internal.h"
+#include "tls_stream_internal.h"
 
 namespace acmetool::serve {
 
@@ -195,8 +196,6 @@ struct Server::Impl {
   };
 
   // ---- TLS front end (server_tls.cpp) ----
-
-  using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
   awaitable<void> tls_connection(tcp::socket socket);
   awaitable<void> tls_session(beast::tcp_stream& stream, std::optional<TlsStream>& tls_stream,

@@ -117,7 +117,7 @@ awaitable<void> Server::Impl::tls_session(beast::tcp_stream& stream,
     co_return;
   }
   if (std::find(hello.info.alpn.begin(), hello.info.alpn.end(), "acme-tls/1") != hello.info.alpn.end()) {
-    co_await tlsalpn01_validation(stream, tls_stream, raw, hello.info.server_name);
+      co_await tlsalpn01_validation(stream, tls_stream, raw, hello.info.server_name);
     co_return;
   }
   // The certificate for the name (or, without SNI, for the address the client reached).
@@ -130,14 +130,13 @@ awaitable<void> Server::Impl::tls_session(beast::tcp_stream& stream,
         stream, asio::buffer(unrecognized_name_alert().data(), unrecognized_name_alert().size()), kTuple);
     co_return;
   }
-  tls_stream.emplace(std::move(stream), tls);
+  tls_stream.emplace(stream.release_socket(), tls);
   if (!use_certificate(tls_stream->native_handle(), *answer.certificate)) {
     metrics->record_handshake(HandshakeOutcome::Failed);
     co_return;
   }
-  beast::get_lowest_layer(*tls_stream).expires_after(options.header_timeout);
-  auto [ec, used] = co_await tls_stream->async_handshake(ssl::stream_base::server, asio::buffer(raw), kTuple);
-  (void)used;
+  tls_stream->expires_after(options.header_timeout);
+  const boost::system::error_code ec = co_await tls_stream->handshake(raw);
   if (ec) {
     metrics->record_handshake(ec == beast::error::timeout ? HandshakeOutcome::Timeout : HandshakeOutcome::Failed);
     co_return;
@@ -152,8 +151,7 @@ awaitable<void> Server::Impl::tls_session(beast::tcp_stream& stream,
   } else {
     co_await http_session(*tls_stream, /*https=*/true, connection, peer);
   }
-  beast::get_lowest_layer(*tls_stream).expires_after(std::chrono::seconds(2));
-  co_await tls_stream->async_shutdown(kTuple);
+  co_await tls_stream->shutdown(std::chrono::seconds(2));
 }
 
 // A tls-alpn-01 validation (the client offers acme-tls/1, RFC 8737 §3): the challenge
@@ -163,19 +161,17 @@ awaitable<void> Server::Impl::tlsalpn01_validation(beast::tcp_stream& stream,
                                                    std::optional<TlsStream>& tls_stream,
                                                    const std::vector<std::uint8_t>& raw,
                                                    const std::string& name) {
-  tls_stream.emplace(std::move(stream), acme_tls);
+  tls_stream.emplace(stream.release_socket(), acme_tls);
   if (!options.tlsalpn01 || name.empty() || !options.tlsalpn01->use_for(tls_stream->native_handle(), name)) {
-    co_await asio::async_write(tls_stream->next_layer(),
+    co_await asio::async_write(tls_stream->socket(),
                                asio::buffer(unrecognized_name_alert().data(), unrecognized_name_alert().size()),
                                kTuple);
     co_return;
   }
-  beast::get_lowest_layer(*tls_stream).expires_after(options.header_timeout);
-  auto [ec, used] = co_await tls_stream->async_handshake(ssl::stream_base::server, asio::buffer(raw), kTuple);
-  (void)used;
+  tls_stream->expires_after(options.header_timeout);
+  const boost::system::error_code ec = co_await tls_stream->handshake(raw);
   if (ec) co_return;
-  beast::get_lowest_layer(*tls_stream).expires_after(std::chrono::seconds(2));
-  co_await tls_stream->async_shutdown(kTuple);
+  co_await tls_stream->shutdown(std::chrono::seconds(2));
 }
 
 // Presents `cert` on this connection: leaf, key and chain, plus the OCSP staple when there is one.

@@ -1027,6 +1027,122 @@ TEST_CASE("servers timeouts: idle closes a kept-alive connection left waiting, r
   CHECK(upstream.requests().size() == 10);
 }
 
+// A blocking TLS client on one connection (certificates unchecked): what the HTTPS tests below
+// need to hold a connection open, send part of a head, or stop reading for a while.
+class TlsClient {
+ public:
+  explicit TlsClient(int port)
+      : fd_(acmetool::test::connect_tcp(port)), ctx_(SSL_CTX_new(TLS_client_method()), SSL_CTX_free),
+        ssl_(SSL_new(ctx_.get()), SSL_free) {
+    SSL_set_fd(ssl_.get(), fd_.get());
+    SSL_set_tlsext_host_name(ssl_.get(), "localhost");
+    static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    SSL_set_alpn_protos(ssl_.get(), kHttp11, sizeof kHttp11);
+    connected_ = SSL_connect(ssl_.get()) == 1;
+  }
+  bool connected() const { return connected_; }
+  void send(const std::string& text) {
+    REQUIRE(SSL_write(ssl_.get(), text.data(), static_cast<int>(text.size())) == static_cast<int>(text.size()));
+  }
+  // Reads until `got` holds `size` bytes or the connection ends (closed() then), for at most
+  // `limit` in all.
+  std::string read(std::size_t size, std::chrono::milliseconds limit) {
+    std::string got;
+    const auto deadline = Clock::now() + limit;
+    char buffer[16384];
+    while (got.size() < size && Clock::now() < deadline) {
+      if (SSL_pending(ssl_.get()) == 0) {
+        pollfd p{fd_.get(), POLLIN, 0};
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 1))) <= 0) continue;
+      }
+      const int n = SSL_read(ssl_.get(), buffer, static_cast<int>(std::min(sizeof buffer, size - got.size())));
+      if (n <= 0) {
+        closed_ = true;
+        break;
+      }
+      got.append(buffer, static_cast<std::size_t>(n));
+    }
+    return got;
+  }
+  bool closed() const { return closed_; }
+
+ private:
+  acmetool::pki::UniqueFd fd_;
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx_;
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl_;
+  bool connected_ = false;
+  bool closed_ = false;
+};
+
+TEST_CASE("over HTTPS, idle and read_header close connections, and a client that stops reading gets every byte",
+          "[proxy][timeout][tls]") {
+  const std::string big = random_bytes(8 * 1024 * 1024 + 5, 3);  // beyond what the socket buffers hold
+  TestUpstream upstream([&](Exchange& e) {
+    if (e.request().target == "/big") {
+      e.respond(200, big, {{"Content-Type", "application/octet-stream"}});
+    } else {
+      e.respond(200, "ok");
+    }
+  });
+  const std::string get = "GET /a HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  // The size of the whole answer to `get`, read off a first connection (its end is not marked).
+  const auto answer_size = [&](const ProxyServer& server) {
+    TlsClient client(server.https_port);
+    REQUIRE(client.connected());
+    client.send(get);
+    const std::string answer = client.read(100000, 1s);
+    REQUIRE(answer.ends_with("\r\n\r\nok"));
+    return answer.size();
+  };
+
+  SECTION("idle and read_header") {
+    ProxyServer server("\treverse_proxy " + upstream.dial() + "\n", true,
+                       "\tservers {\n\t\ttimeouts {\n\t\t\tidle 600ms\n\t\t\tread_header 600ms\n\t\t}\n\t}\n");
+    const std::size_t size = answer_size(server);
+    // Requests 200 ms apart keep the connection; then, left waiting, it is closed after idle.
+    TlsClient busy(server.https_port);
+    REQUIRE(busy.connected());
+    for (int i = 1; i <= 6; ++i) {
+      busy.send(get);
+      INFO("request " << i);
+      REQUIRE(busy.read(size, 5s).ends_with("\r\n\r\nok"));
+      std::this_thread::sleep_for(200ms);
+    }
+    const auto left = Clock::now();
+    CHECK(busy.read(1, 5s).empty());
+    CHECK(busy.closed());
+    CHECK(Clock::now() - left >= 200ms);
+    CHECK(Clock::now() - left < 3s);
+    // Half a head, inside TLS: closed after read_header.
+    TlsClient slow(server.https_port);
+    REQUIRE(slow.connected());
+    const auto sent = Clock::now();
+    slow.send("GET /a HTTP/1.1\r\n");
+    CHECK(slow.read(1, 5s).empty());
+    CHECK(slow.closed());
+    CHECK(Clock::now() - sent < 3s);
+  }
+  SECTION("a client that stops reading, then reads on") {
+    ProxyServer server("\treverse_proxy " + upstream.dial() + "\n", true);
+    const std::size_t size = answer_size(server);
+    TlsClient client(server.https_port);
+    REQUIRE(client.connected());
+    client.send("GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    std::this_thread::sleep_for(1500ms);  // the server's writes wait for the socket meanwhile
+    std::string answer = client.read(4096, 5s);  // the head is in the first 4 KiB
+    const std::size_t body = answer.find("\r\n\r\n");
+    REQUIRE(body != std::string::npos);
+    answer += client.read(body + 4 + big.size() - answer.size(), 20s);
+    CHECK(answer.starts_with("HTTP/1.1 200"));
+    CHECK(answer.size() - body - 4 == big.size());
+    CHECK((answer.substr(body + 4) == big));
+    // The connection serves the next request.
+    client.send(get);
+    CHECK(client.read(size, 5s).ends_with("\r\n\r\nok"));
+  }
+}
+
 // `nghttp -v` (HTTP/2 over TLS, certificates unchecked) fetching `url`: every frame and field
 // it received, one per line.
 std::string nghttp_frames(const std::string& url) {
