@@ -55,20 +55,6 @@ awaitable<void> close_when_expired(asio::steady_timer& limit, Stream& stream, Up
   beast::get_lowest_layer(stream).socket().cancel(ignored);
 }
 
-// What of `data` the connection takes at once, without an asynchronous operation: on a plain
-// connection, what the socket takes (send_now_internal.h); on TLS, all of it unless the connection
-// failed, encrypted, with records the socket did not take yet pending. Either way, when not
-// all_sent(), an asio::async_write of the rest follows (of nothing, on TLS, to send the pending
-// records: async_write always calls async_write_some at least once).
-std::size_t sent_at_once(beast::tcp_stream& stream, std::string_view data) {
-  return send_now(stream.socket().native_handle(), std::array{asio::buffer(data)});
-}
-std::size_t sent_at_once(TlsStream& stream, std::string_view data) { return stream.write_now(data); }
-bool all_sent(beast::tcp_stream&, std::string_view data, std::size_t sent) { return sent == data.size(); }
-bool all_sent(TlsStream& stream, std::string_view data, std::size_t sent) {
-  return sent == data.size() && stream.flushed();
-}
-
 // The buffer a relayed response is written from: one of this thread's spares, given back when
 // the response is done, so that relaying costs no allocation (and no free) for it. Several
 // responses may be relayed at once on a thread, hence a list; big buffers are not kept.

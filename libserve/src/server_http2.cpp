@@ -85,6 +85,7 @@ struct Server::Impl::H2Connection {
   std::vector<std::int32_t> complete;  // streams whose request has fully arrived, in order
   std::vector<std::int32_t> heads;     // streams whose head arrived with a body to follow
   std::string input;                   // read by the reader, not yet given to nghttp2
+  std::string output;                  // frames from nghttp2 being written
   bool read_ended = false;             // the reader stopped (end of stream, error, timeout)
   bool ended = false;                  // the writer stopped: no more nghttp2 calls
   bool wake_pending = false;
@@ -374,21 +375,30 @@ awaitable<void> Server::Impl::h2_writer(Stream& stream, std::shared_ptr<H2Connec
       if (used < 0) break;
       co_await h2_dispatch(shared);
     }
+    // Everything nghttp2 has to send, gathered into writes of up to kH2Write: the frames of many
+    // streams go out in one SSL_write (full records) and one send(2), at once when the socket
+    // takes them, instead of a record, a send and a posted completion per frame.
     bool failed = false;
-    for (;;) {  // everything nghttp2 has to send
-      const std::uint8_t* data = nullptr;
-      const ssize_t n = nghttp2_session_mem_send(c.session, &data);
-      if (n <= 0) {
-        failed = n < 0;
-        break;
+    for (bool more = true; more && !failed;) {
+      std::string& out = c.output;
+      out.clear();
+      while (out.size() < kH2Write) {
+        const std::uint8_t* data = nullptr;
+        const ssize_t n = nghttp2_session_mem_send(c.session, &data);
+        if (n <= 0) {
+          failed = n < 0;
+          more = false;
+          break;
+        }
+        out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
       }
+      if (failed || out.empty()) break;
+      const std::size_t sent = sent_at_once(stream, out);
+      if (all_sent(stream, out, sent)) continue;
       beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
-      auto [ec, written] = co_await asio::async_write(stream, asio::buffer(data, static_cast<std::size_t>(n)), kTuple);
+      auto [ec, written] = co_await asio::async_write(stream, asio::buffer(out) + sent, kTuple);
       (void)written;
-      if (ec) {
-        failed = true;
-        break;
-      }
+      failed = static_cast<bool>(ec);
     }
     if (failed || (c.read_ended && c.input.empty())) break;
     if (!nghttp2_session_want_read(c.session) && !nghttp2_session_want_write(c.session)) break;

@@ -33,6 +33,7 @@
 #include "acmetool/serve/encode.h"
 #include "acmetool/serve/server.h"
 #include "proxy_internal.h"
+#include "send_now_internal.h"
 #include "session_tickets_internal.h"
 #include "tls_stream_internal.h"
 
@@ -139,6 +140,20 @@ Peer peer_of(const tcp::endpoint& remote);
 std::string date_now();
 Reply text_reply(http::status status, std::string body, unsigned version);
 
+// What of `data` the connection takes at once, without an asynchronous operation: on a plain
+// connection, what the socket takes (send_now_internal.h); on TLS, all of it unless the connection
+// failed, encrypted, with records the socket did not take yet pending. Either way, when not
+// all_sent(), an asio::async_write of the rest follows (of nothing, on TLS, to send the pending
+// records: async_write always calls async_write_some at least once).
+inline std::size_t sent_at_once(beast::tcp_stream& stream, std::string_view data) {
+  return send_now(stream.socket().native_handle(), std::array{asio::buffer(data)});
+}
+inline std::size_t sent_at_once(TlsStream& stream, std::string_view data) { return stream.write_now(data); }
+inline bool all_sent(beast::tcp_stream&, std::string_view data, std::size_t sent) { return sent == data.size(); }
+inline bool all_sent(TlsStream& stream, std::string_view data, std::size_t sent) {
+  return sent == data.size() && stream.flushed();
+}
+
 struct Server::Impl {
   // The sites requests are matched against: swapped whole by a reload, while requests in
   // progress keep the table they started with.
@@ -240,6 +255,7 @@ struct Server::Impl {
 
   static constexpr std::size_t kMaxRequestBody = 1024 * 1024;  // the handlers' limit, as HTTP/1.1
   static constexpr std::size_t kRelayBuffer = 64 * 1024;       // a relayed body read ahead, per stream
+  static constexpr std::size_t kH2Write = 64 * 1024;           // frames gathered into one write
 
   struct H2Stream;
   struct H2Connection;
