@@ -83,57 +83,6 @@ class RelayBuffer {
   std::string text_;
 };
 
-// The wait of a connection for its next request: `idle_timeout` is kept by one timer that is
-// not re-armed for every request (as Beast's stream timeout is, for every operation). It fires
-// at the deadline it was armed for; if the connection has been waiting since before then, the
-// wait is cancelled (the session ends), else it is armed again for the newer deadline. A
-// connection busy with requests costs a clock reading per request, and a timer wake-up per
-// idle_timeout at most. A plain connection's socket is also read directly (one buffer, so
-// recv(2), and none of Beast's stream layers).
-class IdleWatch : public std::enable_shared_from_this<IdleWatch> {
- public:
-  explicit IdleWatch(tcp::socket& socket) : socket_(&socket), timer_(socket.get_executor()) {}
-  // The connection waits from now until done_waiting(), for at most `limit`.
-  void waiting(std::chrono::steady_clock::duration limit) {
-    deadline_ = std::chrono::steady_clock::now() + limit;
-    if (armed_) return;
-    armed_ = true;
-    timer_.expires_at(deadline_);
-    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) { self->fired(ec); });
-  }
-  void done_waiting() { deadline_ = kNotWaiting; }
-  // The session is over: the socket is not to be touched any more.
-  void detach() {
-    socket_ = nullptr;
-    timer_.cancel();
-  }
-
- private:
-  static constexpr std::chrono::steady_clock::time_point kNotWaiting = std::chrono::steady_clock::time_point::max();
-  void fired(const boost::system::error_code& ec) {
-    armed_ = false;
-    if (ec || !socket_ || deadline_ == kNotWaiting) return;
-    if (std::chrono::steady_clock::now() >= deadline_) {
-      boost::system::error_code ignored;
-      socket_->cancel(ignored);
-      return;
-    }
-    waiting(deadline_ - std::chrono::steady_clock::now());
-  }
-  tcp::socket* socket_;
-  asio::steady_timer timer_;
-  std::chrono::steady_clock::time_point deadline_ = kNotWaiting;
-  bool armed_ = false;
-};
-
-// Detaches the watch when the session ends, however it ends.
-struct IdleWatchGuard {
-  std::shared_ptr<IdleWatch> watch;
-  ~IdleWatchGuard() {
-    if (watch) watch->detach();
-  }
-};
-
 }  // namespace
 
 // ---- HTTP/1.1 ----
@@ -195,7 +144,10 @@ awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* con
                                            const Peer& peer) {
   constexpr bool plain = std::is_same_v<Stream, beast::tcp_stream>;
   beast::flat_buffer buffer;
-  IdleWatchGuard idle{std::make_shared<IdleWatch>(beast::get_lowest_layer(stream).socket())};
+  // A plain connection's wait for its next request reads the socket directly (recv(2), none of
+  // Beast's stream layers), so its idle_timeout has a deadline of its own; TlsStream has one.
+  const SocketDeadlineGuard idle{plain ? std::make_shared<SocketDeadline>(beast::get_lowest_layer(stream).socket())
+                                       : nullptr};
   for (bool first = true;; first = false) {
     if (stopping) co_return;
     http::request_parser<http::empty_body> parser;
@@ -205,16 +157,18 @@ awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* con
     // first bytes are here, the head must arrive within header_timeout.
     set_idle(connection, !first);
     if (!first && buffer.size() == 0) {
+      // idle_timeout, with one timer that is not re-armed for every request (SocketDeadline).
       boost::system::error_code ec;
       std::size_t n = 0;
-      idle.watch->waiting(options.idle_timeout);  // see IdleWatch
       if constexpr (plain) {
+        idle.deadline->expires_after(options.idle_timeout);
+        if (!idle.deadline->waiting()) co_return;
         std::tie(ec, n) = co_await stream.socket().async_read_some(buffer.prepare(4096), kTuple);
+        idle.deadline->done_waiting();
       } else {
-        beast::get_lowest_layer(stream).expires_never();  // a write's deadline must not apply
+        stream.expires_after(options.idle_timeout);
         std::tie(ec, n) = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
       }
-      idle.watch->done_waiting();
       if (ec) co_return;
       buffer.commit(n);
     }
@@ -459,14 +413,10 @@ awaitable<bool> Server::Impl::write_relayed(Stream& stream, Reply& reply) {
       out.append("\r\n"sv);
     }
   };
-  std::size_t head_size = 64;
-  for (const auto& field : reply.head) head_size += field.name_string().size() + field.value().size() + 4;
   for (bool first = true;; first = false) {
     const bool got = co_await body.next_chunk(piece);
-    if (first) {  // the head and the first piece (with its framing) in one allocation
-      out.reserve(head_size + (got ? piece.size() + 32 : 0));
-      append_head(out, reply.head);
-    }
+    // The head and the first piece (with its framing) in one allocation.
+    if (first) append_head(out, reply.head, got ? piece.size() + 32 : 0);
     const bool ended = !got || body.done();
     if (!got && body.error()) {
       log("reverse_proxy: " + body.error()->reason);
@@ -511,12 +461,14 @@ awaitable<bool> Server::Impl::send_file_slice(beast::tcp_stream& stream, int fil
 }
 
 // The status line and fields, ending with the blank line (as Beast's serializer writes them,
-// without its ostream).
-void Server::Impl::append_head(std::string& out, const http::response<http::empty_body>& head) {
+// without its ostream), with room for `room_after` more bytes.
+void Server::Impl::append_head(std::string& out, const http::response<http::empty_body>& head,
+                               std::size_t room_after) {
   // Sized first, then copied in place: a few small copies a field, not four appends.
   std::size_t size = 17 + head.reason().size();  // "HTTP/1.1 200 " and the CRLFs
   for (const auto& field : head) size += field.name_string().size() + field.value().size() + 4;
   const std::size_t at = out.size();
+  out.reserve(at + size + room_after);
   out.resize(at + size);
   char* p = out.data() + at;
   const auto put = [&p](std::string_view text) {

@@ -248,7 +248,8 @@ struct Server::Impl {
   template <class Stream>
   awaitable<bool> write_relayed(Stream& stream, Reply& reply);
   awaitable<bool> send_file_slice(beast::tcp_stream& stream, int file, FileSlice slice);
-  static void append_head(std::string& out, const http::response<http::empty_body>& head);
+  static void append_head(std::string& out, const http::response<http::empty_body>& head,
+                          std::size_t room_after = 0);
   static std::optional<std::string> small_response(const Reply& reply, std::uint64_t limit);
 
   // ---- HTTP/2 (server_http2.cpp; h2_session is instantiated there for TlsStream) ----

@@ -12,41 +12,6 @@ namespace acmetool::serve {
 namespace asio = boost::asio;
 using error_code = boost::system::error_code;
 
-// ---- SocketDeadline ----
-
-bool SocketDeadline::waiting() {
-  if (deadline_ != Clock::time_point::max()) {
-    if (Clock::now() >= deadline_) {
-      expired_ = true;
-      return false;
-    }
-    if (deadline_ < armed_for_) arm();
-  }
-  waits_ += 1;
-  return true;
-}
-
-void SocketDeadline::arm() {
-  armed_for_ = deadline_;
-  timer_.expires_at(deadline_);  // a wait armed before, for a later deadline, is cancelled
-  timer_.async_wait([self = shared_from_this(), generation = ++generation_](const error_code& ec) {
-    self->fired(ec, generation);
-  });
-}
-
-void SocketDeadline::fired(const error_code& ec, std::uint64_t generation) {
-  if (generation != generation_) return;  // replaced by a later arming
-  armed_for_ = Clock::time_point::max();
-  if (ec || !socket_ || waits_ == 0 || deadline_ == Clock::time_point::max()) return;
-  if (Clock::now() < deadline_) {
-    arm();  // the deadline moved on since this arming
-    return;
-  }
-  expired_ = true;
-  error_code ignored;
-  socket_->cancel(ignored);
-}
-
 // ---- TlsStream ----
 
 TlsStream::TlsStream(asio::ip::tcp::socket socket, asio::ssl::context& context)

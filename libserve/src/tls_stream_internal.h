@@ -21,47 +21,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "socket_deadline_internal.h"
+
 namespace acmetool::serve {
-
-/// The deadline of a connection's waits (as beast::tcp_stream's expires_after, without a timer
-/// armed and cancelled for every operation): one timer, armed when a wait begins, unless it is
-/// armed already for that deadline or an earlier one. When it fires with a wait pending and the
-/// deadline (possibly moved later since) has passed, the socket's operations are cancelled and
-/// report a timeout; else it is armed again for the newer deadline.
-class SocketDeadline : public std::enable_shared_from_this<SocketDeadline> {
- public:
-  using Clock = std::chrono::steady_clock;
-  explicit SocketDeadline(boost::asio::ip::tcp::socket& socket) : socket_(&socket), timer_(socket.get_executor()) {}
-  void expires_after(Clock::duration limit) {
-    deadline_ = Clock::now() + limit;
-    expired_ = false;
-  }
-  void expires_never() {
-    deadline_ = Clock::time_point::max();
-    expired_ = false;
-  }
-  /// A wait begins; false when the deadline has passed already (the wait is not to start).
-  bool waiting();
-  void done_waiting() { waits_ -= 1; }
-  /// The deadline passed with a wait pending (its operations were cancelled for it).
-  bool expired() const { return expired_; }
-  /// The connection is over: the socket is not to be touched any more.
-  void detach() {
-    socket_ = nullptr;
-    timer_.cancel();
-  }
-
- private:
-  void arm();
-  void fired(const boost::system::error_code& ec, std::uint64_t generation);
-  boost::asio::ip::tcp::socket* socket_;
-  boost::asio::steady_timer timer_;
-  Clock::time_point deadline_ = Clock::time_point::max();
-  Clock::time_point armed_for_ = Clock::time_point::max();  // max: not armed
-  std::uint64_t generation_ = 0;  // of the latest arming (a replaced one's firing is ignored)
-  int waits_ = 0;                 // pending waits (a read and a write may wait at once)
-  bool expired_ = false;
-};
 
 /// A server-side TLS connection over a TCP socket. An Asio AsyncStream (so Beast reads and writes
 /// it), with the lowest-layer calls our sessions use (expires_after, expires_never, socket), and
