@@ -70,14 +70,14 @@ void ReverseProxy::choose_response_handler(ProxyOutcome& outcome, const std::str
                                            const RouteRequest& request) const {
   EncodeResponse response;  // what the response matchers look at
   response.status = outcome.status;
-  for (const auto& field : outcome.fields) response.headers.emplace_back(field.name_string(), field.value());
+  for (const auto& [name, value] : outcome.fields) response.headers.emplace_back(name, value);
   for (const caddyfile::ResponseHandler& handler : handler_.handle_response) {
     if (handler.match && !encode_detail::matches_response(*handler.match, response)) continue;
     if (!handler.status) {
       auto facts = std::make_shared<UpstreamResponseFacts>();
       facts->status = outcome.status;
       facts->status_text = std::to_string(outcome.status) + (reason.empty() ? "" : " " + reason);
-      for (const auto& field : outcome.fields) facts->headers.emplace_back(field.name_string(), field.value());
+      facts->headers.assign(outcome.fields.begin(), outcome.fields.end());
       apply_response_headers(facts->headers, outcome.status, ProxyHeaderOptions{});  // hop-by-hop only
       outcome.response_routes = &handler;
       outcome.upstream_response = std::move(facts);
@@ -333,16 +333,7 @@ ReverseProxy::~ReverseProxy() {
   }
 }
 
-awaitable<void> ReverseProxy::forward(const ProxyCall& call, ProxyOutcome& outcome, std::size_t thread) {
-  UpstreamConnections& connections = *connections_.at(thread);
-  // A fixed pool is never replaced: used without the lock and the reference count (a cache line
-  // every io thread would otherwise write on every request).
-  const std::shared_ptr<UpstreamPool> current = handler_.dynamic ? pool() : nullptr;
-  UpstreamPool& upstreams = current ? *current : *pool_;
-  const RouteRequest& request = call.request;
-  const HeaderFields& client_fields = request.headers;
-  const std::string method = handler_.method.value_or(request.method);
-
+std::optional<Selection> ReverseProxy::choose(UpstreamPool& upstreams, const RouteRequest& request) const {
   SelectionRequest selection;
   selection.remote_ip = request.remote_ip;
   selection.client_ip = request.remote_ip;
@@ -369,17 +360,72 @@ awaitable<void> ReverseProxy::forward(const ProxyCall& call, ProxyOutcome& outco
     }
     return values;
   };
+  return upstreams.select(selection);
+}
 
+ProxyHeaderOptions ReverseProxy::header_options(const RouteRequest& request, const std::string& dial) const {
+  ProxyHeaderOptions options = headers_;
+  options.upstream_host = dial;
+  if (!options.header_up.empty() || !options.header_down.empty()) {
+    options.expand = [&request, &dial](std::string_view text) { return expand_for_upstream(text, request, dial); };
+  }
+  return options;
+}
+
+UpstreamRequest ReverseProxy::upstream_request(const ProxyCall& call, const std::string& dial) const {
+  const RouteRequest& request = call.request;
   ClientRequestFacts client;
   client.remote_ip = request.remote_ip;
   client.tls = request.scheme == "https";
   client.host = std::string(routes_detail::first_header(request, "host").value_or(request.host));
+  UpstreamRequest up;
+  up.method = handler_.method.value_or(request.method);
+  up.target = call.target;
+  up.fields = upstream_request_headers(request.headers, client, header_options(request, dial));
+  up.body = call.body;
+  up.body_source = call.body_source;
+  up.body_length = call.body_length;
+  return up;
+}
 
-  const std::string upgrade = request.version == 11 ? upgrade_protocol(client_fields) : std::string();
+void ReverseProxy::take_response(UpstreamResult& result, const Selection& chosen, const ProxyCall& call,
+                                 const std::string& dial, ProxyOutcome& outcome) const {
+  const int status = static_cast<int>(result.head.status);
+  outcome.status = status;
+  outcome.fields = std::move(result.head.fields);
+  if (!handler_.handle_response.empty()) choose_response_handler(outcome, result.head.reason, call.request);
+  apply_response_headers(outcome.fields, status, header_options(call.request, dial));
+  if (chosen.set_cookie) {
+    outcome.fields.emplace_back("Set-Cookie", sticky_cookie_header(*chosen.set_cookie, call.request.scheme == "https"));
+  }
+  outcome.body = std::move(result.body);
+  outcome.tunnel = std::move(result.tunnel);
+  if (outcome.tunnel && handler_.stream_timeout) outcome.stream_timeout = to_ms(*handler_.stream_timeout);
+  outcome.error.clear();
+}
+
+// Not a coroutine: the request is built here and moved into the round trip's frame. (In
+// forward, a temporary in the co_await expression would be destroyed twice by g++ 12, and a
+// named one would make forward's frame too large to recycle.)
+awaitable<UpstreamResult> ReverseProxy::attempt(UpstreamConnections& connections, const ProxyCall& call,
+                                                const std::string& dial) const {
+  return connections.round_trip(dial, upstream_request(call, dial));
+}
+
+// A coroutine whose frame Asio recycles only while it is at most 1020 bytes: the work between
+// the waits is done by the functions above, whose locals live on the stack, not in the frame.
+awaitable<void> ReverseProxy::forward(const ProxyCall& call, ProxyOutcome& outcome, std::size_t thread) {
+  UpstreamConnections& connections = *connections_.at(thread);
+  // A fixed pool is never replaced: used without the lock and the reference count (a cache line
+  // every io thread would otherwise write on every request).
+  const std::shared_ptr<UpstreamPool> current = handler_.dynamic ? pool() : nullptr;
+  UpstreamPool& upstreams = current ? *current : *pool_;
+  const RouteRequest& request = call.request;
+  const bool upgrade = request.version == 11 && !upgrade_protocol(request.headers).empty();
   const auto started = std::chrono::steady_clock::now();
   for (int retries = 0;; ++retries) {
     AttemptFailure failure = AttemptFailure::NoUpstream;
-    const std::optional<Selection> chosen = upstreams.select(selection);
+    const std::optional<Selection> chosen = choose(upstreams, request);
     if (!chosen) {
       outcome.status = 503;
       outcome.error = "no upstreams available";
@@ -388,36 +434,16 @@ awaitable<void> ReverseProxy::forward(const ProxyCall& call, ProxyOutcome& outco
       outcome.upstream = dial;
       std::optional<RequestLease> lease;
       lease.emplace(upstreams, chosen->index);
-      ProxyHeaderOptions options = headers_;
-      options.upstream_host = dial;
-      options.expand = [&request, &dial](std::string_view text) { return expand_for_upstream(text, request, dial); };
-      UpstreamRequest up;
-      up.method = method;
-      up.target = call.target;
-      up.fields = upstream_request_headers(client_fields, client, options);
-      up.body = call.body;
-      up.body_source = call.body_source;
-      up.body_length = call.body_length;
       const auto sent = std::chrono::steady_clock::now();
-      UpstreamResult result = co_await connections.round_trip(dial, std::move(up));
+      UpstreamResult result = co_await attempt(connections, call, dial);
       const auto latency = std::chrono::steady_clock::now() - sent;
-      if (result.ok() && result.head.status == 101 && (upgrade.empty() || !result.tunnel)) {
+      if (result.ok() && result.head.status == 101 && (!upgrade || !result.tunnel)) {
         // A 101 the client did not ask for cannot be relayed (Caddy answers 502 too).
         result.error = UpstreamError{UpstreamFailure::Failed, "upstream " + dial + " switched protocols unasked"};
       }
       if (result.ok()) {
         upstreams.record_result(chosen->index, static_cast<int>(result.head.status), latency, false);
-        outcome.status = static_cast<int>(result.head.status);
-        outcome.fields = std::move(result.head.fields);
-        if (!handler_.handle_response.empty()) choose_response_handler(outcome, result.head.reason, request);
-        apply_response_headers(outcome.fields, static_cast<int>(result.head.status), options);
-        if (chosen->set_cookie) {
-          outcome.fields.insert(http::field::set_cookie, sticky_cookie_header(*chosen->set_cookie, client.tls));
-        }
-        outcome.body = std::move(result.body);
-        outcome.tunnel = std::move(result.tunnel);
-        if (outcome.tunnel && handler_.stream_timeout) outcome.stream_timeout = to_ms(*handler_.stream_timeout);
-        outcome.error.clear();
+        take_response(result, *chosen, call, dial, outcome);
         outcome.pool = current;
         outcome.lease = std::move(lease);
         co_return;
@@ -433,7 +459,7 @@ awaitable<void> ReverseProxy::forward(const ProxyCall& call, ProxyOutcome& outco
     const auto now = std::chrono::steady_clock::now();
     // A streamed body that reached an upstream cannot be sent again.
     if (call.body_source && failure == AttemptFailure::RoundTrip) break;
-    if (!retry_.should_retry(retries, started, now, failure, method)) break;
+    if (!retry_.should_retry(retries, started, now, failure, handler_.method.value_or(request.method))) break;
     if (retry_.try_interval.count() > 0) {
       asio::steady_timer pause(co_await asio::this_coro::executor, retry_.try_interval);
       co_await pause.async_wait(asio::use_awaitable);

@@ -29,15 +29,6 @@ constexpr std::array<std::string_view, 10> kHopByHopFields = {"Alt-Svc",
                                                               "Transfer-Encoding",
                                                               "Upgrade"};
 
-// The same list as Beast's field codes, for the Beast-fields form of apply_response_headers.
-constexpr std::array<boost::beast::http::field, 10> kHopByHopFieldCodes = {
-    boost::beast::http::field::alt_svc,          boost::beast::http::field::connection,
-    boost::beast::http::field::proxy_connection, boost::beast::http::field::keep_alive,
-    boost::beast::http::field::proxy_authenticate, boost::beast::http::field::proxy_authorization,
-    boost::beast::http::field::te,               boost::beast::http::field::trailer,
-    boost::beast::http::field::transfer_encoding, boost::beast::http::field::upgrade};
-static_assert(kHopByHopFieldCodes.size() == kHopByHopFields.size());
-
 char to_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 std::string lowered(std::string_view text) {
@@ -46,13 +37,24 @@ std::string lowered(std::string_view text) {
   return out;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return to_lower(x) == to_lower(y);
-         });
+bool equal_ignoring_case(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return to_lower(x) == to_lower(y); });
 }
 
+// Inline: most names compared differ in length, which costs no call to find out.
+inline bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && equal_ignoring_case(a, b);
+}
+
+// The lengths of those names, one bit each: most fields are told apart by their length alone.
+constexpr std::uint32_t kHopByHopLengths = [] {
+  std::uint32_t lengths = 0;
+  for (const std::string_view name : kHopByHopFields) lengths |= 1u << name.size();
+  return lengths;
+}();
+
 bool is_hop_by_hop(std::string_view name) {
+  if (name.size() >= 32 || (kHopByHopLengths >> name.size() & 1) == 0) return false;
   return std::any_of(kHopByHopFields.begin(), kHopByHopFields.end(),
                      [&](std::string_view hop) { return iequals(name, hop); });
 }
@@ -133,8 +135,21 @@ void set_field(HeaderFields& fields, std::string_view name, std::string value) {
 // removeConnectionHeaders and hopHeaders. `keep_te_trailers`: requests tell the upstream that
 // the client accepts trailers (golang/go#21096).
 void strip_hop_by_hop(HeaderFields& fields, bool keep_te_trailers) {
-  for (const std::string& named : list_elements(fields, "Connection")) erase_field(fields, named);
-  const bool te_trailers = keep_te_trailers && has_element(fields, "Te", "trailers");
+  // One pass finds the hop-by-hop fields (most messages have one or none) and what Connection
+  // names; the options "close" and "keep-alive", and hop-by-hop names, go anyway.
+  bool any = false, te = false;
+  std::vector<std::string> named;
+  for (const auto& [name, value] : fields) {
+    if (!is_hop_by_hop(name)) continue;
+    any = true;
+    te = te || iequals(name, "Te");
+    if (iequals(name, "Connection")) add_elements(value, named);
+  }
+  if (!any) return;
+  for (const std::string& name : named) {
+    if (!iequals(name, "close") && !is_hop_by_hop(name)) erase_field(fields, name);
+  }
+  const bool te_trailers = keep_te_trailers && te && has_element(fields, "Te", "trailers");
   erase_fields_if(fields, [](const std::string& field) { return is_hop_by_hop(field); });
   if (te_trailers) fields.emplace_back("Te", "trailers");
 }
@@ -416,38 +431,12 @@ HeaderFields upstream_request_headers(const HeaderFields& client_fields,
   return fields;
 }
 
-void apply_response_headers(boost::beast::http::fields& upstream_response, int status,
-                            const ProxyHeaderOptions& options) {
-  namespace http = boost::beast::http;
-  if (status == 101 || !options.header_down.empty()) {  // the general form, on lines
-    HeaderFields lines;
-    lines.reserve(static_cast<std::size_t>(std::distance(upstream_response.begin(), upstream_response.end())));
-    for (const auto& field : upstream_response) lines.emplace_back(field.name_string(), field.value());
-    apply_response_headers(lines, status, options);
-    upstream_response.clear();
-    for (const auto& [name, value] : lines) upstream_response.insert(name, value);
-    return;
-  }
-  // One pass: the hop-by-hop fields go, and the names Connection fields list are noted (copied:
-  // erasing frees the Connection field). Most name only options ("keep-alive", "close") or
-  // fields that went anyway; the others are erased after.
-  std::vector<std::string> named;
-  for (auto it = upstream_response.begin(); it != upstream_response.end();) {
-    const http::field code = it->name();
-    if (code == http::field::connection) add_elements(it->value(), named);
-    const bool hop = std::find(kHopByHopFieldCodes.begin(), kHopByHopFieldCodes.end(), code) != kHopByHopFieldCodes.end();
-    it = hop ? upstream_response.erase(it) : std::next(it);
-  }
-  for (const std::string& name : named) {
-    if (!iequals(name, "close") && !is_hop_by_hop(name)) upstream_response.erase(name);
-  }
-}
-
 void apply_response_headers(HeaderFields& upstream_response, int status,
                             const ProxyHeaderOptions& options) {
   const std::string upgrade = status == 101 ? upgrade_protocol(upstream_response) : "";
   strip_hop_by_hop(upstream_response, false);
   keep_upgrade(upstream_response, upgrade);
+  if (options.header_down.empty()) return;  // the upstream's own fields passed our parser's checks
   apply_header_ops(upstream_response, options.header_down, options.expand);
   make_fields_safe(upstream_response);
 }

@@ -45,7 +45,7 @@ struct ProxyOutcome {
   int status = 502;
   /// For the client: hop-by-hop removed, header_down applied (the upstream's own fields, moved
   /// along rather than copied).
-  boost::beast::http::fields fields;
+  HeaderFields fields;
   UpstreamBody body;    ///< the upstream's body, still to be read (empty for our own statuses)
   std::unique_ptr<UpstreamTunnel> tunnel;  ///< 101 Switching Protocols: the upgraded connection
   /// With `tunnel`: how long it may stay open (stream_timeout), after which both sides are
@@ -108,6 +108,19 @@ class ReverseProxy : public std::enable_shared_from_this<ReverseProxy> {
   // entry whose matcher matches decides. A `replace_status` sets outcome.status; a block of routes
   // is left in outcome.response_routes with outcome.upstream_response.
   void choose_response_handler(ProxyOutcome& outcome, const std::string& reason, const RouteRequest& request) const;
+  // forward's steps between its waits (see there):
+  // the upstream for this attempt, by lb_policy;
+  std::optional<Selection> choose(UpstreamPool& upstreams, const RouteRequest& request) const;
+  // the header rules with `dial` as the upstream;
+  ProxyHeaderOptions header_options(const RouteRequest& request, const std::string& dial) const;
+  // the request to send `dial`: header_up, X-Forwarded-*, hop-by-hop fields removed;
+  UpstreamRequest upstream_request(const ProxyCall& call, const std::string& dial) const;
+  // the round trip to `dial`;
+  boost::asio::awaitable<UpstreamResult> attempt(UpstreamConnections& connections, const ProxyCall& call,
+                                                 const std::string& dial) const;
+  // a response into `outcome`: handle_response, header_down, the sticky cookie.
+  void take_response(UpstreamResult& result, const Selection& chosen, const ProxyCall& call, const std::string& dial,
+                     ProxyOutcome& outcome) const;
   // Makes `dials` the upstreams, unless they already are (keeping their health and counters).
   void use_dials(const std::vector<std::string>& dials);
 

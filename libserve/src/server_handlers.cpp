@@ -113,13 +113,16 @@ awaitable<void> Server::Impl::relay_head(Reply& reply, const http::request_heade
     co_return;
   }
   if (outcome.response_routes && relay.routes_input && run_response_routes(reply, req, version)) co_return;
-  static_cast<http::fields&>(reply.head) = std::move(outcome.fields);  // moved, not copied field by field
+  reply.upstream_fields = std::move(outcome.fields);
   reply.head.result(static_cast<unsigned>(outcome.status));  // copy_response may have changed it
-  apply_header_ops(reply.head, relay.response_headers);
+  if (!relay.response_headers.empty() || relay.encode) {  // edited as Beast fields
+    reply.merge_upstream_fields();
+    apply_header_ops(reply.head, relay.response_headers);
+  }
   const int status = outcome.status;
   relay.bodyless = head_only || status == 204 || status == 304 || (status >= 100 && status < 200);
   if (relay.encode) encode_relay(reply);
-  if (relay.bodyless || reply.head.has_content_length()) co_return;
+  if (relay.bodyless || reply.has_field(http::field::content_length, "Content-Length")) co_return;
   if (version == 11) {
     reply.head.set(http::field::transfer_encoding, "chunked");
   } else if (version == 10) {
@@ -371,9 +374,12 @@ void Server::Impl::log_access(const http::request_header<>& req, const Reply& re
   }
   entry.bytes_read = reply.request_body_bytes;
   entry.user_id = reply.user;
-  entry.size = reply.head.has_content_length() ? std::stoull(std::string(reply.head[http::field::content_length])) : 0;
+  const std::string_view length = reply.field(http::field::content_length, "Content-Length");
+  entry.size = 0;
+  std::from_chars(length.data(), length.data() + length.size(), entry.size);
   entry.status = reply.head.result_int();
   for (const auto& field : reply.head) entry.response_headers.emplace_back(field.name_string(), field.value());
+  entry.response_headers.insert(entry.response_headers.end(), reply.upstream_fields.begin(), reply.upstream_fields.end());
   reply.log->log(entry);
 }
 

@@ -323,10 +323,11 @@ awaitable<void> Server::Impl::tunnel_down(Stream& stream, UpstreamTunnel& upstre
 // Not a coroutine itself: a relayed body is written by write_relayed's frame alone.
 template <class Stream>
 awaitable<bool> Server::Impl::write_reply(Stream& stream, Reply& reply) {
-  if (reply.head.find(http::field::date) == reply.head.end()) reply.head.set(http::field::date, date_now());
+  if (!reply.has_field(http::field::date, "Date")) reply.head.set(http::field::date, date_now());
   if (reply.close) reply.head.keep_alive(false);
   // The timeout is set where a write may wait (a write the socket takes at once needs none).
   if (reply.relay && !reply.relay->bodyless) return write_relayed(stream, reply);
+  reply.merge_upstream_fields();  // a relayed head without a body (HEAD, 204, 304)
   return write_own(stream, reply);
 }
 
@@ -406,9 +407,9 @@ awaitable<bool> Server::Impl::write_relayed(Stream& stream, Reply& reply) {
     reply.relayed += data.size();
     if (!piece && chunked) {  // the last chunk, with the upstream's trailer fields
       out.append("0\r\n"sv);
-      for (const auto& field : body.trailers()) {
-        if (!relayable_trailer(field.name_string())) continue;
-        out.append(field.name_string()).append(": "sv).append(field.value()).append("\r\n"sv);
+      for (const auto& [name, value] : body.trailers()) {
+        if (!relayable_trailer(name)) continue;
+        out.append(name).append(": "sv).append(value).append("\r\n"sv);
       }
       out.append("\r\n"sv);
     }
@@ -416,7 +417,7 @@ awaitable<bool> Server::Impl::write_relayed(Stream& stream, Reply& reply) {
   for (bool first = true;; first = false) {
     const bool got = co_await body.next_chunk(piece);
     // The head and the first piece (with its framing) in one allocation.
-    if (first) append_head(out, reply.head, got ? piece.size() + 32 : 0);
+    if (first) append_head(out, reply.head, reply.upstream_fields, got ? piece.size() + 32 : 0);
     const bool ended = !got || body.done();
     if (!got && body.error()) {
       log("reverse_proxy: " + body.error()->reason);
@@ -463,10 +464,11 @@ awaitable<bool> Server::Impl::send_file_slice(beast::tcp_stream& stream, int fil
 // The status line and fields, ending with the blank line (as Beast's serializer writes them,
 // without its ostream), with room for `room_after` more bytes.
 void Server::Impl::append_head(std::string& out, const http::response<http::empty_body>& head,
-                               std::size_t room_after) {
+                               const HeaderFields& more, std::size_t room_after) {
   // Sized first, then copied in place: a few small copies a field, not four appends.
   std::size_t size = 17 + head.reason().size();  // "HTTP/1.1 200 " and the CRLFs
   for (const auto& field : head) size += field.name_string().size() + field.value().size() + 4;
+  for (const auto& [name, value] : more) size += name.size() + value.size() + 4;
   const std::size_t at = out.size();
   out.reserve(at + size + room_after);
   out.resize(at + size);
@@ -485,12 +487,16 @@ void Server::Impl::append_head(std::string& out, const http::response<http::empt
   *p++ = ' ';
   put(head.reason());
   put("\r\n"sv);
-  for (const auto& field : head) {
-    put(field.name_string());
-    put(": "sv);
-    put(field.value());
-    put("\r\n"sv);
-  }
+  const auto put_field = [&put, &p](std::string_view name, std::string_view value) {
+    put(name);
+    *p++ = ':';
+    *p++ = ' ';
+    put(value);
+    *p++ = '\r';
+    *p++ = '\n';
+  };
+  for (const auto& field : head) put_field(field.name_string(), field.value());
+  for (const auto& [name, value] : more) put_field(name, value);
   put("\r\n"sv);
   out.resize(static_cast<std::size_t>(p - out.data()));
 }
@@ -503,7 +509,7 @@ std::optional<std::string> Server::Impl::small_response(const Reply& reply, std:
   if (body > limit) return std::nullopt;
   std::string out;
   out.reserve(256 + static_cast<std::size_t>(body));
-  append_head(out, reply.head);
+  append_head(out, reply.head, reply.upstream_fields);
   if (!read_body(reply, out)) return std::nullopt;
   return out;
 }

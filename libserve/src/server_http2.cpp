@@ -269,7 +269,7 @@ void Server::Impl::h2_respond(H2Connection& c, H2Stream& stream) {
   c.impl.metrics->record_request(Protocol::Http2, Scheme::Https, reply.head.result_int(),
                                  std::chrono::steady_clock::now() - stream.began, reply.body_length());
   log_access(stream.request, reply, stream.start, stream.began, c.peer, c.ssl);
-  if (reply.head.find(http::field::date) == reply.head.end()) reply.head.set(http::field::date, date_now());
+  if (!reply.has_field(http::field::date, "Date")) reply.head.set(http::field::date, date_now());
   // The fields HTTP/2 forbids (RFC 9113 §8.2.2) are dropped; names go in lower case, all in one
   // buffer, and values are pointed at in the head (nghttp2 copies both before this returns).
   const auto forbidden = [](http::field name) {
@@ -283,6 +283,10 @@ void Server::Impl::h2_respond(H2Connection& c, H2Stream& stream) {
     ++count;
     name_bytes += field.name_string().size();
   }
+  // The upstream's fields: hop-by-hop ones, which HTTP/2 forbids, were removed with
+  // apply_response_headers.
+  count += reply.upstream_fields.size();
+  for (const auto& [name, value] : reply.upstream_fields) name_bytes += name.size();
   std::string names(name_bytes, '\0');
   std::vector<nghttp2_nv> nva;
   nva.reserve(count);
@@ -293,14 +297,15 @@ void Server::Impl::h2_respond(H2Connection& c, H2Stream& stream) {
   nva.push_back({as_bytes(status_name), as_bytes(status), sizeof status_name - 1,
                  static_cast<std::size_t>(status_end - status), NGHTTP2_NV_FLAG_NONE});
   char* lower = names.data();
-  for (const auto& field : reply.head) {
-    if (forbidden(field.name())) continue;
-    const std::string_view name = field.name_string();
-    const std::string_view value = field.value();
+  const auto add = [&](std::string_view name, std::string_view value) {
     char* const start = lower;
     lower = std::transform(name.begin(), name.end(), lower, routes_detail::lower_char);
     nva.push_back({as_bytes(start), as_bytes(value.data()), name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
+  };
+  for (const auto& field : reply.head) {
+    if (!forbidden(field.name())) add(field.name_string(), field.value());
   }
+  for (const auto& [name, value] : reply.upstream_fields) add(name, value);
   nghttp2_data_provider provider{};
   provider.source.ptr = &stream;
   const bool relayed = reply.relay && !reply.relay->bodyless;
@@ -534,11 +539,11 @@ awaitable<void> Server::Impl::h2_relay(std::shared_ptr<H2Connection> shared,
     if (!got) {
       s->relay_done = true;
       s->relay_failed = body.error().has_value();
-      for (const auto& field : body.trailers()) {  // lower case, as HTTP/2 wants field names
-        if (!relayable_trailer(field.name_string())) continue;
-        std::string name(field.name_string());
+      for (const auto& [field, value] : body.trailers()) {  // lower case, as HTTP/2 wants field names
+        if (!relayable_trailer(field)) continue;
+        std::string name = field;
         std::transform(name.begin(), name.end(), name.begin(), routes_detail::lower_char);
-        s->trailers.emplace_back(std::move(name), field.value());
+        s->trailers.emplace_back(std::move(name), value);
       }
       if (s->relay_failed) log("reverse_proxy: " + body.error()->reason);
     }

@@ -6,6 +6,7 @@
 // heads, the access log).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -108,6 +109,11 @@ inline thread_local const void* t_io_server = nullptr;
 
 struct Reply {
   http::response<http::empty_body> head;
+  /// reverse_proxy: the upstream's fields, relayed after head's own (ours: Date, Connection,
+  /// Transfer-Encoding) without passing through Beast's fields. Moved into `head` when something
+  /// edits the relayed head (header ops, encode) or writes it other than by write_relayed and
+  /// h2_respond (merge_upstream_fields).
+  HeaderFields upstream_fields;
   std::vector<std::variant<std::string, FileSlice>> pieces;
   std::shared_ptr<pki::UniqueFd> file;  // the file the slices read from
   bool close = false;                   // close the connection after this response
@@ -125,6 +131,23 @@ struct Reply {
                                                            : std::get<FileSlice>(piece).length;
     }
     return length;
+  }
+  void merge_upstream_fields() {
+    for (const auto& [name, value] : upstream_fields) head.insert(name, value);
+    upstream_fields.clear();
+  }
+  /// A field of head or of upstream_fields (the first found), or empty.
+  std::string_view field(http::field name, std::string_view name_text) const {
+    if (const auto it = head.find(name); it != head.end()) return it->value();
+    for (const auto& [field, value] : upstream_fields) {
+      if (beast::iequals(field, name_text)) return value;
+    }
+    return {};
+  }
+  bool has_field(http::field name, std::string_view name_text) const {
+    if (head.find(name) != head.end()) return true;
+    return std::any_of(upstream_fields.begin(), upstream_fields.end(),
+                       [&](const auto& line) { return beast::iequals(line.first, name_text); });
   }
   void finish(bool head_only) {
     if (relay) return;  // the upstream's head decides
@@ -248,7 +271,9 @@ struct Server::Impl {
   template <class Stream>
   awaitable<bool> write_relayed(Stream& stream, Reply& reply);
   awaitable<bool> send_file_slice(beast::tcp_stream& stream, int file, FileSlice slice);
-  static void append_head(std::string& out, const http::response<http::empty_body>& head,
+  // The status line, head's fields then `more`, and the blank line, with room for `room_after`
+  // more bytes.
+  static void append_head(std::string& out, const http::response<http::empty_body>& head, const HeaderFields& more,
                           std::size_t room_after = 0);
   static std::optional<std::string> small_response(const Reply& reply, std::uint64_t limit);
 

@@ -5,6 +5,7 @@
 // beast::error::timeout) serve both.
 #include "acmetool/serve/upstream_client.h"
 
+#include "http1_response_internal.h"
 #include "send_now_internal.h"
 #include "upstream_h2.h"
 #include "upstream_pool.h"
@@ -80,28 +81,47 @@ struct UpstreamExchange {
   std::weak_ptr<UpstreamIdlePool> pool;
   std::string dial;
   std::unique_ptr<UpstreamClientConnection> conn;
-  std::optional<http::response_parser<http::buffer_body>> parser;
+  http1::Framing framing;      // of the response, once its head is read
+  http1::BodyDecoder decoder;  // its body
   bool reusable = true;  // the request did not ask to close
   std::size_t chunk_bytes = 16 * 1024;
   std::chrono::milliseconds read_timeout{0};   // per read of the body or tunnel; zero: none
   std::chrono::milliseconds write_timeout{0};  // per tunnel write; zero: none
 
-  void new_parser(std::size_t header_limit, bool head_request) {
-    parser.emplace();
-    parser->header_limit(static_cast<std::uint32_t>(
-        std::min<std::size_t>(header_limit, std::numeric_limits<std::uint32_t>::max())));
-    parser->body_limit(std::numeric_limits<std::uint64_t>::max());
-    if (head_request) parser->skip(true);
+  std::string_view unread() const {
+    return {static_cast<const char*>(conn->buffer.data().data()), conn->buffer.size()};
   }
 
   // The response is complete: pool the connection when both sides allow keep-alive.
   void finish() {
-    if (conn && reusable && parser && parser->is_done() && parser->keep_alive() && conn->buffer.size() == 0) {
+    if (conn && reusable && decoder.done() && framing.keep_alive && conn->buffer.size() == 0) {
       if (const auto p = pool.lock()) p->give_back(dial, std::move(conn));
     }
     conn.reset();
   }
 };
+
+namespace {
+
+// Reads what the connection has into its buffer, within `deadline` (none: straight from a plain
+// socket, without Beast's stream layers: its composed operation, transfer and rate policy).
+awaitable<boost::system::error_code> read_more(UpstreamClientConnection& conn, const Deadline& deadline) {
+  const std::size_t room = beast::read_size_or_throw(conn.buffer, 65536);
+  boost::system::error_code ec;
+  std::size_t n = 0;
+  if (!conn.tls && !deadline.at) {
+    std::tie(ec, n) = co_await conn.stream.socket().async_read_some(conn.buffer.prepare(room), kTuple);
+  } else {
+    expire(conn.stream, deadline);
+    auto read = conn.tls ? conn.tls->async_read_some(conn.buffer.prepare(room), kTuple)
+                         : conn.stream.async_read_some(conn.buffer.prepare(room), kTuple);
+    std::tie(ec, n) = co_await std::move(read);
+  }
+  conn.buffer.commit(n);
+  co_return ec;
+}
+
+}  // namespace
 
 // ---- UpstreamBody ----
 
@@ -110,8 +130,8 @@ UpstreamBody::UpstreamBody(UpstreamBody&&) noexcept = default;
 UpstreamBody& UpstreamBody::operator=(UpstreamBody&&) noexcept = default;
 UpstreamBody::~UpstreamBody() = default;
 
-const http::fields& UpstreamBody::trailers() const {
-  static const http::fields kNone;
+const HeaderFields& UpstreamBody::trailers() const {
+  static const HeaderFields kNone;
   return trailers_ ? *trailers_ : kNone;
 }
 
@@ -126,8 +146,8 @@ awaitable<bool> UpstreamBody::next_chunk(std::string& piece) {
     std::optional<std::string> next = co_await h2_next_chunk(*h2_, error_);
     if (!next) {
       if (!error_) {
-        http::fields trailers = h2_take_trailers(*h2_);
-        if (trailers.begin() != trailers.end()) trailers_ = std::make_unique<http::fields>(std::move(trailers));
+        HeaderFields trailers = h2_take_trailers(*h2_);
+        if (!trailers.empty()) trailers_ = std::make_unique<HeaderFields>(std::move(trailers));
       }
       h2_.reset();
       co_return false;
@@ -135,57 +155,34 @@ awaitable<bool> UpstreamBody::next_chunk(std::string& piece) {
     piece = std::move(*next);
     co_return true;
   }
-  // A chunked body's trailer fields land in the parser's fields (the head's were moved out).
-  const auto take_trailers = [this](http::response_parser<http::buffer_body>& done) {
-    http::fields& fields = done.get();
-    if (fields.begin() != fields.end()) trailers_ = std::make_unique<http::fields>(std::move(fields));
-  };
+  piece.clear();
   while (exchange_) {
     UpstreamExchange& ex = *exchange_;
-    auto& parser = *ex.parser;
-    if (parser.is_done()) {
-      take_trailers(parser);
+    http1::BodyDecoder& decoder = ex.decoder;
+    // Bytes already read (the body that came with the head, usually all of a small one) are
+    // decoded at once, without an asynchronous round.
+    if (ex.conn->buffer.size() > 0) ex.conn->buffer.consume(decoder.decode(ex.unread(), piece, ex.chunk_bytes));
+    if (decoder.done()) {
+      if (!decoder.trailers().empty()) trailers_ = std::make_unique<HeaderFields>(std::move(decoder.trailers()));
       ex.finish();
       exchange_.reset();
-      break;
+      co_return !piece.empty();
     }
-    char* const scratch = ex.conn->scratch.get();
-    parser.get().body().data = scratch;
-    parser.get().body().size = ex.chunk_bytes;
-    // Bytes already read (the body that came with the head, usually all of a small one) are
-    // parsed at once, as http::async_read_some would, without an asynchronous round.
+    if (!piece.empty()) co_return true;
     boost::system::error_code ec;
-    if (ex.conn->buffer.size() > 0) {
-      ex.conn->buffer.consume(parser.put(ex.conn->buffer.data(), ec));
-    }
-    if (ex.conn->buffer.size() == 0 || ec == http::error::need_more) {
-      ec = {};
-      if (!parser.is_done() && parser.get().body().size == ex.chunk_bytes) {  // nothing parsed: read
-        expire(ex.conn->stream, ex.read_timeout);
-        auto read = ex.conn->tls ? http::async_read_some(*ex.conn->tls, ex.conn->buffer, parser, kTuple)
-                                 : http::async_read_some(ex.conn->stream, ex.conn->buffer, parser, kTuple);
-        std::size_t n = 0;
-        std::tie(ec, n) = co_await std::move(read);
-        (void)n;
+    if (!decoder.failed()) {
+      ec = co_await read_more(*ex.conn, Deadline{deadline_after(ex.read_timeout), true});
+      if (ec == asio::error::eof) {
+        ec = {};
+        decoder.end_of_input();
       }
     }
-    if (ec == http::error::need_buffer) ec = {};
-    const std::size_t got = ex.chunk_bytes - parser.get().body().size;
-    if (ec) {
-      const std::string why = ec == beast::error::timeout ? "read_timeout (" + millis(ex.read_timeout) + ") passed"
-                                                          : ec.message();
+    if (ec || decoder.failed()) {
+      const std::string why = decoder.failed()                ? decoder.error()
+                              : ec == beast::error::timeout ? "read_timeout (" + millis(ex.read_timeout) + ") passed"
+                                                            : ec.message();
       error_ = UpstreamError{UpstreamFailure::Failed, "reading response body from " + ex.dial + ": " + why};
       exchange_.reset();
-      break;
-    }
-    if (got > 0) {
-      piece.assign(scratch, got);
-      if (parser.is_done()) {
-        take_trailers(parser);
-        ex.finish();
-        exchange_.reset();
-      }
-      co_return true;
     }
   }
   co_return false;
@@ -422,68 +419,72 @@ UpstreamError send_error(const Sent& sent, const std::string& dial, const Upstre
   return UpstreamError{UpstreamFailure::HeaderTimeout, "writing request to " + dial + ": " + sent.ec.message()};
 }
 
-enum class HeadRead { Done, Retry, Failed };
+enum class SendVerdict { Sent, Resend, Failed };
 
-// http::async_read_header on a plain connection with no time limit, without Beast's stream
-// layers (a composed operation, its read_some, the stream's transfer with its rate policy): the
-// bytes already read are parsed, then the socket is read straight into `conn.buffer` (one
-// buffer, so Asio uses recv(2)) and parsed, until the head is whole. The errors are Beast's:
-// end_of_stream when the upstream closed before a byte, the parser's verdict after some.
-awaitable<boost::system::error_code> read_head_plain(UpstreamClientConnection& conn,
-                                                     http::response_parser<http::buffer_body>& parser) {
-  boost::system::error_code ec;
-  for (;;) {
-    if (conn.buffer.size() > 0) {
-      conn.buffer.consume(parser.put(conn.buffer.data(), ec));
-      if (ec != http::error::need_more && (ec || parser.is_header_done())) co_return ec;
-      ec = {};
-    }
-    const std::size_t room = beast::read_size_or_throw(conn.buffer, 65536);
-    auto [read_ec, n] = co_await conn.stream.socket().async_read_some(conn.buffer.prepare(room), kTuple);
-    conn.buffer.commit(n);
-    if (read_ec == asio::error::eof) {
-      if (!parser.got_some()) co_return http::error::end_of_stream;
-      parser.put_eof(ec);
-      co_return ec ? ec : http::error::partial_message;
-    }
-    if (read_ec) co_return read_ec;
+// send_request for what did not go out at once, and what its outcome means for the round trip:
+// Resend when the write failed on a pooled connection the upstream had closed (nothing was
+// processed); Failed with `error` set. (A coroutine of its own, so that round_trip_http1's frame
+// stays small enough for Asio to recycle.)
+awaitable<SendVerdict> send_rest(UpstreamExchange& ex, const RequestHead& head, const UpstreamRequest& request,
+                                 const UpstreamClientOptions& options, std::optional<Clock::time_point> head_deadline,
+                                 bool& body_taken, std::size_t already, bool pooled,
+                                 std::optional<UpstreamError>& error) {
+  const Sent sent = co_await send_request(ex, head, request.body, request.body_source.get(), options, head_deadline,
+                                          body_taken, already);
+  if (sent.error) {
+    error = sent.error;
+    co_return SendVerdict::Failed;
   }
+  if (!sent.ec) co_return SendVerdict::Sent;
+  if (pooled && !body_taken && sent.ec != beast::error::timeout) co_return SendVerdict::Resend;
+  error = send_error(sent, ex.dial, options);
+  co_return SendVerdict::Failed;
 }
 
-// Reads the response head into ex's parser, skipping interim (1xx) heads other than 101, each
-// read within read_timeout and all within `head_deadline`. Retry: a pooled connection failed
-// before a response byte (the upstream had closed it). Failed: `error` says why.
-awaitable<HeadRead> read_head(UpstreamExchange& ex, const UpstreamClientOptions& options, bool head_request,
-                              std::optional<Clock::time_point> head_deadline, bool pooled,
+enum class HeadRead { Done, Retry, Failed };
+
+// Reads the response head into `head` and ex's framing and decoder, skipping interim (1xx)
+// heads other than 101, each read within read_timeout and all within `head_deadline`. Retry: a
+// pooled connection failed before a response byte (the upstream had closed it). Failed: `error`
+// says why.
+awaitable<HeadRead> read_head(UpstreamExchange& ex, UpstreamResponseHead& head, const UpstreamClientOptions& options,
+                              bool head_request, std::optional<Clock::time_point> head_deadline, bool pooled,
                               std::optional<UpstreamError>& error) {
   UpstreamClientConnection& conn = *ex.conn;
+  bool got_some = false;  // a byte of a response arrived
+  const auto failed = [&](std::string why) {
+    error = UpstreamError{UpstreamFailure::Failed, "reading response head from " + ex.dial + ": " + why};
+    return HeadRead::Failed;
+  };
   for (;;) {
-    ex.new_parser(options.max_response_header_bytes, head_request);
-    const Deadline deadline = earliest(head_deadline, options.read_timeout);
-    boost::system::error_code ec;
-    if (!conn.tls && !deadline.at) {
-      conn.stream.expires_never();
-      ec = co_await read_head_plain(conn, *ex.parser);
-    } else {
-      expire(conn.stream, deadline);
-      auto read = conn.tls ? http::async_read_header(*conn.tls, conn.buffer, *ex.parser, kTuple)
-                           : http::async_read_header(conn.stream, conn.buffer, *ex.parser, kTuple);
-      std::tie(ec, std::ignore) = co_await std::move(read);
+    std::size_t scanned = 0;  // of the unread bytes, looking for the head's end
+    std::size_t end = std::string_view::npos;
+    while (conn.buffer.size() == 0 || (end = http1::head_end(ex.unread(), scanned)) == std::string_view::npos) {
+      if (conn.buffer.size() > options.max_response_header_bytes) co_return failed("header limit exceeded");
+      const Deadline deadline = earliest(head_deadline, options.read_timeout);
+      const boost::system::error_code ec = co_await read_more(conn, deadline);
+      if (ec == beast::error::timeout) {
+        const std::string what = deadline.per_operation ? "read_timeout (" + millis(options.read_timeout) + ") passed"
+                                                        : std::string("timeout");
+        error = UpstreamError{UpstreamFailure::HeaderTimeout, what + " awaiting response headers from " + ex.dial};
+        co_return HeadRead::Failed;
+      }
+      got_some = got_some || conn.buffer.size() > 0;
+      if (ec) {
+        if (pooled && !got_some) co_return HeadRead::Retry;
+        co_return failed(ec != asio::error::eof ? ec.message() : got_some ? "partial message" : "end of stream");
+      }
     }
-    if (ec == beast::error::timeout) {
-      const std::string what = deadline.per_operation ? "read_timeout (" + millis(options.read_timeout) + ") passed"
-                                                      : std::string("timeout");
-      error = UpstreamError{UpstreamFailure::HeaderTimeout, what + " awaiting response headers from " + ex.dial};
-      co_return HeadRead::Failed;
+    if (end > options.max_response_header_bytes) co_return failed("header limit exceeded");
+    std::string why;
+    if (http1::parse_head(ex.unread().substr(0, end), head_request, head, ex.framing, why) != http1::Parsed::Done) {
+      co_return failed(why);
     }
-    if (ec) {
-      if (pooled && !ex.parser->got_some() && conn.buffer.size() == 0) co_return HeadRead::Retry;
-      error = UpstreamError{UpstreamFailure::Failed, "reading response head from " + ex.dial + ": " + ec.message()};
-      co_return HeadRead::Failed;
-    }
-    const unsigned status = ex.parser->get().result_int();
-    if (status < 100 || status >= 200 || status == 101) co_return HeadRead::Done;
+    conn.buffer.consume(end);
+    if (head.status < 100 || head.status >= 200 || head.status == 101) break;
   }
+  ex.decoder = http1::BodyDecoder(ex.framing, options.max_response_header_bytes);
+  co_return HeadRead::Done;
 }
 
 // HTTP/2 unless the request asks for an Upgrade (WebSocket), which only HTTP/1.1 has.
@@ -578,12 +579,10 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip_http1(std::shared_ptr<
       pooled = ex->conn != nullptr;
     }
     if (!ex->conn) {
-      std::string error;
-      ex->conn = co_await dial_new(*pool, dial, error);
-      if (!ex->conn) {
-        result.error = UpstreamError{UpstreamFailure::Dial, error};
-        co_return result;
-      }
+      result.error = UpstreamError{UpstreamFailure::Dial, {}};
+      ex->conn = co_await dial_new(*pool, dial, result.error->reason);
+      if (!ex->conn) co_return result;
+      result.error.reset();
     }
     if (request.body_source && body_taken) {
       result.error = UpstreamError{UpstreamFailure::Failed, "upstream " + dial + " closed the connection"};
@@ -592,40 +591,24 @@ awaitable<UpstreamResult> UpstreamConnections::round_trip_http1(std::shared_ptr<
     // response_header_timeout counts from the first byte sent, or from the end of a streamed body.
     std::optional<Clock::time_point> head_deadline = deadline_after(options.response_header_timeout);
     const std::size_t already = request.body_source ? 0 : sent_at_once(*ex->conn, head, request.body);
-    Sent sent;
     if (already < head.bytes.size() + request.body.size() || request.body_source) {
-      sent = co_await send_request(*ex, head, request.body, request.body_source.get(), options, head_deadline, body_taken,
-                                   already);
-    }
-    if (sent.error) {
-      result.error = sent.error;
-      co_return result;
-    }
-    if (sent.ec) {
-      // A pooled connection the upstream had closed: nothing was processed, send again.
-      if (pooled && !body_taken && sent.ec != beast::error::timeout) continue;
-      result.error = send_error(sent, dial, options);
-      co_return result;
+      const SendVerdict verdict =
+          co_await send_rest(*ex, head, request, options, head_deadline, body_taken, already, pooled, result.error);
+      if (verdict == SendVerdict::Resend) continue;
+      if (verdict == SendVerdict::Failed) co_return result;
     }
     if (request.body_source) head_deadline = deadline_after(options.response_header_timeout);
 
-    const HeadRead read = co_await read_head(*ex, options, head_request, head_deadline, pooled, result.error);
+    const HeadRead read = co_await read_head(*ex, result.head, options, head_request, head_deadline, pooled,
+                                             result.error);
     if (read == HeadRead::Retry) continue;
     if (read == HeadRead::Failed) co_return result;
-
-    // The parser reads the body on without its fields: they are moved out, not copied.
-    auto& res = ex->parser->get();
-    result.head.status = res.result_int();
-    result.head.reason = std::string(res.reason());
-    result.head.version = res.version();
-    res.reason({});
-    result.head.fields = std::move(static_cast<http::fields&>(res));
-    ex->conn->stream.expires_never();
+    ex->conn->stream.expires_never();  // the head's deadline is done with
     if (result.head.status == 101) {  // the connection now belongs to the upgraded protocol
       result.tunnel = std::make_unique<UpstreamTunnel>(std::move(ex));
       co_return result;
     }
-    if (ex->parser->is_done()) {
+    if (ex->decoder.done()) {
       ex->finish();
     } else {
       result.body.exchange_ = std::move(ex);

@@ -20,7 +20,6 @@ namespace acmetool::serve {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 using asio::awaitable;
 using Clock = std::chrono::steady_clock;
 
@@ -76,7 +75,7 @@ struct H2Stream {
   UpstreamResponseHead head;
   bool head_done = false;
   std::deque<std::string> data;  // DATA received, not read yet (counted against the windows)
-  http::fields trailers;         // a HEADERS frame after the response head
+  HeaderFields trailers;         // a HEADERS frame after the response head
   bool ended = false;            // END_STREAM received
   bool closed = false;           // nghttp2 closed the stream
   std::optional<std::string> error;
@@ -383,14 +382,14 @@ int UpstreamH2Session::on_header(nghttp2_session*, const nghttp2_frame* frame, c
   const std::string_view n(reinterpret_cast<const char*>(name), namelen);
   const std::string_view v(reinterpret_cast<const char*>(value), valuelen);
   if (s->head_done) {  // trailers (nghttp2 refuses pseudo-fields in them)
-    s->trailers.insert(n, v);
+    s->trailers.emplace_back(n, v);
     return 0;
   }
   if (n == ":status") {
     s->head.status = 0;
     for (const char c : v) s->head.status = s->head.status * 10 + static_cast<unsigned>(c - '0');
   } else if (!n.starts_with(':')) {
-    s->head.fields.insert(n, v);
+    s->head.fields.emplace_back(n, v);
   }
   return 0;
 }
@@ -501,7 +500,7 @@ awaitable<UpstreamH2Answer> h2_round_trip(std::shared_ptr<UpstreamH2Session> ses
     if (s->error) {
       answer.error = UpstreamError{UpstreamFailure::Failed, *s->error};
       // The connection failed before any of the response: the upstream had closed it.
-      answer.resend = resendable && !session->usable() && s->head.status == 0 && s->head.fields.begin() == s->head.fields.end();
+      answer.resend = resendable && !session->usable() && s->head.status == 0 && s->head.fields.empty();
       co_return answer;
     }
     // response_header_timeout counts from the end of the request body.
@@ -551,6 +550,6 @@ awaitable<std::optional<std::string>> h2_next_chunk(UpstreamH2Reader& reader, st
   }
 }
 
-http::fields h2_take_trailers(UpstreamH2Reader& reader) { return std::move(reader.stream().trailers); }
+HeaderFields h2_take_trailers(UpstreamH2Reader& reader) { return std::move(reader.stream().trailers); }
 
 }  // namespace acmetool::serve

@@ -90,6 +90,6 @@ boost::asio::awaitable<std::optional<std::string>> h2_next_chunk(UpstreamH2Reade
                                                                  std::optional<UpstreamError>& error);
 
 /// The trailer fields of a body h2_next_chunk has ended (taken: a second call gets none).
-boost::beast::http::fields h2_take_trailers(UpstreamH2Reader& reader);
+HeaderFields h2_take_trailers(UpstreamH2Reader& reader);
 
 }  // namespace acmetool::serve

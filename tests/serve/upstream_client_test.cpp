@@ -6,6 +6,7 @@
 #include "acmetool/serve/upstream_client.h"
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -32,6 +33,7 @@ struct Answer {
   std::string bytes;
   bool close_after = false;
   bool never_answer = false;  // hold the connection without a byte
+  bool trickle = false;       // send one byte at a time, each in its own segment
 };
 
 // An upstream on one thread that serves connections one after the other, each for as many
@@ -123,9 +125,15 @@ class RawUpstream {
         }
         return;
       }
+      if (answer.trickle) {
+        const int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      }
       std::size_t sent = 0;
       while (sent < answer.bytes.size()) {
-        const ssize_t n = ::send(fd, answer.bytes.data() + sent, answer.bytes.size() - sent, MSG_NOSIGNAL);
+        if (answer.trickle) std::this_thread::sleep_for(1ms);
+        const std::size_t most = answer.trickle ? 1 : answer.bytes.size() - sent;
+        const ssize_t n = ::send(fd, answer.bytes.data() + sent, most, MSG_NOSIGNAL);
         if (n <= 0) return;
         sent += static_cast<std::size_t>(n);
       }
@@ -186,8 +194,8 @@ Fetched fetch(asio::io_context& io, serve::UpstreamConnections& client, const st
 }
 
 std::string header(const serve::UpstreamResponseHead& head, const std::string& name) {
-  for (const auto& field : head.fields) {
-    if (field.name_string() == name) return std::string(field.value());
+  for (const auto& [field, value] : head.fields) {
+    if (field == name) return value;
   }
   return {};
 }
@@ -443,4 +451,108 @@ TEST_CASE("upstream client ends a body that stalls longer than read_timeout with
   CHECK(took >= 250ms);
   CHECK(took < 3s);
   CHECK(client.idle_count(dial) == 0);  // a cut connection is not pooled
+}
+
+// The response parser (http1_response.cpp), through the client: what an upstream may send, in
+// pieces of any size, and what it must not.
+asio::awaitable<void> fetch_with_trailers(serve::UpstreamConnections& client, std::string dial,
+                                          serve::UpstreamResult& result, std::string& body,
+                                          serve::HeaderFields& trailers) {
+  serve::UpstreamRequest request;  // not a temporary in the co_await: g++ 12 destroys those twice
+  result = co_await client.round_trip(std::move(dial), std::move(request));
+  if (!result.ok()) co_return;
+  while (auto piece = co_await result.body.next_chunk()) body += *piece;
+  trailers = result.body.trailers();
+}
+
+TEST_CASE("upstream client decodes a response that arrives a byte at a time", "[upstream_client][parser]") {
+  RawUpstream upstream([](const std::string&, int) {
+    return Answer{"HTTP/1.1 200 Fine\r\nX-Folded: one\r\n  two\r\nTransfer-Encoding: chunked\r\n"
+                  "Trailer: X-Sum\r\n\r\n"
+                  "3;name=value\r\nabc\r\nA \r\n0123456789\r\n0\r\nX-Sum: 13\r\n\r\n",
+                  false, false, true};
+  });
+  asio::io_context io;
+  serve::UpstreamConnections client(io.get_executor());
+  const std::string dial = "127.0.0.1:" + std::to_string(upstream.port());
+  serve::UpstreamResult result;
+  std::string body;
+  serve::HeaderFields trailers;
+  bool finished = false;
+  asio::co_spawn(io, fetch_with_trailers(client, dial, result, body, trailers),
+                 [&finished](std::exception_ptr e) {
+                   finished = true;
+                   if (e) std::rethrow_exception(e);
+                 });
+  io.run_for(10s);
+  REQUIRE(finished);
+  REQUIRE(result.ok());
+  CHECK(result.head.status == 200);
+  CHECK(result.head.reason == "Fine");
+  CHECK(header(result.head, "X-Folded") == "one two");  // obs-fold joined with a space
+  CHECK(body == "abc0123456789");
+  CHECK(trailers == serve::HeaderFields{{"X-Sum", "13"}});
+  CHECK(client.idle_count(dial) == 1);  // the trailers read, the connection is in step
+}
+
+TEST_CASE("upstream client accepts a repeated Content-Length and HTTP/1.0 keep-alive", "[upstream_client][parser]") {
+  RawUpstream upstream([](const std::string&, int i) {
+    if (i == 0) return Answer{"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\nhello"};
+    if (i == 1) return Answer{"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nhi"};
+    return Answer{"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nbye"};
+  });
+  asio::io_context io;
+  serve::UpstreamConnections client(io.get_executor());
+  const std::string dial = "127.0.0.1:" + std::to_string(upstream.port());
+  const Fetched first = fetch(io, client, dial);
+  REQUIRE_FALSE(first.error);
+  CHECK(first.body() == "hello");
+  const Fetched second = fetch(io, client, dial);
+  REQUIRE_FALSE(second.error);
+  CHECK(second.body() == "hi");
+  CHECK(second.head.version == 10);
+  CHECK(client.idle_count(dial) == 1);  // HTTP/1.0 with keep-alive
+  const Fetched third = fetch(io, client, dial);
+  REQUIRE_FALSE(third.error);
+  CHECK(third.body() == "bye");
+  CHECK(client.idle_count(dial) == 0);  // HTTP/1.0 without: closed
+  CHECK(upstream.connections() == 1);
+}
+
+TEST_CASE("upstream client refuses malformed response heads and bodies", "[upstream_client][parser]") {
+  struct Case {
+    std::string response;
+    std::string reason;  // in the head's error, or the body's when `in_body`
+    bool in_body = false;
+  };
+  const std::vector<Case> cases = {
+      {"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+       "both Content-Length and Transfer-Encoding"},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc",
+       "both Content-Length and Transfer-Encoding"},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", "bad Content-Length"},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 3, 4\r\n\r\nabcd", "bad Content-Length"},
+      {"HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\n", "bad Content-Length"},
+      {"HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 0\r\n\r\n", "bad field name"},
+      {"HTTP/1.1 200 OK\r\nX-Split: a\nSet-Cookie: b\r\nContent-Length: 0\r\n\r\n", "bad field value"},
+      {std::string("HTTP/1.1 200 OK\r\nX-Nul: a\0b\r\nContent-Length: 0\r\n\r\n", 50), "bad field value"},
+      {"HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n", "bad status line"},
+      {"HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", "bad status line"},
+      {"HTTP/1.1 200 OK\nContent-Length: 0\n\n", "partial message"},  // bare LF: never a whole head
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad chunk size", true},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n", "bad chunk", true},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n11111111111111111\r\n", "bad chunk size", true},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "partial message", true},
+  };
+  for (const Case& c : cases) {
+    INFO(c.response);
+    RawUpstream upstream([&c](const std::string&, int) { return Answer{c.response, true}; });
+    asio::io_context io;
+    serve::UpstreamConnections client(io.get_executor());
+    const Fetched f = fetch(io, client, "127.0.0.1:" + std::to_string(upstream.port()));
+    const std::optional<serve::UpstreamError>& error = c.in_body ? f.body_error : f.error;
+    REQUIRE(error);
+    CHECK(error->failure == serve::UpstreamFailure::Failed);
+    CHECK(error->reason.find(c.reason) != std::string::npos);
+  }
 }

@@ -95,14 +95,9 @@ HeaderFields upstream_request_headers(const HeaderFields& client_fields,
 
 /// Edits the upstream response's field lines into what the client receives: hop-by-hop and
 /// Connection-named fields removed (a 101 keeps "Connection: Upgrade" and its Upgrade), then
-/// header_down. CR, LF and NUL in any value become spaces.
+/// header_down. With header_down, CR, LF and NUL in any value become spaces (the upstream's own
+/// fields have passed the response parser, which refuses them).
 void apply_response_headers(HeaderFields& upstream_response, int status,
-                            const ProxyHeaderOptions& options);
-
-/// The same on Beast's fields, edited in place. Without header_down and for any status but 101
-/// only the hop-by-hop fields go (Beast's parser has already refused CR, LF and NUL in a value),
-/// with no copy of the others; otherwise the fields go through the form above and come back.
-void apply_response_headers(boost::beast::http::fields& upstream_response, int status,
                             const ProxyHeaderOptions& options);
 
 }  // namespace acmetool::serve

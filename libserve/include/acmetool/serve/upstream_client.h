@@ -21,7 +21,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/http/fields.hpp>
 
 namespace boost::asio::ssl {
 class context;
@@ -73,6 +72,9 @@ enum class UpstreamFailure {
   Failed,         ///< anything else: reset, malformed or oversized head, bad body (→ 502)
 };
 
+/// Field lines in order, as received or to send: (name, value).
+using HeaderFields = std::vector<std::pair<std::string, std::string>>;
+
 struct UpstreamError {
   UpstreamFailure failure = UpstreamFailure::Failed;
   std::string reason;  ///< one line, e.g. "dialing 127.0.0.1:9: Connection refused"
@@ -95,7 +97,7 @@ class UpstreamBodySource {
 struct UpstreamRequest {
   std::string method = "GET";
   std::string target = "/";
-  std::vector<std::pair<std::string, std::string>> fields;
+  HeaderFields fields;
   std::string body;
   std::shared_ptr<UpstreamBodySource> body_source;
   std::optional<std::uint64_t> body_length;  ///< with body_source
@@ -105,9 +107,8 @@ struct UpstreamResponseHead {
   unsigned status = 0;
   std::string reason;
   unsigned version = 11;  ///< 10 or 11
-  /// In order, as received: the parser's own fields, moved out rather than copied line by line
-  /// (their reason phrase is cleared; it is `reason` above).
-  boost::beast::http::fields fields;
+  /// In order, as received, values without their leading and trailing blanks.
+  HeaderFields fields;
 };
 
 struct UpstreamExchange;          // private: the connection, parser and buffer of one response
@@ -139,14 +140,14 @@ class UpstreamBody {
   /// The trailer fields that followed the body (after a chunked body's last chunk, or an HTTP/2
   /// HEADERS frame after the DATA), as the upstream sent them, once the body is done; empty
   /// when there were none.
-  const boost::beast::http::fields& trailers() const;
+  const HeaderFields& trailers() const;
 
  private:
   friend class UpstreamConnections;
   std::unique_ptr<UpstreamExchange> exchange_;
   std::shared_ptr<UpstreamH2Reader> h2_;  // or the body comes over HTTP/2
   std::optional<UpstreamError> error_;
-  std::unique_ptr<boost::beast::http::fields> trailers_;  // null without (most bodies: cheap to move)
+  std::unique_ptr<HeaderFields> trailers_;  // null without (most bodies: cheap to move)
 };
 
 /// The connection of a 101 Switching Protocols response (WebSocket and other upgrades), handed
