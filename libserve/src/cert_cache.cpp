@@ -43,6 +43,9 @@ std::string normalise_server_name(std::string_view name) {
   for (char& c : out) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
+  // Only an IPv6 literal can be written another way: an IPv4 one inet_pton takes is already in
+  // inet_ntop's form, and a name stays as it is (this runs for every request's Host).
+  if (out.find(':') == std::string::npos) return out;
   if (std::string ip = canonical_ip(out); !ip.empty()) return ip;
   return out;
 }

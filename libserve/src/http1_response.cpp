@@ -35,7 +35,14 @@ std::string_view trim_blanks(std::string_view text) {
   return text;
 }
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+// ASCII lower case by table: one load a character.
+constexpr std::array<char, 256> kLower = [] {
+  std::array<char, 256> table{};
+  for (int c = 0; c < 256; ++c) table[c] = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return table;
+}();
+
+char lower(char c) { return kLower[static_cast<unsigned char>(c)]; }
 
 // `name` is `lowercase`, ignoring case (`lowercase` is in lower case).
 bool is_named(std::string_view name, std::string_view lowercase) {

@@ -363,13 +363,10 @@ std::optional<Selection> ReverseProxy::choose(UpstreamPool& upstreams, const Rou
   return upstreams.select(selection);
 }
 
-ProxyHeaderOptions ReverseProxy::header_options(const RouteRequest& request, const std::string& dial) const {
-  ProxyHeaderOptions options = headers_;
-  options.upstream_host = dial;
-  if (!options.header_up.empty() || !options.header_down.empty()) {
-    options.expand = [&request, &dial](std::string_view text) { return expand_for_upstream(text, request, dial); };
-  }
-  return options;
+std::function<std::string(std::string_view)> ReverseProxy::expander(const RouteRequest& request,
+                                                                    const std::string& dial) const {
+  if (headers_.header_up.empty() && headers_.header_down.empty()) return {};  // nothing to expand
+  return [&request, &dial](std::string_view text) { return expand_for_upstream(text, request, dial); };
 }
 
 UpstreamRequest ReverseProxy::upstream_request(const ProxyCall& call, const std::string& dial) const {
@@ -381,7 +378,7 @@ UpstreamRequest ReverseProxy::upstream_request(const ProxyCall& call, const std:
   UpstreamRequest up;
   up.method = handler_.method.value_or(request.method);
   up.target = call.target;
-  up.fields = upstream_request_headers(request.headers, client, header_options(request, dial));
+  up.fields = upstream_request_headers(request.headers, client, headers_, dial, expander(request, dial));
   up.body = call.body;
   up.body_source = call.body_source;
   up.body_length = call.body_length;
@@ -394,7 +391,7 @@ void ReverseProxy::take_response(UpstreamResult& result, const Selection& chosen
   outcome.status = status;
   outcome.fields = std::move(result.head.fields);
   if (!handler_.handle_response.empty()) choose_response_handler(outcome, result.head.reason, call.request);
-  apply_response_headers(outcome.fields, status, header_options(call.request, dial));
+  apply_response_headers(outcome.fields, status, headers_, expander(call.request, dial));
   if (chosen.set_cookie) {
     outcome.fields.emplace_back("Set-Cookie", sticky_cookie_header(*chosen.set_cookie, call.request.scheme == "https"));
   }

@@ -16,19 +16,6 @@ namespace {
 using caddyfile::HeaderOp;
 using Expand = std::function<std::string(std::string_view)>;
 
-// Caddy's hopHeaders: Go's list (RFC 9110 §7.6.1 plus the non-standard Proxy-Connection) and
-// Alt-Svc, which describes the upstream's endpoints, not ours.
-constexpr std::array<std::string_view, 10> kHopByHopFields = {"Alt-Svc",
-                                                              "Connection",
-                                                              "Proxy-Connection",
-                                                              "Keep-Alive",
-                                                              "Proxy-Authenticate",
-                                                              "Proxy-Authorization",
-                                                              "Te",
-                                                              "Trailer",
-                                                              "Transfer-Encoding",
-                                                              "Upgrade"};
-
 char to_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 std::string lowered(std::string_view text) {
@@ -37,8 +24,18 @@ std::string lowered(std::string_view text) {
   return out;
 }
 
+// ASCII lower case by table: one load a character, nothing to inline or branch on.
+constexpr std::array<unsigned char, 256> kLower = [] {
+  std::array<unsigned char, 256> lower{};
+  for (int c = 0; c < 256; ++c) lower[c] = static_cast<unsigned char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return lower;
+}();
+
 bool equal_ignoring_case(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return to_lower(x) == to_lower(y); });
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (kLower[static_cast<unsigned char>(a[i])] != kLower[static_cast<unsigned char>(b[i])]) return false;
+  }
+  return true;
 }
 
 // Inline: most names compared differ in length, which costs no call to find out.
@@ -46,17 +43,33 @@ inline bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && equal_ignoring_case(a, b);
 }
 
-// The lengths of those names, one bit each: most fields are told apart by their length alone.
-constexpr std::uint32_t kHopByHopLengths = [] {
-  std::uint32_t lengths = 0;
-  for (const std::string_view name : kHopByHopFields) lengths |= 1u << name.size();
-  return lengths;
-}();
-
+// Caddy's hopHeaders: Go's list (RFC 9110 §7.6.1 plus the non-standard Proxy-Connection) and
+// Alt-Svc, which describes the upstream's endpoints, not ours. By length first: most fields are
+// told apart by their length alone, and the others by one or two comparisons.
 bool is_hop_by_hop(std::string_view name) {
-  if (name.size() >= 32 || (kHopByHopLengths >> name.size() & 1) == 0) return false;
-  return std::any_of(kHopByHopFields.begin(), kHopByHopFields.end(),
-                     [&](std::string_view hop) { return iequals(name, hop); });
+  switch (name.size()) {
+    case 2: return iequals(name, "Te");
+    case 7: return iequals(name, "Alt-Svc") || iequals(name, "Trailer") || iequals(name, "Upgrade");
+    case 10: return iequals(name, "Connection") || iequals(name, "Keep-Alive");
+    case 16: return iequals(name, "Proxy-Connection");
+    case 17: return iequals(name, "Transfer-Encoding");
+    case 18: return iequals(name, "Proxy-Authenticate");
+    case 19: return iequals(name, "Proxy-Authorization");
+    default: return false;
+  }
+}
+
+// Calls `each` with every non-empty element of a comma-separated list value (RFC 9110 §5.6.1).
+template <class F>
+void for_each_element(std::string_view value, F each) {
+  while (!value.empty()) {
+    const std::size_t comma = std::min(value.find(','), value.size());
+    std::string_view element = value.substr(0, comma);
+    while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) element.remove_prefix(1);
+    while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) element.remove_suffix(1);
+    if (!element.empty()) each(element);
+    value.remove_prefix(std::min(comma + 1, value.size()));
+  }
 }
 
 std::string_view trim(std::string_view text) {
@@ -135,23 +148,37 @@ void set_field(HeaderFields& fields, std::string_view name, std::string value) {
 // removeConnectionHeaders and hopHeaders. `keep_te_trailers`: requests tell the upstream that
 // the client accepts trailers (golang/go#21096).
 void strip_hop_by_hop(HeaderFields& fields, bool keep_te_trailers) {
-  // One pass finds the hop-by-hop fields (most messages have one or none) and what Connection
-  // names; the options "close" and "keep-alive", and hop-by-hop names, go anyway.
-  bool any = false, te = false;
-  std::vector<std::string> named;
-  for (const auto& [name, value] : fields) {
+  // One pass finds the hop-by-hop fields (most messages have one or none), what Connection names
+  // and whether a Te offers trailers; a second one keeps the others, in order.
+  std::uint64_t hop = 0;  // bit i: fields[i] is hop-by-hop (the first 64; later ones are asked again)
+  bool te_trailers = false, te_named = false;
+  std::vector<std::string> named;  // by Connection, but for its options and hop-by-hop names
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    const auto& [name, value] = fields[i];
     if (!is_hop_by_hop(name)) continue;
-    any = true;
-    te = te || iequals(name, "Te");
-    if (iequals(name, "Connection")) add_elements(value, named);
+    if (i < 64) hop |= std::uint64_t{1} << i;
+    if (iequals(name, "Connection")) {
+      for_each_element(value, [&](std::string_view element) {
+        te_named = te_named || iequals(element, "Te");
+        if (!iequals(element, "close") && !is_hop_by_hop(element)) named.emplace_back(element);
+      });
+    } else if (keep_te_trailers && iequals(name, "Te")) {
+      for_each_element(value, [&](std::string_view offer) { te_trailers = te_trailers || iequals(offer, "trailers"); });
+    }
   }
-  if (!any) return;
-  for (const std::string& name : named) {
-    if (!iequals(name, "close") && !is_hop_by_hop(name)) erase_field(fields, name);
+  if (hop == 0 && fields.size() <= 64) return;
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    const std::string& name = fields[i].first;
+    const bool drop = (i < 64 ? (hop >> i & 1) != 0 : is_hop_by_hop(name)) ||
+                      std::any_of(named.begin(), named.end(), [&](const std::string& n) { return iequals(n, name); });
+    if (drop) continue;
+    if (kept != i) fields[kept] = std::move(fields[i]);
+    ++kept;
   }
-  const bool te_trailers = keep_te_trailers && te && has_element(fields, "Te", "trailers");
-  erase_fields_if(fields, [](const std::string& field) { return is_hop_by_hop(field); });
-  if (te_trailers) fields.emplace_back("Te", "trailers");
+  fields.resize(kept);
+  // A Te that Connection named is gone, and with it the offer of trailers.
+  if (te_trailers && !te_named) fields.emplace_back("Te", "trailers");
 }
 
 void keep_upgrade(HeaderFields& fields, const std::string& protocol) {
@@ -277,18 +304,40 @@ struct IpAddress {
   bool v4 = false;
 };
 
+// A dotted quad as inet_pton takes it (four decimal parts of at most 255, no leading zeros),
+// without copying it to a NUL-terminated buffer first: the X-Forwarded-For of every request.
+bool parse_dotted_quad(std::string_view text, std::array<std::uint8_t, 4>& out) {
+  for (std::size_t part = 0; part < 4; ++part) {
+    if (part > 0) {
+      if (text.empty() || text.front() != '.') return false;
+      text.remove_prefix(1);
+    }
+    std::size_t digits = 0;
+    unsigned value = 0;
+    while (digits < text.size() && digits < 4 && text[digits] >= '0' && text[digits] <= '9') {
+      value = value * 10 + static_cast<unsigned>(text[digits] - '0');
+      ++digits;
+    }
+    if (digits == 0 || digits > 3 || value > 255 || (digits > 1 && text.front() == '0')) return false;
+    out[part] = static_cast<std::uint8_t>(value);
+    text.remove_prefix(digits);
+  }
+  return text.empty();
+}
+
 std::optional<IpAddress> parse_ip(std::string_view text) {
-  std::array<char, INET6_ADDRSTRLEN + 1> z{};  // inet_pton wants it NUL-terminated; no address is longer
-  if (text.size() >= z.size()) return std::nullopt;
-  std::copy(text.begin(), text.end(), z.begin());
-  IpAddress ip;
-  std::array<std::uint8_t, 4> v4{};
-  if (inet_pton(AF_INET, z.data(), v4.data()) == 1) {
+  if (std::array<std::uint8_t, 4> v4{}; parse_dotted_quad(text, v4)) {
+    IpAddress ip;
     ip.v4 = true;
     ip.bytes[10] = ip.bytes[11] = 0xff;
     std::copy(v4.begin(), v4.end(), ip.bytes.begin() + 12);
     return ip;
   }
+  if (text.find(':') == std::string_view::npos) return std::nullopt;
+  std::array<char, INET6_ADDRSTRLEN + 1> z{};  // inet_pton wants it NUL-terminated; no address is longer
+  if (text.size() >= z.size()) return std::nullopt;
+  std::copy(text.begin(), text.end(), z.begin());
+  IpAddress ip;
   if (inet_pton(AF_INET6, z.data(), ip.bytes.data()) == 1) return ip;
   return std::nullopt;
 }
@@ -407,6 +456,12 @@ std::string upgrade_protocol(const HeaderFields& fields) {
 HeaderFields upstream_request_headers(const HeaderFields& client_fields,
                                       const ClientRequestFacts& client,
                                       const ProxyHeaderOptions& options) {
+  return upstream_request_headers(client_fields, client, options, options.upstream_host, options.expand);
+}
+
+HeaderFields upstream_request_headers(const HeaderFields& client_fields, const ClientRequestFacts& client,
+                                      const ProxyHeaderOptions& options, const std::string& upstream_host,
+                                      const std::function<std::string(std::string_view)>& expand) {
   HeaderFields fields;
   fields.reserve(client_fields.size() + 4);  // with X-Forwarded-For, -Proto, -Host and Host
   for (const auto& field : client_fields) {
@@ -418,11 +473,16 @@ HeaderFields upstream_request_headers(const HeaderFields& client_fields,
   add_forwarded_fields(fields, client, options.trusted_proxies);
 
   // ApplyToRequest: while header_up runs, the request's Host is the last Host line.
-  const bool upstream_host = options.upstream_tls && !sets_host(options.header_up);
-  fields.emplace_back("Host", upstream_host ? options.upstream_host : client.host);
-  apply_header_ops(fields, options.header_up, options.expand);
+  const bool host_of_upstream = options.upstream_tls && !sets_host(options.header_up);
+  if (options.header_up.empty()) {  // no rules: the Host line goes first at once
+    const std::string& host = host_of_upstream || client.host.empty() ? upstream_host : client.host;
+    fields.emplace(fields.begin(), "Host", host);
+    return fields;
+  }
+  fields.emplace_back("Host", host_of_upstream ? upstream_host : client.host);
+  apply_header_ops(fields, options.header_up, expand);
   const std::string* last_host = last_value(fields, "Host");
-  std::string host = last_host && !last_host->empty() ? *last_host : options.upstream_host;
+  std::string host = last_host && !last_host->empty() ? *last_host : upstream_host;
   erase_field(fields, "Host");
   fields.insert(fields.begin(), {"Host", std::move(host)});
   // Only header_up's placeholders can bring CR, LF or NUL: the client's fields passed Beast's or
@@ -433,11 +493,16 @@ HeaderFields upstream_request_headers(const HeaderFields& client_fields,
 
 void apply_response_headers(HeaderFields& upstream_response, int status,
                             const ProxyHeaderOptions& options) {
+  apply_response_headers(upstream_response, status, options, options.expand);
+}
+
+void apply_response_headers(HeaderFields& upstream_response, int status, const ProxyHeaderOptions& options,
+                            const std::function<std::string(std::string_view)>& expand) {
   const std::string upgrade = status == 101 ? upgrade_protocol(upstream_response) : "";
   strip_hop_by_hop(upstream_response, false);
   keep_upgrade(upstream_response, upgrade);
   if (options.header_down.empty()) return;  // the upstream's own fields passed our parser's checks
-  apply_header_ops(upstream_response, options.header_down, options.expand);
+  apply_header_ops(upstream_response, options.header_down, expand);
   make_fields_safe(upstream_response);
 }
 

@@ -111,8 +111,8 @@ class ReverseProxy : public std::enable_shared_from_this<ReverseProxy> {
   // forward's steps between its waits (see there):
   // the upstream for this attempt, by lb_policy;
   std::optional<Selection> choose(UpstreamPool& upstreams, const RouteRequest& request) const;
-  // the header rules with `dial` as the upstream;
-  ProxyHeaderOptions header_options(const RouteRequest& request, const std::string& dial) const;
+  // header_up's and header_down's placeholders for this request to `dial` (empty without them);
+  std::function<std::string(std::string_view)> expander(const RouteRequest& request, const std::string& dial) const;
   // the request to send `dial`: header_up, X-Forwarded-*, hop-by-hop fields removed;
   UpstreamRequest upstream_request(const ProxyCall& call, const std::string& dial) const;
   // the round trip to `dial`;

@@ -415,7 +415,10 @@ awaitable<bool> Server::Impl::write_relayed(Stream& stream, Reply& reply) {
     }
   };
   for (bool first = true;; first = false) {
-    const bool got = co_await body.next_chunk(piece);
+    // The first piece has usually come with the head: taken without a coroutine of next_chunk's.
+    const UpstreamBody::Now now = body.next_chunk_now(piece);
+    bool got = now == UpstreamBody::Now::Piece;
+    if (now == UpstreamBody::Now::Wait) got = co_await body.next_chunk(piece);
     // The head and the first piece (with its framing) in one allocation.
     if (first) append_head(out, reply.head, reply.upstream_fields, got ? piece.size() + 32 : 0);
     const bool ended = !got || body.done();

@@ -103,22 +103,16 @@ struct UpstreamExchange {
 
 namespace {
 
-// Reads what the connection has into its buffer, within `deadline` (none: straight from a plain
-// socket, without Beast's stream layers: its composed operation, transfer and rate policy).
-awaitable<boost::system::error_code> read_more(UpstreamClientConnection& conn, const Deadline& deadline) {
-  const std::size_t room = beast::read_size_or_throw(conn.buffer, 65536);
-  boost::system::error_code ec;
-  std::size_t n = 0;
-  if (!conn.tls && !deadline.at) {
-    std::tie(ec, n) = co_await conn.stream.socket().async_read_some(conn.buffer.prepare(room), kTuple);
-  } else {
-    expire(conn.stream, deadline);
-    auto read = conn.tls ? conn.tls->async_read_some(conn.buffer.prepare(room), kTuple)
-                         : conn.stream.async_read_some(conn.buffer.prepare(room), kTuple);
-    std::tie(ec, n) = co_await std::move(read);
-  }
-  conn.buffer.commit(n);
-  co_return ec;
+// A read of what the connection has into its buffer's free space, within `deadline` (none:
+// straight from a plain socket, without Beast's stream layers: its composed operation, transfer
+// and rate policy). Not a coroutine, so that a read costs no frame of its own: the caller awaits
+// it, then commits the bytes read (conn.buffer.commit(n)).
+awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(UpstreamClientConnection& conn,
+                                                                       const Deadline& deadline) {
+  const auto room = conn.buffer.prepare(beast::read_size_or_throw(conn.buffer, 65536));
+  if (!conn.tls && !deadline.at) return conn.stream.socket().async_read_some(room, kTuple);
+  expire(conn.stream, deadline);
+  return conn.tls ? conn.tls->async_read_some(room, kTuple) : conn.stream.async_read_some(room, kTuple);
 }
 
 }  // namespace
@@ -155,37 +149,46 @@ awaitable<bool> UpstreamBody::next_chunk(std::string& piece) {
     piece = std::move(*next);
     co_return true;
   }
-  piece.clear();
   while (exchange_) {
+    const Now now = next_chunk_now(piece);
+    if (now != Now::Wait) co_return now == Now::Piece;
     UpstreamExchange& ex = *exchange_;
-    http1::BodyDecoder& decoder = ex.decoder;
-    // Bytes already read (the body that came with the head, usually all of a small one) are
-    // decoded at once, without an asynchronous round.
-    if (ex.conn->buffer.size() > 0) ex.conn->buffer.consume(decoder.decode(ex.unread(), piece, ex.chunk_bytes));
-    if (decoder.done()) {
-      if (!decoder.trailers().empty()) trailers_ = std::make_unique<HeaderFields>(std::move(decoder.trailers()));
-      ex.finish();
-      exchange_.reset();
-      co_return !piece.empty();
-    }
-    if (!piece.empty()) co_return true;
+    const Deadline deadline{deadline_after(ex.read_timeout), true};
     boost::system::error_code ec;
-    if (!decoder.failed()) {
-      ec = co_await read_more(*ex.conn, Deadline{deadline_after(ex.read_timeout), true});
-      if (ec == asio::error::eof) {
-        ec = {};
-        decoder.end_of_input();
-      }
-    }
-    if (ec || decoder.failed()) {
-      const std::string why = decoder.failed()                ? decoder.error()
-                              : ec == beast::error::timeout ? "read_timeout (" + millis(ex.read_timeout) + ") passed"
-                                                            : ec.message();
+    std::size_t n = 0;
+    std::tie(ec, n) = co_await read_some(*ex.conn, deadline);
+    ex.conn->buffer.commit(n);
+    if (ec == asio::error::eof) {
+      ex.decoder.end_of_input();  // the end of a body read until close, else a failure
+    } else if (ec) {
+      const std::string why = ec == beast::error::timeout ? "read_timeout (" + millis(ex.read_timeout) + ") passed"
+                                                          : ec.message();
       error_ = UpstreamError{UpstreamFailure::Failed, "reading response body from " + ex.dial + ": " + why};
       exchange_.reset();
     }
   }
   co_return false;
+}
+
+UpstreamBody::Now UpstreamBody::next_chunk_now(std::string& piece) {
+  if (!exchange_) return h2_ ? Now::Wait : Now::End;
+  piece.clear();
+  UpstreamExchange& ex = *exchange_;
+  http1::BodyDecoder& decoder = ex.decoder;
+  if (ex.conn->buffer.size() > 0) ex.conn->buffer.consume(decoder.decode(ex.unread(), piece, ex.chunk_bytes));
+  if (decoder.done()) {
+    if (!decoder.trailers().empty()) trailers_ = std::make_unique<HeaderFields>(std::move(decoder.trailers()));
+    ex.finish();
+    exchange_.reset();
+    return piece.empty() ? Now::End : Now::Piece;
+  }
+  if (!piece.empty()) return Now::Piece;
+  if (decoder.failed()) {
+    error_ = UpstreamError{UpstreamFailure::Failed, "reading response body from " + ex.dial + ": " + decoder.error()};
+    exchange_.reset();
+    return Now::End;
+  }
+  return Now::Wait;
 }
 
 // ---- UpstreamTunnel ----
@@ -462,7 +465,8 @@ awaitable<HeadRead> read_head(UpstreamExchange& ex, UpstreamResponseHead& head, 
     while (conn.buffer.size() == 0 || (end = http1::head_end(ex.unread(), scanned)) == std::string_view::npos) {
       if (conn.buffer.size() > options.max_response_header_bytes) co_return failed("header limit exceeded");
       const Deadline deadline = earliest(head_deadline, options.read_timeout);
-      const boost::system::error_code ec = co_await read_more(conn, deadline);
+      auto [ec, n] = co_await read_some(conn, deadline);
+      conn.buffer.commit(n);
       if (ec == beast::error::timeout) {
         const std::string what = deadline.per_operation ? "read_timeout (" + millis(options.read_timeout) + ") passed"
                                                         : std::string("timeout");

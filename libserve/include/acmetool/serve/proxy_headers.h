@@ -93,11 +93,20 @@ HeaderFields upstream_request_headers(const HeaderFields& client_fields,
                                       const ClientRequestFacts& client,
                                       const ProxyHeaderOptions& options);
 
+/// The same with `upstream_host` and `expand` given apart from the rules in `rules` (whose own
+/// upstream_host and expand are not used): the proxy's rules are not copied for each request.
+HeaderFields upstream_request_headers(const HeaderFields& client_fields, const ClientRequestFacts& client,
+                                      const ProxyHeaderOptions& rules, const std::string& upstream_host,
+                                      const std::function<std::string(std::string_view)>& expand);
+
 /// Edits the upstream response's field lines into what the client receives: hop-by-hop and
 /// Connection-named fields removed (a 101 keeps "Connection: Upgrade" and its Upgrade), then
 /// header_down. With header_down, CR, LF and NUL in any value become spaces (the upstream's own
 /// fields have passed the response parser, which refuses them).
 void apply_response_headers(HeaderFields& upstream_response, int status,
                             const ProxyHeaderOptions& options);
+/// The same with `expand` given apart from the rules in `options`.
+void apply_response_headers(HeaderFields& upstream_response, int status, const ProxyHeaderOptions& options,
+                            const std::function<std::string(std::string_view)>& expand);
 
 }  // namespace acmetool::serve

@@ -133,6 +133,12 @@ class UpstreamBody {
   /// next_chunk into `piece` (its contents replaced, its capacity reused): false at the end.
   boost::asio::awaitable<bool> next_chunk(std::string& piece);
 
+  /// next_chunk without waiting, for what has been read already (most small bodies come whole
+  /// with the head): Piece, with `piece` replaced; End at the end of the body or on failure, as
+  /// next_chunk returning false; Wait when next_chunk has to read (or the body comes over HTTP/2).
+  enum class Now { Piece, End, Wait };
+  Now next_chunk_now(std::string& piece);
+
   /// Set when next_chunk ended early because the body could not be read.
   const std::optional<UpstreamError>& error() const { return error_; }
   /// True once the whole body has been read.
