@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <limits>
 
 namespace acmetool::serve::http1 {
@@ -24,6 +25,23 @@ struct CharClasses {
   }
 };
 constexpr CharClasses kChars;
+
+// Where a field value's characters end, from `p` on: at the CR ending its line, or at a byte that
+// makes the line invalid. Eight bytes at a time while none of them is a control character (below
+// 0x20, or DEL), which the usual value is until its CR; byte by byte from there.
+const unsigned char* end_of_text(const unsigned char* p, const unsigned char* end) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101, kHighs = 0x8080808080808080;
+  while (end - p >= 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, sizeof word);
+    const std::uint64_t below_space = (word - kOnes * 0x20) & ~word & kHighs;
+    const std::uint64_t del = word ^ (kOnes * 0x7f);
+    if ((below_space | ((del - kOnes) & ~del & kHighs)) != 0) break;
+    p += 8;
+  }
+  while (kChars.text[*p]) ++p;
+  return p;
+}
 
 bool all_of(std::string_view text, const std::array<bool, 256>& allowed) {
   return std::all_of(text.begin(), text.end(), [&allowed](char c) { return allowed[static_cast<unsigned char>(c)]; });
@@ -164,7 +182,7 @@ bool parse_fields(std::string_view lines, HeaderFields& fields, std::string& why
     const unsigned char* const name_end = p++;
     while (blank(*p)) ++p;
     const unsigned char* const value = p;
-    while (kChars.text[*p]) ++p;
+    p = end_of_text(p, end);
     if (!at_crlf(p)) {
       why = "bad field value";
       return false;
@@ -284,8 +302,10 @@ std::size_t BodyDecoder::decode(std::string_view in, std::string& out, std::size
         state_ = State::ChunkSize;
         break;
       case State::ChunkSize: {  // 1*HEXDIG [ BWS ";" chunk-ext ] CRLF
+        // The limit holds however the bytes arrive: for a line not yet whole, and for a whole one.
         const std::size_t end = rest.find("\r\n");
-        if (end == std::string_view::npos) return rest.size() > limit_ ? fail("chunk size line too long") : used;
+        if (std::min(end, rest.size()) > limit_) return fail("chunk size line too long");
+        if (end == std::string_view::npos) return used;
         const std::string_view line = rest.substr(0, end);
         std::uint64_t size = 0;
         std::size_t digits = 0;
@@ -314,7 +334,8 @@ std::size_t BodyDecoder::decode(std::string_view in, std::string& out, std::size
         }
         std::size_t from = 0;
         const std::size_t end = head_end(rest, from);
-        if (end == std::string_view::npos) return rest.size() > limit_ ? fail("trailer fields too large") : used;
+        if (std::min(end, rest.size()) > limit_) return fail("trailer fields too large");
+        if (end == std::string_view::npos) return used;
         std::string why;
         if (!parse_fields(rest.substr(0, end), trailers_, why)) return fail("bad trailer: " + why);
         used += end;

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <tuple>
 #include <limits>
 #include <stdexcept>
@@ -304,10 +305,20 @@ RequestHead request_head(const std::string& dial, const UpstreamRequest& request
   }
   RequestHead head;
   std::string& out = head.bytes;
-  std::size_t size = request.method.size() + request.target.size() + dial.size() + 64;
+  // Sized for the most it can take, written in place, then cut to what was written: a few
+  // small copies a field rather than four appends.
+  std::size_t size = request.method.size() + request.target.size() + dial.size() + 96;
   for (const auto& [name, value] : request.fields) size += name.size() + value.size() + 4;
-  out.reserve(size);
-  out.append(request.method).append(1, ' ').append(request.target).append(" HTTP/1.1\r\n"sv);
+  out.resize(size);
+  char* p = out.data();
+  const auto put = [&p](std::string_view text) {
+    std::memcpy(p, text.data(), text.size());
+    p += text.size();
+  };
+  put(request.method);
+  *p++ = ' ';
+  put(request.target);
+  put(" HTTP/1.1\r\n"sv);
   bool have_host = false;
   for (const auto& [name, value] : request.fields) {
     switch (name.size()) {  // the fields looked at, by length first
@@ -326,9 +337,16 @@ RequestHead request_head(const std::string& dial, const UpstreamRequest& request
         value.size() + 2 > std::numeric_limits<std::uint16_t>::max()) {
       throw std::length_error("field too large");  // as Beast's fields
     }
-    out.append(name).append(": "sv).append(trim_blanks(value)).append("\r\n"sv);
+    put(name);
+    put(": "sv);
+    put(trim_blanks(value));
+    put("\r\n"sv);
   }
-  if (!have_host) out.append("Host: "sv).append(dial.starts_with("unix/") ? std::string_view("localhost") : dial).append("\r\n"sv);
+  if (!have_host) {
+    put("Host: "sv);
+    put(dial.starts_with("unix/") ? std::string_view("localhost") : dial);
+    put("\r\n"sv);
+  }
   std::optional<std::uint64_t> length;
   if (!request.body_source) {
     const bool may_be_empty = request.method != "OPTIONS" && request.method != "PUT" && request.method != "POST";
@@ -337,15 +355,15 @@ RequestHead request_head(const std::string& dial, const UpstreamRequest& request
     length = request.body_length;
   } else {
     head.chunked = true;
-    out.append("Transfer-Encoding: chunked\r\n"sv);
+    put("Transfer-Encoding: chunked\r\n"sv);
   }
   if (length) {
-    char digits[20];
-    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *length);
-    (void)ec;
-    out.append("Content-Length: "sv).append(digits, end).append("\r\n"sv);
+    put("Content-Length: "sv);
+    p = std::to_chars(p, p + 20, *length).ptr;
+    put("\r\n"sv);
   }
-  out.append("\r\n"sv);
+  put("\r\n"sv);
+  out.resize(static_cast<std::size_t>(p - out.data()));
   return head;
 }
 
