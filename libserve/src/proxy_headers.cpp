@@ -367,6 +367,16 @@ void add_forwarded_fields(HeaderFields& fields, const ClientRequestFacts& client
   if (!parse_ip(ip))
     throw Error("proxying request: invalid client IP address '" + client.remote_ip + "'");
   const bool trusted = !trusted_proxies.empty() && contains(trusted_proxies, ip);
+  // The usual request carries none of the three: they go at the end as they are.
+  const bool any_prior = std::any_of(fields.begin(), fields.end(), [](const auto& field) {
+    return field.first.size() >= 15 && field.first.size() <= 17 && iequals(std::string_view(field.first).substr(0, 12), "X-Forwarded-");
+  });
+  if (!any_prior) {
+    fields.emplace_back("X-Forwarded-For", ip);
+    fields.emplace_back("X-Forwarded-Proto", client.tls ? "https" : "http");
+    fields.emplace_back("X-Forwarded-Host", client.host);
+    return;
+  }
 
   std::string prior_for;
   for (const auto& [field, value] : fields) {
