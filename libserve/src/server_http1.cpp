@@ -1,6 +1,7 @@
 // HTTP/1.1 sessions of the server engine, on both ports: requests read head first, uploads
 // streamed to reverse_proxy (ClientBody), WebSocket and other upgrades tunnelled, and the writers
 // that send a Reply (pieces, file slices with pread or sendfile(2), relayed bodies).
+#include "http1_parse_internal.h"
 #include "server_internal.h"
 
 #include <sys/sendfile.h>
@@ -174,32 +175,45 @@ awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* con
     }
     set_idle(connection, false);
     // A head already read whole (the usual case: it comes in one piece) is parsed at once, as
-    // http::async_read_header would, without an asynchronous round; else the rest is read.
-    boost::system::error_code ec;
-    if (buffer.size() > 0) buffer.consume(parser.put(buffer.data(), ec));
-    if (ec == http::error::need_more || (!ec && !parser.is_header_done())) {
-      beast::get_lowest_layer(stream).expires_after(options.header_timeout);
-      std::tie(ec, std::ignore) = co_await http::async_read_header(stream, buffer, parser, kTuple);
+    // http::async_read_header would, without an asynchronous round; else the rest is read. A
+    // plain head without a body (most requests) is parsed without Beast's parser at all.
+    bool keep_alive = false;
+    std::optional<http::request_header<>> quick;
+    if (buffer.size() > 0) {
+      http::request_header<> head;
+      const std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
+      if (const std::size_t used = http1::parse_plain_request_head(bytes, options.max_header_bytes, head, keep_alive)) {
+        buffer.consume(used);
+        quick.emplace(std::move(head));
+      }
     }
-    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::operation_aborted ||
-        ec == beast::error::timeout) {
-      co_return;
-    }
-    if (ec) {
-      co_await refuse(stream, ec == http::error::header_limit ? http::status::request_header_fields_too_large
-                                                              : http::status::bad_request);
-      co_return;
-    }
-    if (unframeable(parser.get())) {
-      co_await refuse(stream, http::status::bad_request);
-      co_return;
+    if (!quick) {
+      boost::system::error_code ec;
+      if (buffer.size() > 0) buffer.consume(parser.put(buffer.data(), ec));
+      if (ec == http::error::need_more || (!ec && !parser.is_header_done())) {
+        beast::get_lowest_layer(stream).expires_after(options.header_timeout);
+        std::tie(ec, std::ignore) = co_await http::async_read_header(stream, buffer, parser, kTuple);
+      }
+      if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::operation_aborted ||
+          ec == beast::error::timeout) {
+        co_return;
+      }
+      if (ec) {
+        co_await refuse(stream, ec == http::error::header_limit ? http::status::request_header_fields_too_large
+                                                                : http::status::bad_request);
+        co_return;
+      }
+      if (unframeable(parser.get())) {
+        co_await refuse(stream, http::status::bad_request);
+        co_return;
+      }
+      keep_alive = parser.keep_alive();
     }
     // The head stays readable in `head` while a body parser takes the parser over.
-    const bool has_body = parser.chunked() || parser.content_length().value_or(0) > 0;
-    const bool keep_alive = parser.keep_alive();
+    const bool has_body = !quick && (parser.chunked() || parser.content_length().value_or(0) > 0);
     std::optional<http::request_header<>> saved;
     if (has_body) saved.emplace(parser.get());
-    const http::request_header<>& req = has_body ? *saved : parser.get();
+    const http::request_header<>& req = quick ? *quick : has_body ? *saved : parser.get();
     const auto start = std::chrono::system_clock::now();
     const auto began = std::chrono::steady_clock::now();
     // Without credentials to check, handle_request would only call handle(): called here, the

@@ -5,7 +5,7 @@
 // beast::error::timeout) serve both.
 #include "acmetool/serve/upstream_client.h"
 
-#include "http1_response_internal.h"
+#include "http1_parse_internal.h"
 #include "send_now_internal.h"
 #include "upstream_h2.h"
 #include "upstream_pool.h"

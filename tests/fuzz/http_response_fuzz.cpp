@@ -1,6 +1,9 @@
-// Fuzzes the parser of upstream responses (libserve/src/http1_response.cpp), which reads whatever
-// an upstream sends before the proxy relays it. The first input byte picks the request (HEAD or
-// not) and a split size; the rest is the response. Properties, on every input:
+// Fuzzes our HTTP/1 parsers (libserve/src/http1_parse.cpp): the parser of upstream responses,
+// which reads whatever an upstream sends before the proxy relays it, and the server's parser of
+// plain request heads. The first input byte picks the request (HEAD or not) and a split size; the
+// rest is the response, or the request. Properties, on every input:
+//  - a request head parse_plain_request_head takes, Beast's request parser takes too, with the
+//    same length, method, target, version, fields in order and keep-alive, and without a body;
 //  - head_end finds the same end whether the bytes arrive at once or a few at a time;
 //  - a parsed head has a three-digit status, version 10 or 11, and field names and values
 //    without CR, LF or NUL (nothing a client could read as another line);
@@ -12,7 +15,10 @@
 #include <string>
 #include <string_view>
 
-#include "http1_response_internal.h"
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include "http1_parse_internal.h"
 
 namespace serve = acmetool::serve;
 namespace http1 = serve::http1;
@@ -62,6 +68,32 @@ Decoded decode(const http1::Framing& framing, std::string_view bytes, std::size_
   return out;
 }
 
+// parse_plain_request_head takes a subset of what Beast's parser takes, and reads it the same.
+void check_plain_request(std::string_view input) {
+  namespace http = boost::beast::http;
+  constexpr std::size_t kLimit = 16 * 1024;
+  http::request_header<> head;
+  bool keep_alive = false;
+  const std::size_t used = http1::parse_plain_request_head(input, kLimit, head, keep_alive);
+  if (used == 0) return;
+  http::request_parser<http::empty_body> parser;
+  parser.header_limit(kLimit);
+  boost::system::error_code ec;
+  const std::size_t taken = parser.put(boost::asio::buffer(input.data(), used), ec);
+  require(!ec && parser.is_header_done() && taken == used);
+  require(!parser.chunked() && parser.content_length().value_or(0) == 0);
+  require(parser.keep_alive() == keep_alive);
+  const auto& beast = parser.get();
+  require(beast.method_string() == head.method_string() && beast.target() == head.target());
+  require(beast.version() == head.version());
+  auto a = beast.begin();
+  auto b = head.begin();
+  for (; a != beast.end() && b != head.end(); ++a, ++b) {
+    require(a->name_string() == b->name_string() && a->value() == b->value());
+  }
+  require(a == beast.end() && b == head.end());
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -69,6 +101,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool head_request = (data[0] & 0x80) != 0;
   const std::size_t split = 1 + (data[0] & 0x0f);
   const std::string_view input(reinterpret_cast<const char*>(data + 1), size - 1);
+  check_plain_request(input);
 
   std::size_t from = 0;
   const std::size_t end = http1::head_end(input, from);

@@ -453,7 +453,7 @@ TEST_CASE("upstream client ends a body that stalls longer than read_timeout with
   CHECK(client.idle_count(dial) == 0);  // a cut connection is not pooled
 }
 
-// The response parser (http1_response.cpp), through the client: what an upstream may send, in
+// The response parser (http1_parse.cpp), through the client: what an upstream may send, in
 // pieces of any size, and what it must not.
 asio::awaitable<void> fetch_with_trailers(serve::UpstreamConnections& client, std::string dial,
                                           serve::UpstreamResult& result, std::string& body,

@@ -1,15 +1,19 @@
-// An HTTP/1.x response as an upstream sends it (private to libserve), read without Beast's
-// parser: the head is parsed once it is whole, straight into the field lines the proxy relays
-// (one vector, no tree of fields), and the body is decoded by its framing (RFC 9112 §6). The
-// rules are Beast's, which the proxy used before: CRLF line ends, a Content-Length together with
-// a Transfer-Encoding refused, several Content-Lengths only when they agree, a Transfer-Encoding
-// not ending in "chunked" read until the connection closes.
+// HTTP/1.x parsing without Beast's parser (private to libserve).
+// - An upstream's response: the head is parsed once it is whole, straight into the field lines
+//   the proxy relays (one vector, no tree of fields), and the body is decoded by its framing
+//   (RFC 9112 §6). The rules are Beast's, which the proxy used before: CRLF line ends, a
+//   Content-Length together with a Transfer-Encoding refused, several Content-Lengths only when
+//   they agree, a Transfer-Encoding not ending in "chunked" read until the connection closes.
+// - A client's request head, when it is plainly valid and frames no body (see
+//   parse_plain_request_head); Beast's parser reads every other request.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include <boost/beast/http/message.hpp>
 
 #include "acmetool/serve/upstream_client.h"
 
@@ -41,6 +45,17 @@ Parsed parse_head(std::string_view bytes, bool head_request, UpstreamResponseHea
 /// folded onto the next (obs-fold) is joined with a space (RFC 9112 §5.2). False, with `why`,
 /// for a line that is not a field.
 bool parse_fields(std::string_view lines, HeaderFields& fields, std::string& why);
+
+/// A client's request head read without Beast's parser when that is plainly safe (its fields
+/// then go into Beast's, where the handlers read them): the whole head is at the start of
+/// `bytes`, shorter than `limit`; its request line is a token method, a target of visible
+/// characters and HTTP/1.0 or 1.1; its fields are well-formed, without obs-fold; and it has no
+/// Content-Length, Transfer-Encoding or Upgrade field and no Connection list Beast could judge
+/// otherwise. Returns the head's length, with `head` filled and `keep_alive` as Beast's parser
+/// would say; 0 for everything else, which Beast's parser then reads, accepts or refuses as it
+/// always has.
+std::size_t parse_plain_request_head(std::string_view bytes, std::size_t limit,
+                                     boost::beast::http::request_header<>& head, bool& keep_alive);
 
 /// Decodes a body by its framing from the bytes read so far, which may end anywhere.
 class BodyDecoder {

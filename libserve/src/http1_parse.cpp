@@ -1,5 +1,8 @@
-// Reading an upstream's HTTP/1.x response (see http1_response_internal.h).
-#include "http1_response_internal.h"
+// Reading an upstream's HTTP/1.x response (see http1_parse_internal.h).
+#include "http1_parse_internal.h"
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/verb.hpp>
 
 #include <algorithm>
 #include <array>
@@ -15,7 +18,9 @@ namespace {
 struct CharClasses {
   std::array<bool, 256> token{};
   std::array<bool, 256> text{};
+  std::array<bool, 256> visible{};  // VCHAR: a request-target's characters
   constexpr CharClasses() {
+    for (int c = 0x21; c < 0x7f; ++c) visible[c] = true;
     for (int c = 0x21; c < 0x7f; ++c) text[c] = true;
     for (int c = 0x80; c < 0x100; ++c) text[c] = true;
     text[' '] = text['\t'] = true;
@@ -152,7 +157,13 @@ std::size_t head_end(std::string_view bytes, std::size_t& from) {
   return at + 4;
 }
 
-bool parse_fields(std::string_view lines, HeaderFields& fields, std::string& why) {
+namespace {
+
+// The field lines of `lines` ("Name: value" CRLF each, then the blank line), one call of
+// add(name, value, folded) each, values without their leading and trailing blanks; false with
+// `why` for a line that is not a field, or as soon as `add` returns false.
+template <class Add>
+bool parse_field_lines(std::string_view lines, std::string& why, Add add) {
   // One pass over each line: its name's token characters up to the colon, then its value's
   // characters up to the CRLF, which must follow. The scans need no bounds checks: `lines` ends
   // with CR LF, and neither is a token or value character.
@@ -191,7 +202,7 @@ bool parse_fields(std::string_view lines, HeaderFields& fields, std::string& why
     while (value_end > value && blank(value_end[-1])) --value_end;
     p += 2;
     if (p == end || !blank(*p)) {
-      fields.emplace_back(text(name, name_end), text(value, value_end));
+      if (!add(text(name, name_end), text(value, value_end), false)) return false;
       continue;
     }
     // obs-fold: the lines that start with a blank continue this value, joined with a space.
@@ -208,8 +219,17 @@ bool parse_fields(std::string_view lines, HeaderFields& fields, std::string& why
       }
       p += 2;
     }
-    fields.emplace_back(text(name, name_end), std::move(folded));
+    if (!add(text(name, name_end), std::string_view(folded), true)) return false;
   }
+}
+
+}  // namespace
+
+bool parse_fields(std::string_view lines, HeaderFields& fields, std::string& why) {
+  return parse_field_lines(lines, why, [&fields](std::string_view name, std::string_view value, bool) {
+    fields.emplace_back(name, value);
+    return true;
+  });
 }
 
 Parsed parse_head(std::string_view bytes, bool head_request, UpstreamResponseHead& head, Framing& framing,
@@ -250,6 +270,82 @@ Parsed parse_head(std::string_view bytes, bool head_request, UpstreamResponseHea
     framing.keep_alive = false;
   }
   return Parsed::Done;
+}
+
+// ---- requests ----
+
+namespace {
+
+// A Connection list as Beast's parser takes it without a doubt: tokens between commas, none
+// empty; its "close" and "keep-alive" noted. False: Beast's parser is to judge it.
+bool plain_connection_options(std::string_view list, bool& close, bool& keep_alive) {
+  bool valid = true;
+  for_each_element(list, [&](std::string_view option) {
+    if (option.empty() || !all_of(option, kChars.token)) valid = false;
+    if (is_named(option, "close")) close = true;
+    if (is_named(option, "keep-alive")) keep_alive = true;
+  });
+  return valid;
+}
+
+}  // namespace
+
+std::size_t parse_plain_request_head(std::string_view bytes, std::size_t limit,
+                                     boost::beast::http::request_header<>& head, bool& keep_alive) {
+  namespace http = boost::beast::http;
+  std::size_t from = 0;
+  const std::size_t end = head_end(bytes, from);
+  if (end == std::string_view::npos || end >= limit) return 0;
+  // "GET /path HTTP/1.1": a token, a target of visible characters, and HTTP/1.0 or 1.1.
+  const std::string_view all = bytes.substr(0, end);
+  const std::size_t line_end = all.find("\r\n");
+  const std::string_view line = all.substr(0, line_end);
+  const std::size_t method_end = line.find(' ');
+  if (method_end == std::string_view::npos || method_end == 0) return 0;
+  const std::size_t target_end = line.find(' ', method_end + 1);
+  if (target_end == std::string_view::npos || target_end == method_end + 1) return 0;
+  const std::string_view method = line.substr(0, method_end);
+  const std::string_view target = line.substr(method_end + 1, target_end - method_end - 1);
+  const std::string_view version = line.substr(target_end + 1);
+  if (!all_of(method, kChars.token) || !all_of(target, kChars.visible)) return 0;
+  if (version != "HTTP/1.1" && version != "HTTP/1.0") return 0;
+  if (const http::verb verb = http::string_to_verb(method); verb != http::verb::unknown) {
+    head.method(verb);
+  } else {
+    head.method_string(method);
+  }
+  head.target(target);
+  head.version(version.back() == '1' ? 11 : 10);
+
+  // What frames a body, upgrades the connection or folds a line is left to Beast's parser.
+  bool close = false, keep = false;
+  std::string why;
+  const bool plain = parse_field_lines(all.substr(line_end + 2), why,
+                                       [&](std::string_view name, std::string_view value, bool folded) {
+    if (folded) return false;
+    switch (name.size()) {
+      case 7:
+        if (is_named(name, "upgrade")) return false;
+        break;
+      case 10:
+        if (is_named(name, "connection") && !plain_connection_options(value, close, keep)) return false;
+        break;
+      case 14:
+        if (is_named(name, "content-length")) return false;
+        break;
+      case 16:
+        if (is_named(name, "proxy-connection") && !plain_connection_options(value, close, keep)) return false;
+        break;
+      case 17:
+        if (is_named(name, "transfer-encoding")) return false;
+        break;
+    }
+    head.insert(name, value);
+    return true;
+  });
+  if (!plain) return 0;
+  keep_alive = head.version() == 11 ? !close : keep;  // as Beast decides
+  return end;
 }
 
 // ---- BodyDecoder ----
