@@ -1,4 +1,5 @@
-// Reading an upstream's HTTP/1.x response (see http1_parse_internal.h).
+// HTTP/1.x parsing without Beast's parser: upstream responses, and plain client request heads
+// (see http1_parse_internal.h).
 #include "http1_parse_internal.h"
 
 #include <boost/beast/http/message.hpp>
@@ -13,12 +14,13 @@ namespace acmetool::serve::http1 {
 
 namespace {
 
-// Which bytes may appear where (RFC 9110 §5.1, §5.5): a field name's token characters, and a
-// field value's or reason phrase's visible characters, blanks and obs-text.
+// Which bytes may appear where (RFC 9110 §5.1, §5.5): a field name's (and a method's) token
+// characters; a field value's or reason phrase's visible characters, blanks and obs-text; a
+// request-target's visible characters.
 struct CharClasses {
   std::array<bool, 256> token{};
   std::array<bool, 256> text{};
-  std::array<bool, 256> visible{};  // VCHAR: a request-target's characters
+  std::array<bool, 256> visible{};
   constexpr CharClasses() {
     for (int c = 0x21; c < 0x7f; ++c) visible[c] = true;
     for (int c = 0x21; c < 0x7f; ++c) text[c] = true;
