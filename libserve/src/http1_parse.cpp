@@ -2,13 +2,15 @@
 // (see http1_parse_internal.h).
 #include "http1_parse_internal.h"
 
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/verb.hpp>
-
 #include <algorithm>
 #include <array>
 #include <cstring>
 #include <limits>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/verb.hpp>
+
+#include "ascii_internal.h"
 
 namespace acmetool::serve::http1 {
 
@@ -54,28 +56,9 @@ bool all_of(std::string_view text, const std::array<bool, 256>& allowed) {
   return std::all_of(text.begin(), text.end(), [&allowed](char c) { return allowed[static_cast<unsigned char>(c)]; });
 }
 
-std::string_view trim_blanks(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
-// ASCII lower case by table: one load a character.
-constexpr std::array<char, 256> kLower = [] {
-  std::array<char, 256> table{};
-  for (int c = 0; c < 256; ++c) table[c] = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  return table;
-}();
-
-char lower(char c) { return kLower[static_cast<unsigned char>(c)]; }
-
-// `name` is `lowercase`, ignoring case (`lowercase` is in lower case).
+// `name` is `lowercase` but for ASCII case.
 bool is_named(std::string_view name, std::string_view lowercase) {
-  if (name.size() != lowercase.size()) return false;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    if (lower(name[i]) != lowercase[i]) return false;
-  }
-  return true;
+  return name.size() == lowercase.size() && equal_ignoring_case(name, lowercase);
 }
 
 // Calls `each` with every element of a comma-separated list, blanks trimmed, empty ones included.
@@ -408,7 +391,7 @@ std::size_t BodyDecoder::decode(std::string_view in, std::string& out, std::size
         std::uint64_t size = 0;
         std::size_t digits = 0;
         for (; digits < line.size(); ++digits) {
-          const char c = lower(line[digits]);
+          const char c = ascii_lower(line[digits]);
           const int value = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
           if (value < 0) break;
           if (size >> 60 != 0) return fail("bad chunk size");  // would overflow

@@ -9,6 +9,7 @@
 #include <regex>
 
 #include "acmetool/serve/error.h"
+#include "ascii_internal.h"
 
 namespace acmetool::serve {
 namespace {
@@ -16,26 +17,10 @@ namespace {
 using caddyfile::HeaderOp;
 using Expand = std::function<std::string(std::string_view)>;
 
-char to_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
 std::string lowered(std::string_view text) {
   std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), to_lower);
+  std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
   return out;
-}
-
-// ASCII lower case by table: one load a character, nothing to inline or branch on.
-constexpr std::array<unsigned char, 256> kLower = [] {
-  std::array<unsigned char, 256> lower{};
-  for (int c = 0; c < 256; ++c) lower[c] = static_cast<unsigned char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  return lower;
-}();
-
-bool equal_ignoring_case(std::string_view a, std::string_view b) {
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (kLower[static_cast<unsigned char>(a[i])] != kLower[static_cast<unsigned char>(b[i])]) return false;
-  }
-  return true;
 }
 
 // Inline: most names compared differ in length, which costs no call to find out.
@@ -64,30 +49,14 @@ template <class F>
 void for_each_element(std::string_view value, F each) {
   while (!value.empty()) {
     const std::size_t comma = std::min(value.find(','), value.size());
-    std::string_view element = value.substr(0, comma);
-    while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) element.remove_prefix(1);
-    while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) element.remove_suffix(1);
-    if (!element.empty()) each(element);
+    if (const std::string_view element = trim_blanks(value.substr(0, comma)); !element.empty()) each(element);
     value.remove_prefix(std::min(comma + 1, value.size()));
   }
 }
 
-std::string_view trim(std::string_view text) {
-  const auto blank = [](char c) { return c == ' ' || c == '\t'; };
-  while (!text.empty() && blank(text.front())) text.remove_prefix(1);
-  while (!text.empty() && blank(text.back())) text.remove_suffix(1);
-  return text;
-}
-
-// Appends the non-empty elements of a comma-separated list value (RFC 9110 §5.6.1).
+// Appends the non-empty elements of a comma-separated list value.
 void add_elements(std::string_view value, std::vector<std::string>& elements) {
-  while (!value.empty()) {
-    const std::size_t comma = std::min(value.find(','), value.size());
-    if (const std::string_view element = trim(value.substr(0, comma)); !element.empty()) {
-      elements.emplace_back(element);
-    }
-    value.remove_prefix(std::min(comma + 1, value.size()));
-  }
+  for_each_element(value, [&elements](std::string_view element) { elements.emplace_back(element); });
 }
 
 // The non-empty elements of every `name` line's comma-separated list.

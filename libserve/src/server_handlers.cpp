@@ -122,7 +122,7 @@ awaitable<void> Server::Impl::relay_head(Reply& reply, const http::request_heade
   const int status = outcome.status;
   relay.bodyless = head_only || status == 204 || status == 304 || (status >= 100 && status < 200);
   if (relay.encode) encode_relay(reply);
-  if (relay.bodyless || reply.has_field(http::field::content_length, "Content-Length")) co_return;
+  if (relay.bodyless || reply.has_field(http::field::content_length)) co_return;
   if (version == 11) {
     reply.head.set(http::field::transfer_encoding, "chunked");
   } else if (version == 10) {
@@ -374,7 +374,7 @@ void Server::Impl::log_access(const http::request_header<>& req, const Reply& re
   }
   entry.bytes_read = reply.request_body_bytes;
   entry.user_id = reply.user;
-  const std::string_view length = reply.field(http::field::content_length, "Content-Length");
+  const std::string_view length = reply.field(http::field::content_length);
   entry.size = 0;
   std::from_chars(length.data(), length.data() + length.size(), entry.size);
   entry.status = reply.head.result_int();

@@ -180,11 +180,12 @@ awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* con
     bool keep_alive = false;
     std::optional<http::request_header<>> quick;
     if (buffer.size() > 0) {
-      http::request_header<> head;
       const std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
-      if (const std::size_t used = http1::parse_plain_request_head(bytes, options.max_header_bytes, head, keep_alive)) {
+      const std::size_t used = http1::parse_plain_request_head(bytes, options.max_header_bytes, quick.emplace(), keep_alive);
+      if (used > 0) {
         buffer.consume(used);
-        quick.emplace(std::move(head));
+      } else {
+        quick.reset();  // Beast's parser reads it
       }
     }
     if (!quick) {
@@ -337,7 +338,7 @@ awaitable<void> Server::Impl::tunnel_down(Stream& stream, UpstreamTunnel& upstre
 // Not a coroutine itself: a relayed body is written by write_relayed's frame alone.
 template <class Stream>
 awaitable<bool> Server::Impl::write_reply(Stream& stream, Reply& reply) {
-  if (!reply.has_field(http::field::date, "Date")) reply.head.set(http::field::date, date_now());
+  if (!reply.has_field(http::field::date)) reply.head.set(http::field::date, date_now());
   if (reply.close) reply.head.keep_alive(false);
   // The timeout is set where a write may wait (a write the socket takes at once needs none).
   if (reply.relay && !reply.relay->bodyless) return write_relayed(stream, reply);

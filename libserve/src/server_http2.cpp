@@ -269,7 +269,7 @@ void Server::Impl::h2_respond(H2Connection& c, H2Stream& stream) {
   c.impl.metrics->record_request(Protocol::Http2, Scheme::Https, reply.head.result_int(),
                                  std::chrono::steady_clock::now() - stream.began, reply.body_length());
   log_access(stream.request, reply, stream.start, stream.began, c.peer, c.ssl);
-  if (!reply.has_field(http::field::date, "Date")) reply.head.set(http::field::date, date_now());
+  if (!reply.has_field(http::field::date)) reply.head.set(http::field::date, date_now());
   // The fields HTTP/2 forbids (RFC 9113 §8.2.2) are dropped; names go in lower case, all in one
   // buffer, and values are pointed at in the head (nghttp2 copies both before this returns).
   const auto forbidden = [](http::field name) {

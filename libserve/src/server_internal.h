@@ -137,17 +137,18 @@ struct Reply {
     upstream_fields.clear();
   }
   /// A field of head or of upstream_fields (the first found), or empty.
-  std::string_view field(http::field name, std::string_view name_text) const {
+  std::string_view field(http::field name) const {
     if (const auto it = head.find(name); it != head.end()) return it->value();
-    for (const auto& [field, value] : upstream_fields) {
-      if (beast::iequals(field, name_text)) return value;
-    }
-    return {};
+    const auto line = find_upstream_field(name);
+    return line == upstream_fields.end() ? std::string_view() : std::string_view(line->second);
   }
-  bool has_field(http::field name, std::string_view name_text) const {
-    if (head.find(name) != head.end()) return true;
-    return std::any_of(upstream_fields.begin(), upstream_fields.end(),
-                       [&](const auto& line) { return beast::iequals(line.first, name_text); });
+  bool has_field(http::field name) const {
+    return head.find(name) != head.end() || find_upstream_field(name) != upstream_fields.end();
+  }
+  HeaderFields::const_iterator find_upstream_field(http::field name) const {
+    const std::string_view text = http::to_string(name);
+    return std::find_if(upstream_fields.begin(), upstream_fields.end(),
+                        [text](const auto& line) { return beast::iequals(line.first, text); });
   }
   void finish(bool head_only) {
     if (relay) return;  // the upstream's head decides

@@ -5,6 +5,7 @@
 // beast::error::timeout) serve both.
 #include "acmetool/serve/upstream_client.h"
 
+#include "ascii_internal.h"
 #include "http1_parse_internal.h"
 #include "send_now_internal.h"
 #include "upstream_h2.h"
@@ -208,14 +209,16 @@ awaitable<std::optional<std::string>> UpstreamTunnel::read() {
     ex.conn->buffer.consume(ex.conn->buffer.size());
     co_return early;
   }
-  const auto scratch = asio::buffer(ex.conn->scratch.get(), ex.chunk_bytes);
+  std::string piece(ex.chunk_bytes, '\0');  // read into, then cut to what came
   // The tunnel's two directions run at once: each sets only its own timer (Beast leaves the
   // pending operation's alone).
   expire(ex.conn->stream, ex.read_timeout);
-  auto read = ex.conn->tls ? ex.conn->tls->async_read_some(scratch, kTuple) : ex.conn->stream.async_read_some(scratch, kTuple);
+  auto read = ex.conn->tls ? ex.conn->tls->async_read_some(asio::buffer(piece), kTuple)
+                           : ex.conn->stream.async_read_some(asio::buffer(piece), kTuple);
   auto [ec, n] = co_await std::move(read);
   if (ec || n == 0) co_return std::nullopt;
-  co_return std::string(ex.conn->scratch.get(), n);
+  piece.resize(n);
+  co_return piece;
 }
 
 awaitable<bool> UpstreamTunnel::write(std::string data) {
@@ -292,12 +295,6 @@ struct RequestHead {
   bool close = false;    // a Connection field says "close"
   bool chunked = false;  // the streamed body goes out in chunks
 };
-
-std::string_view trim_blanks(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
 
 RequestHead request_head(const std::string& dial, const UpstreamRequest& request) {
   if (request.method == "TRACE" && !request.body_source && !request.body.empty()) {

@@ -36,10 +36,9 @@ struct UpstreamClientConnection {
   UpstreamStream stream;
   /// Over `stream`; timeouts stay on `stream`.
   std::optional<boost::asio::ssl::stream<UpstreamStream&>> tls;
-  /// Kept with the connection, so that a kept-alive one reads without allocating: what was read
-  /// and not parsed yet, and where body pieces are parsed into (chunk_bytes).
+  /// What was read and not parsed yet, kept with the connection so that a kept-alive one reads
+  /// without allocating.
   boost::beast::flat_buffer buffer;
-  std::unique_ptr<char[]> scratch;
   std::chrono::steady_clock::time_point idle_since{};
 };
 

@@ -112,7 +112,6 @@ awaitable<std::unique_ptr<UpstreamClientConnection>> dial_new(UpstreamIdlePool& 
     // Room for a whole small response: Beast reads at most the buffer's free capacity (512
     // bytes in a new buffer), so a 1 KiB response would take three reads and three writes.
     conn->buffer.reserve(pool.options().chunk_bytes + 4096);
-    conn->scratch.reset(new char[pool.options().chunk_bytes]);
     expire(conn->stream, pool.options().dial_timeout);
     auto [ec] = co_await conn->stream.async_connect(endpoint, kTuple);
     if (!ec) {
