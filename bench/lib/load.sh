@@ -105,14 +105,14 @@ start_caddy() {
 }
 
 # h2 load on URL for $secs (h2load -c16 -m10) against the server group $pid: R[SERVER.h2] req/s
-# and R[SERVER.h2_cpu] µs per request.
+# and R[SERVER.h2_cpu] µs per request (keys ending in .$round when a round is set).
 measure_h2() { # SERVER URL
-  local s=$1 out c0 c1
+  local s=$1 out c0 c1 r=${round:+.$round}
   c0=$(pg_cpu_ticks "$pid")
   out=$(timeout $((secs + 20)) h2load -t1 -c16 -m10 -D "$secs" "$2" 2>&1)
   c1=$(pg_cpu_ticks "$pid")
-  R[$s.h2]=$(h2load_rps <<<"$out")
-  R[$s.h2_cpu]=$(cpu_per "$c0" "$c1" "$(h2load_done <<<"$out")")
+  R[$s.h2$r]=$(h2load_rps <<<"$out")
+  R[$s.h2_cpu$r]=$(cpu_per "$c0" "$c1" "$(h2load_done <<<"$out")")
   grep -q '^requests:.* 0 errored' <<<"$out" || echo "  $s h2: $(grep '^requests:' <<<"$out")" >&2
   grep -q 'Application protocol: h2' <<<"$out" || echo "  $s h2: not h2: $(grep 'Application protocol' <<<"$out")" >&2
   return 0

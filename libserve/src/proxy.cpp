@@ -419,7 +419,7 @@ awaitable<void> ReverseProxy::forward(const ProxyCall& call, ProxyOutcome& outco
   UpstreamPool& upstreams = current ? *current : *pool_;
   const RouteRequest& request = call.request;
   const bool upgrade = request.version == 11 && !upgrade_protocol(request.headers).empty();
-  const auto started = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point started;  // the first attempt (lb_try_duration counts from it)
   for (int retries = 0;; ++retries) {
     AttemptFailure failure = AttemptFailure::NoUpstream;
     const std::optional<Selection> chosen = choose(upstreams, request);
@@ -432,6 +432,7 @@ awaitable<void> ReverseProxy::forward(const ProxyCall& call, ProxyOutcome& outco
       std::optional<RequestLease> lease;
       lease.emplace(upstreams, chosen->index);
       const auto sent = std::chrono::steady_clock::now();
+      if (retries == 0) started = sent;
       UpstreamResult result = co_await attempt(connections, call, dial);
       const auto latency = std::chrono::steady_clock::now() - sent;
       if (result.ok() && result.head.status == 101 && (!upgrade || !result.tunnel)) {
@@ -454,6 +455,7 @@ awaitable<void> ReverseProxy::forward(const ProxyCall& call, ProxyOutcome& outco
       outcome.error = error.reason;
     }
     const auto now = std::chrono::steady_clock::now();
+    if (retries == 0 && !chosen) started = now;
     // A streamed body that reached an upstream cannot be sent again.
     if (call.body_source && failure == AttemptFailure::RoundTrip) break;
     if (!retry_.should_retry(retries, started, now, failure, handler_.method.value_or(request.method))) break;

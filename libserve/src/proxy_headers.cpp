@@ -115,14 +115,14 @@ void set_field(HeaderFields& fields, std::string_view name, std::string value) {
 }
 
 // removeConnectionHeaders and hopHeaders. `keep_te_trailers`: requests tell the upstream that
-// the client accepts trailers (golang/go#21096).
-void strip_hop_by_hop(HeaderFields& fields, bool keep_te_trailers) {
+// the client accepts trailers (golang/go#21096). The first `ours` fields are left alone.
+void strip_hop_by_hop(HeaderFields& fields, bool keep_te_trailers, std::size_t ours = 0) {
   // One pass finds the hop-by-hop fields (most messages have one or none), what Connection names
   // and whether a Te offers trailers; a second one keeps the others, in order.
   std::uint64_t hop = 0;  // bit i: fields[i] is hop-by-hop (the first 64; later ones are asked again)
   bool te_trailers = false, te_named = false;
   std::vector<std::string> named;  // by Connection, but for its options and hop-by-hop names
-  for (std::size_t i = 0; i < fields.size(); ++i) {
+  for (std::size_t i = ours; i < fields.size(); ++i) {
     const auto& [name, value] = fields[i];
     if (!is_hop_by_hop(name)) continue;
     if (i < 64) hop |= std::uint64_t{1} << i;
@@ -136,8 +136,8 @@ void strip_hop_by_hop(HeaderFields& fields, bool keep_te_trailers) {
     }
   }
   if (hop == 0 && fields.size() <= 64) return;
-  std::size_t kept = 0;
-  for (std::size_t i = 0; i < fields.size(); ++i) {
+  std::size_t kept = ours;
+  for (std::size_t i = ours; i < fields.size(); ++i) {
     const std::string& name = fields[i].first;
     const bool drop = (i < 64 ? (hop >> i & 1) != 0 : is_hop_by_hop(name)) ||
                       std::any_of(named.begin(), named.end(), [&](const std::string& n) { return iequals(n, name); });
@@ -443,21 +443,22 @@ HeaderFields upstream_request_headers(const HeaderFields& client_fields, const C
                                       const std::function<std::string(std::string_view)>& expand) {
   HeaderFields fields;
   fields.reserve(client_fields.size() + 4);  // with X-Forwarded-For, -Proto, -Host and Host
+  const bool host_of_upstream = options.upstream_tls && !sets_host(options.header_up);
+  // Without rules the Host line goes first at once, and the client's fields can name it in
+  // Connection without removing it (Go keeps the Host apart from the header map).
+  const bool rules = !options.header_up.empty();
+  if (!rules) fields.emplace_back("Host", host_of_upstream || client.host.empty() ? upstream_host : client.host);
+  const std::size_t ours = fields.size();
   for (const auto& field : client_fields) {
     if (!iequals(field.first, "Host")) fields.push_back(field);
   }
   const std::string upgrade = upgrade_protocol(fields);
-  strip_hop_by_hop(fields, true);
+  strip_hop_by_hop(fields, true, ours);
   keep_upgrade(fields, upgrade);
   add_forwarded_fields(fields, client, options.trusted_proxies);
+  if (!rules) return fields;
 
   // ApplyToRequest: while header_up runs, the request's Host is the last Host line.
-  const bool host_of_upstream = options.upstream_tls && !sets_host(options.header_up);
-  if (options.header_up.empty()) {  // no rules: the Host line goes first at once
-    const std::string& host = host_of_upstream || client.host.empty() ? upstream_host : client.host;
-    fields.emplace(fields.begin(), "Host", host);
-    return fields;
-  }
   fields.emplace_back("Host", host_of_upstream ? upstream_host : client.host);
   apply_header_ops(fields, options.header_up, expand);
   const std::string* last_host = last_value(fields, "Host");

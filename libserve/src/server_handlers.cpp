@@ -346,13 +346,14 @@ bool Server::Impl::read_body(const Reply& reply, std::string& out) {
 
 // One line in the site's access log, with Caddy's fields.
 void Server::Impl::log_access(const http::request_header<>& req, const Reply& reply,
-                              std::chrono::system_clock::time_point start,
-                              std::chrono::steady_clock::time_point began, const Peer& peer,
-                              SSL* ssl) {
+                              std::chrono::steady_clock::time_point began,
+                              std::chrono::steady_clock::time_point ended, const Peer& peer, SSL* ssl) {
   if (!reply.log) return;
   AccessLogEntry entry;
-  entry.start = start;
-  entry.duration = std::chrono::steady_clock::now() - began;
+  entry.duration = ended - began;
+  // The wall-clock start, read only when a line is written (the steady clock times the request).
+  entry.start = std::chrono::system_clock::now() -
+                std::chrono::duration_cast<std::chrono::system_clock::duration>(entry.duration);
   entry.remote_ip = peer.ip;
   entry.remote_port = peer.port;
   entry.proto = req.version() == 20 ? "HTTP/2.0" : req.version() == 10 ? "HTTP/1.0" : "HTTP/1.1";

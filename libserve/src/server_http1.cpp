@@ -215,7 +215,6 @@ awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* con
     std::optional<http::request_header<>> saved;
     if (has_body) saved.emplace(parser.get());
     const http::request_header<>& req = quick ? *quick : has_body ? *saved : parser.get();
-    const auto start = std::chrono::system_clock::now();
     const auto began = std::chrono::steady_clock::now();
     // Without credentials to check, handle_request would only call handle(): called here, the
     // request costs no coroutine frame of its own.
@@ -254,9 +253,10 @@ awaitable<void> Server::Impl::http_session(Stream& stream, bool https, Live* con
     }
     if (!keep_alive || stopping) reply.close = true;
     const bool written = co_await write_reply(stream, reply);
+    const auto ended = std::chrono::steady_clock::now();
     metrics->record_request(Protocol::Http1, https ? Scheme::Https : Scheme::Http, written ? reply.head.result_int() : 0,
-                            std::chrono::steady_clock::now() - began, written ? reply.body_length() : 0);
-    log_access(req, reply, start, began, peer, ssl_of(stream));
+                            ended - began, written ? reply.body_length() : 0);
+    log_access(req, reply, began, ended, peer, ssl_of(stream));
     if (written && reply.relay && reply.relay->outcome.tunnel) {
       co_await tunnel(stream, buffer, *reply.relay->outcome.tunnel, reply.relay->outcome.stream_timeout);
       co_return;

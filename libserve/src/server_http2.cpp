@@ -32,7 +32,6 @@ struct Server::Impl::H2Stream {
   explicit H2Stream(const asio::any_io_executor& executor) : upload_ready(executor), room(executor) {}
   std::int32_t id = 0;
   http::request<http::string_body> request;
-  std::chrono::system_clock::time_point start = std::chrono::system_clock::now();  // its HEADERS began
   std::chrono::steady_clock::time_point began = std::chrono::steady_clock::now();
   std::size_t header_bytes = 0;
   bool body_too_large = false;
@@ -266,9 +265,10 @@ void Server::Impl::end_relayed(nghttp2_session* session, std::int32_t id, H2Stre
 void Server::Impl::h2_respond(H2Connection& c, H2Stream& stream) {
   Reply& reply = stream.reply;
   // Counted and logged when the response is submitted; its body goes out as the window allows.
-  c.impl.metrics->record_request(Protocol::Http2, Scheme::Https, reply.head.result_int(),
-                                 std::chrono::steady_clock::now() - stream.began, reply.body_length());
-  log_access(stream.request, reply, stream.start, stream.began, c.peer, c.ssl);
+  const auto ended = std::chrono::steady_clock::now();
+  c.impl.metrics->record_request(Protocol::Http2, Scheme::Https, reply.head.result_int(), ended - stream.began,
+                                 reply.body_length());
+  log_access(stream.request, reply, stream.began, ended, c.peer, c.ssl);
   if (!reply.has_field(http::field::date)) reply.head.set(http::field::date, date_now());
   // The fields HTTP/2 forbids (RFC 9113 §8.2.2) are dropped; names go in lower case, all in one
   // buffer, and values are pointed at in the head (nghttp2 copies both before this returns).

@@ -333,8 +333,9 @@ struct Server::Impl {
   static void encode_reply(Reply& reply, const EncodeOptions& options, const std::optional<EncodeFormat>& coding);
   static Encoder& thread_encoder(const EncodeFormat& format);
   static bool read_body(const Reply& reply, std::string& out);
+  /// `began`: the head was read; `ended`: the response was written (or submitted, HTTP/2).
   static void log_access(const http::request_header<>& req, const Reply& reply,
-                         std::chrono::system_clock::time_point start, std::chrono::steady_clock::time_point began,
+                         std::chrono::steady_clock::time_point began, std::chrono::steady_clock::time_point ended,
                          const Peer& peer, SSL* ssl);
 
   static SSL* ssl_of(TlsStream& stream) { return stream.native_handle(); }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <utility>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -23,15 +24,19 @@ class SocketDeadline : public std::enable_shared_from_this<SocketDeadline> {
   void expires_after(Clock::duration limit) {
     deadline_ = Clock::now() + limit;
     expired_ = false;
+    just_set_ = limit > Clock::duration::zero();
   }
   void expires_never() {
     deadline_ = Clock::time_point::max();
     expired_ = false;
+    just_set_ = false;
   }
   /// A wait begins; false when the deadline has passed already (the wait is not to start).
   bool waiting() {
     if (deadline_ != Clock::time_point::max()) {
-      if (Clock::now() >= deadline_) {
+      // A deadline set in the future just before this wait (the usual order) has not passed: the
+      // clock is not read again for it.
+      if (!std::exchange(just_set_, false) && Clock::now() >= deadline_) {
         expired_ = true;
         return false;
       }
@@ -76,6 +81,7 @@ class SocketDeadline : public std::enable_shared_from_this<SocketDeadline> {
   std::uint64_t generation_ = 0;  // of the latest arming (a replaced one's firing is ignored)
   int waits_ = 0;                 // pending waits (a read and a write may wait at once)
   bool expired_ = false;
+  bool just_set_ = false;  // expires_after ran with a positive limit and no wait began since
 };
 
 /// Detaches a deadline when the connection's session ends, however it ends.

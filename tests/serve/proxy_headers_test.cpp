@@ -86,6 +86,23 @@ TEST_CASE("hop-by-hop fields and the fields Connection names do not reach the up
   CHECK(out == want);
 }
 
+TEST_CASE("a Connection list naming Host does not remove the Host the upstream gets", "[proxy_headers]") {
+  // Go keeps the Host apart from the header map, so removeConnectionHeaders cannot touch it; with
+  // header_up rules and without, the upstream gets the client's Host first.
+  const HeaderFields in = {{"Connection", "Host, X-Drop"}, {"X-Drop", "1"}, {"Accept", "*/*"}};
+  const HeaderFields want = {{"Host", "example.com:8443"},
+                             {"Accept", "*/*"},
+                             {"X-Forwarded-For", "203.0.113.7"},
+                             {"X-Forwarded-Proto", "https"},
+                             {"X-Forwarded-Host", "example.com:8443"}};
+  CHECK(serve::upstream_request_headers(in, client(), serve::ProxyHeaderOptions{}) == want);
+  serve::ProxyHeaderOptions with_rules;
+  with_rules.header_up = {op(Kind::Set, "X-Up", "1")};
+  HeaderFields want_with_rules = want;
+  want_with_rules.emplace_back("X-Up", "1");
+  CHECK(serve::upstream_request_headers(in, client(), with_rules) == want_with_rules);
+}
+
 TEST_CASE("Te: trailers survives, other Te values do not", "[proxy_headers]") {
   const auto te = [](std::string value) {
     return values(serve::upstream_request_headers({{"TE", value}}, client(), {}), "Te");
