@@ -180,6 +180,7 @@ ReverseProxy::ReverseProxy(const caddyfile::ReverseProxyHandler& handler,
       executors_(executors),
       log_(std::move(log)) {
   const UpstreamClientOptions options = upstream_client_options(handler.transport);
+  upstream_http2_ = options.http2;
   for (const auto& executor : executors_) connections_.push_back(std::make_unique<UpstreamConnections>(executor, options));
   if (handler.active_health && !executors_.empty()) {
     UpstreamClientOptions probe = options;
@@ -378,7 +379,11 @@ UpstreamRequest ReverseProxy::upstream_request(const ProxyCall& call, const std:
   UpstreamRequest up;
   up.method = handler_.method.value_or(request.method);
   up.target = call.target;
-  up.fields = upstream_request_headers(request.headers, client, headers_, dial, expander(request, dial));
+  // The usual request to an HTTP/1.1 upstream has its field lines written at once; any other
+  // gets them built first, for header_up, HTTP/2 or an upgrade.
+  if (upstream_http2_ || !write_upstream_request_fields(up.field_lines, request.headers, client, headers_, dial)) {
+    up.fields = upstream_request_headers(request.headers, client, headers_, dial, expander(request, dial));
+  }
   up.body = call.body;
   up.body_source = call.body_source;
   up.body_length = call.body_length;

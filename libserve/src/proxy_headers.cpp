@@ -5,7 +5,9 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <cstring>
 #include <regex>
 
 #include "acmetool/serve/error.h"
@@ -469,6 +471,73 @@ HeaderFields upstream_request_headers(const HeaderFields& client_fields, const C
   // nghttp2's checks, which refuse them, and the X-Forwarded-* values are ours.
   if (!options.header_up.empty()) make_fields_safe(fields);
   return fields;
+}
+
+bool write_upstream_request_fields(std::string& out, const HeaderFields& client_fields,
+                                   const ClientRequestFacts& client, const ProxyHeaderOptions& rules,
+                                   const std::string& upstream_host) {
+  if (!rules.header_up.empty() || client.remote_ip.empty()) return false;
+  // A first look: whether the request takes this path, and which fields its Connection lines
+  // name (strip_hop_by_hop's rules: not "close", not a hop-by-hop field, which goes anyway).
+  std::array<std::string_view, 8> named;
+  std::size_t named_count = 0;
+  bool too_many_named = false;
+  std::size_t size = 0;
+  for (const auto& [name, value] : client_fields) {
+    if (name.size() + 2 > 0xffff || value.size() + 2 > 0xffff) return false;  // request_head refuses them
+    size += name.size() + value.size() + 4;
+    switch (name.size()) {
+      case 2:
+      case 7:
+        if (iequals(name, "Te") || iequals(name, "Upgrade")) return false;
+        break;
+      case 10:
+        if (iequals(name, "Connection")) {
+          for_each_element(value, [&](std::string_view element) {
+            if (iequals(element, "close") || is_hop_by_hop(element)) return;
+            if (named_count == named.size()) too_many_named = true;
+            else named[named_count++] = element;
+          });
+        }
+        break;
+      case 15:
+      case 16:
+      case 17:
+        if (iequals(std::string_view(name).substr(0, 12), "X-Forwarded-")) return false;
+        break;
+    }
+  }
+  if (too_many_named) return false;
+  const std::string_view ip = std::string_view(client.remote_ip).substr(0, client.remote_ip.find('%'));
+  if (!parse_ip(ip)) return false;  // upstream_request_headers says why
+
+  const std::string& host = rules.upstream_tls || client.host.empty() ? upstream_host : client.host;
+  // Sized for the most it can take, written in place, then cut to what was written.
+  const std::size_t at = out.size();
+  out.resize(at + size + host.size() + ip.size() + client.host.size() + 96);  // 96: the names, ": ", CRLFs
+  char* p = out.data() + at;
+  const auto line = [&p](std::string_view name, std::string_view value) {
+    std::memcpy(p, name.data(), name.size());
+    p += name.size();
+    *p++ = ':';
+    *p++ = ' ';
+    std::memcpy(p, value.data(), value.size());
+    p += value.size();
+    *p++ = '\r';
+    *p++ = '\n';
+  };
+  line("Host", host);
+  for (const auto& [name, value] : client_fields) {
+    if (iequals(name, "Host") || is_hop_by_hop(name) || iequals(name, "Content-Length")) continue;
+    const auto is_name = [&name](std::string_view n) { return iequals(n, name); };
+    if (std::any_of(named.begin(), named.begin() + static_cast<std::ptrdiff_t>(named_count), is_name)) continue;
+    line(name, trim_blanks(value));
+  }
+  line("X-Forwarded-For", ip);
+  line("X-Forwarded-Proto", client.tls ? "https" : "http");
+  line("X-Forwarded-Host", client.host);
+  out.resize(static_cast<std::size_t>(p - out.data()));
+  return true;
 }
 
 void apply_response_headers(HeaderFields& upstream_response, int status,

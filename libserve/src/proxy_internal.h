@@ -131,6 +131,7 @@ class ReverseProxy : public std::enable_shared_from_this<ReverseProxy> {
   /// `dynamic` only: the thread its DNS lookups block (c-ares, driven synchronously).
   std::unique_ptr<boost::asio::thread_pool> lookups_;
   ProxyHeaderOptions headers_;
+  bool upstream_http2_ = false;  ///< the transport may speak HTTP/2 to the upstreams
   RetryPolicy retry_;
   std::vector<boost::asio::any_io_executor> executors_;
   std::vector<std::unique_ptr<UpstreamConnections>> connections_;  ///< one per io thread

@@ -304,7 +304,7 @@ RequestHead request_head(const std::string& dial, const UpstreamRequest& request
   std::string& out = head.bytes;
   // Sized for the most it can take, written in place, then cut to what was written: a few
   // small copies a field rather than four appends.
-  std::size_t size = request.method.size() + request.target.size() + dial.size() + 96;
+  std::size_t size = request.method.size() + request.target.size() + request.field_lines.size() + dial.size() + 96;
   for (const auto& [name, value] : request.fields) size += name.size() + value.size() + 4;
   out.resize(size);
   char* p = out.data();
@@ -316,7 +316,8 @@ RequestHead request_head(const std::string& dial, const UpstreamRequest& request
   *p++ = ' ';
   put(request.target);
   put(" HTTP/1.1\r\n"sv);
-  bool have_host = false;
+  put(request.field_lines);
+  bool have_host = !request.field_lines.empty();
   for (const auto& [name, value] : request.fields) {
     switch (name.size()) {  // the fields looked at, by length first
       case 4:
@@ -508,7 +509,7 @@ awaitable<HeadRead> read_head(UpstreamExchange& ex, UpstreamResponseHead& head, 
 
 // HTTP/2 unless the request asks for an Upgrade (WebSocket), which only HTTP/1.1 has.
 bool wants_h2(const UpstreamClientOptions& options, const UpstreamRequest& request) {
-  if (!options.http2) return false;
+  if (!options.http2 || !request.field_lines.empty()) return false;
   return std::none_of(request.fields.begin(), request.fields.end(),
                       [](const auto& field) { return is_field(field.first, "upgrade"); });
 }

@@ -332,3 +332,71 @@ TEST_CASE("options come from the adapted reverse_proxy block", "[proxy_headers]"
   bad_regexp.header_down = {op(Kind::Replace, "Location", "(", "x", true)};
   CHECK_THROWS_AS(serve::proxy_header_options(bad_regexp), serve::Error);
 }
+
+namespace {
+
+// upstream_request_headers' lines as the HTTP/1.1 request head carries them: values trimmed,
+// no framing fields (the head's writer adds its own).
+std::string as_field_lines(const HeaderFields& fields) {
+  std::string out;
+  for (const auto& [name, value] : fields) {
+    std::string lower = name;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == "content-length" || lower == "transfer-encoding") continue;
+    const std::size_t first = value.find_first_not_of(" \t");
+    const std::size_t last = value.find_last_not_of(" \t");
+    out += name + ": " + (first == std::string::npos ? "" : value.substr(first, last - first + 1)) + "\r\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the usual request's field lines are written at once, as upstream_request_headers gives them",
+          "[proxy_headers]") {
+  const std::vector<HeaderFields> usual = {
+      {},
+      {{"Host", "example.com:8443"}, {"User-Agent", "curl/7.88"}, {"Accept", "*/*"}},
+      {{"accept", "  text/html , */*\t"}, {"HOST", "other.example"}, {"Content-Length", "3"}},
+      {{"Connection", "keep-alive, X-Drop, close, keep-alive"}, {"X-Drop", "1"}, {"x-drop", "2"}, {"Keep-Alive", "5"},
+       {"X-Keep", "3"}, {"Proxy-Authorization", "Basic eA=="}, {"Transfer-Encoding", "chunked"}},
+      {{"Connection", "Host"}, {"Cookie", "a=1"}, {"Cookie", "b=2"}, {"Alt-Svc", "h3"}, {"Trailer", "X"}},
+  };
+  const std::vector<serve::ClientRequestFacts> clients = {
+      client(), client("198.51.100.1", false), client("fe80::1%eth0"),
+      serve::ClientRequestFacts{.remote_ip = "192.0.2.9", .tls = false, .host = ""}};
+  for (const bool tls_upstream : {false, true}) {
+    serve::ProxyHeaderOptions options;
+    options.upstream_tls = tls_upstream;
+    for (const auto& fields : usual) {
+      for (const auto& c : clients) {
+        std::string out = "before\r\n";
+        REQUIRE(serve::write_upstream_request_fields(out, fields, c, options, "10.0.0.5:8080"));
+        CHECK(out == "before\r\n" + as_field_lines(serve::upstream_request_headers(fields, c, options, "10.0.0.5:8080", {})));
+      }
+    }
+  }
+}
+
+TEST_CASE("requests with header_up, X-Forwarded-*, Upgrade or Te take the longer way", "[proxy_headers]") {
+  const auto written = [](const HeaderFields& fields, serve::ClientRequestFacts c = client(),
+                          serve::ProxyHeaderOptions options = {}) {
+    std::string out = "kept";
+    const bool done = serve::write_upstream_request_fields(out, fields, c, options, "10.0.0.5:8080");
+    CHECK((done || out == "kept"));
+    return done;
+  };
+  CHECK_FALSE(written({{"X-Forwarded-For", "192.0.2.1"}}));
+  CHECK_FALSE(written({{"x-forwarded-proto", "https"}}));
+  CHECK_FALSE(written({{"X-Forwarded-Host", "a.example"}}));
+  CHECK_FALSE(written({{"Connection", "Upgrade"}, {"Upgrade", "websocket"}}));
+  CHECK_FALSE(written({{"TE", "trailers"}}));
+  CHECK_FALSE(written({}, client("")));
+  CHECK_FALSE(written({}, client("not-an-ip")));
+  CHECK_FALSE(written({{"X-Big", std::string(70000, 'a')}}));
+  CHECK_FALSE(written({{"Connection", "a, b, c, d, e, f, g, h, i"}}));
+  serve::ProxyHeaderOptions rules;
+  rules.header_up = {op(Kind::Set, "X-Up", "1")};
+  CHECK_FALSE(written({}, client(), rules));
+  CHECK(written({{"Connection", "a, b, c, d, e, f, g, h"}}));  // eight named: within the fast path
+}

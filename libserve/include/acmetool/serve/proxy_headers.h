@@ -99,6 +99,16 @@ HeaderFields upstream_request_headers(const HeaderFields& client_fields, const C
                                       const ProxyHeaderOptions& rules, const std::string& upstream_host,
                                       const std::function<std::string(std::string_view)>& expand);
 
+/// upstream_request_headers for the usual request, written at once as HTTP/1.1 field lines
+/// ("Name: value" CRLF each, the Host line first) at the end of `out`, without building the
+/// lines first: when `rules` has no header_up, the client is a valid remote_ip, and its fields
+/// hold no X-Forwarded-*, Upgrade or Te and none longer than 64 KiB. The framing fields
+/// (Content-Length, Transfer-Encoding) are left out: the request head's writer adds its own.
+/// Returns false, leaving `out` as it was, for any other request.
+bool write_upstream_request_fields(std::string& out, const HeaderFields& client_fields,
+                                   const ClientRequestFacts& client, const ProxyHeaderOptions& rules,
+                                   const std::string& upstream_host);
+
 /// Edits the upstream response's field lines into what the client receives: hop-by-hop and
 /// Connection-named fields removed (a 101 keeps "Connection: Upgrade" and its Upgrade), then
 /// header_down. With header_down, CR, LF and NUL in any value become spaces (the upstream's own

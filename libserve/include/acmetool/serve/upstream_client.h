@@ -98,6 +98,10 @@ struct UpstreamRequest {
   std::string method = "GET";
   std::string target = "/";
   HeaderFields fields;
+  /// Or the fields already written as HTTP/1.1 field lines ("Name: value" CRLF each, Host among
+  /// them, no Content-Length or Transfer-Encoding), sent as they are: such a request goes over
+  /// HTTP/1.1 only. Used instead of `fields` when not empty.
+  std::string field_lines;
   std::string body;
   std::shared_ptr<UpstreamBodySource> body_source;
   std::optional<std::uint64_t> body_length;  ///< with body_source
