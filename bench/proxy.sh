@@ -2,8 +2,8 @@
 # Reverse proxy: `acmetool serve` with reverse_proxy beside Caddy 2.6.2 and nginx (Debian) in one
 # run, all three proxying to the SAME upstream: an nginx (one worker) serving a 1 KiB file over
 # plain HTTP/1.1 on 127.0.0.1, kept running for the whole run. Each proxy keeps upstream
-# connections alive, has no access log, uses one worker (thread or process) per core and is
-# started, measured and stopped (by its recorded PID) before the next one starts.
+# connections alive, has no access log and uses one worker (thread or process) per core; each is
+# stopped by its recorded PID at the end.
 #
 #   bench/proxy.sh [SECONDS] [ROUNDS]   (defaults 8 s per load run, 3 rounds; needs
 #                                        scripts/bootstrap --bench)
@@ -13,9 +13,11 @@
 # upstream's own CPU is not counted. Target (issue 9): ≥ nginx in req/s, ≤ its CPU per request.
 #
 # On a small VM one load run's CPU per request varies by ±10-20 % from one minute to the next, for
-# any of the three. So the proxies take turns: ROUNDS rounds, each starting, measuring and
-# stopping every proxy once, in an order that rotates from round to round. The table shows each
-# figure's median over the rounds; below it, acmetool/nginx for each round on its own.
+# any of the three. So the three run side by side, each on ports of its own (idle while another
+# is measured), and take turns: ROUNDS rounds, each measuring plain HTTP with every proxy, then
+# HTTPS, then h2, acmetool and nginx one right after the other (which of them first alternates),
+# then Caddy. The table shows each figure's median over the rounds; below it, acmetool/nginx for
+# each round on its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-8}
@@ -45,7 +47,10 @@ head -c 1024 /dev/urandom >"$www/1k.bin"
 "$acmetool" -q --storage "$tmp/st" ca issue localhost --out "$tmp/cert" >/dev/null
 cert=$tmp/cert/localhost.crt
 key=$tmp/cert/localhost.key
-http_port=18080 https_port=18443 upstream=127.0.0.1:18090
+upstream=127.0.0.1:18090
+declare -A HTTP_PORT=([acmetool]=18080 [nginx]=18081 [caddy]=18082)
+declare -A HTTPS_PORT=([acmetool]=18443 [nginx]=18444 [caddy]=18445)
+use_ports() { http_port=${HTTP_PORT[$1]} https_port=${HTTPS_PORT[$1]}; } # PROXY
 
 # ---- the upstream ----
 mkdir -p "$tmp/upstream/logs"
@@ -167,27 +172,46 @@ measure_keepalive() { # PROXY KEY URL
   grep -q 'Non-2xx\|Socket errors' <<<"$out" && echo "  $s $k: $(grep 'Non-2xx\|Socket errors' <<<"$out")" >&2
   return 0
 }
-run_proxy() {
+declare -A PID
+start_proxy() { # PROXY: configured, started, answering
   local s=$1
-  echo "-- round $round: $s" >&2
+  use_ports "$s"
   "conf_$s"
   "start_$s"
-  live=$pid
+  PID[$s]=$pid
+  live+=" $pid"
   wait_200 "$(http_url)" || { echo "$s did not start" >&2; tail -5 "$tmp/$s.log" >&2; exit 1; }
-  measure_keepalive "$s" http "$(http_url)"
-  measure_keepalive "$s" h1 "$(url)"
-  measure_h2 "$s" "$(url)"
-  R[$s.rss.$round]=$(awk -v k="$(pg_rss_kib "$pid")" 'BEGIN { printf "%.1f", k / 1024 }')
-  stop_server "$pid"
+}
+measure() { # PROXY KEY
+  local s=$1
+  use_ports "$s"
+  pid=${PID[$s]}
+  case $2 in
+  http) measure_keepalive "$s" http "$(http_url)" ;;
+  h1) measure_keepalive "$s" h1 "$(url)" ;;
+  h2) measure_h2 "$s" "$(url)" ;;
+  esac
 }
 
 wait_200 "http://$upstream/1k.bin" || { echo "the upstream did not start" >&2; exit 1; }
+for s in acmetool nginx caddy; do start_proxy "$s"; done
 echo "load: $(uptime | sed 's/.*load average/load average/')" >&2
-proxies=(acmetool nginx caddy)
 for ((round = 1; round <= rounds; round++)); do
-  for ((j = 0; j < ${#proxies[@]}; j++)); do run_proxy "${proxies[(j + round - 1) % ${#proxies[@]}]}"; done
+  echo "-- round $round" >&2
+  order=(acmetool nginx caddy)
+  ((round % 2)) || order=(nginx acmetool caddy)
+  for k in http h1 h2; do
+    for s in "${order[@]}"; do measure "$s" "$k"; done
+  done
+  for s in acmetool nginx caddy; do
+    R[$s.rss.$round]=$(awk -v k="$(pg_rss_kib "${PID[$s]}")" 'BEGIN { printf "%.1f", k / 1024 }')
+  done
 done
 echo "load: $(uptime | sed 's/.*load average/load average/')" >&2
+for s in acmetool nginx caddy; do
+  use_ports "$s"
+  stop_server "${PID[$s]}"
+done
 
 median() { # PROXY KEY: the median over the rounds
   local r
