@@ -101,8 +101,8 @@ std::optional<std::string> request_placeholder(std::string_view name, const Eval
   if (name.starts_with("uri.path.")) return path_placeholder(name.substr(9), ev.path());
   if (name.starts_with("uri.query.")) return query_value(ev.query, name.substr(10));
   if (name == "orig_uri") return r.target;
-  if (name == "orig_uri.path") return percent_decode(ev.orig_path).value_or(ev.orig_path);
-  if (name == "orig_uri.query") return ev.orig_query;
+  if (name == "orig_uri.path") return percent_decode(ev.orig_path).value_or(std::string(ev.orig_path));
+  if (name == "orig_uri.query") return std::string(ev.orig_query);
   if (name == "remote.host") return r.remote_ip;
   if (name == "remote.port") return std::to_string(r.remote_port);
   if (name == "remote") {
@@ -244,7 +244,8 @@ std::optional<std::string_view> find_cookie(const RouteRequest& r, std::string_v
 
 std::string expand_placeholders(std::string_view text, const RouteRequest& request,
                                 UnknownPlaceholder unknown) {
-  const routes_detail::Evaluation ev(request);
+  RouteResult unused;
+  const routes_detail::Evaluation ev(request, unused);
   return routes_detail::expand(text, ev, unknown);
 }
 

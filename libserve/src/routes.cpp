@@ -530,28 +530,29 @@ void make_field_safe(std::string& value) {
 
 // The result, with field values made safe (see make_field_safe).
 
-RouteResult safe_result(routes_detail::Evaluation& ev) {
-  RouteResult result = std::move(ev.result);
+void make_result_safe(RouteResult& result) {
   make_field_safe(result.location);
   for (caddyfile::HeaderOp& op : result.response_headers) {
     make_field_safe(op.field);
     make_field_safe(op.value);
     make_field_safe(op.replacement);
   }
-  return result;
 }
 
 }  // namespace
 
 RouteResult evaluate_routes(const caddyfile::Site& site, const RouteRequest& request) {
-  routes_detail::Evaluation ev(request);
+  RouteResult result;
+  routes_detail::Evaluation ev(request, result);
   routes_detail::run_routes(site.routes, ev);
-  return safe_result(ev);
+  make_result_safe(result);
+  return result;
 }
 
 RouteResult evaluate_response_routes(const std::vector<caddyfile::Route>& routes, const RouteRequest& request,
                                      const RouteResult& proxied) {
-  routes_detail::Evaluation ev(request);
+  RouteResult result;
+  routes_detail::Evaluation ev(request, result);
   ev.raw_path = proxied.path;
   ev.query = proxied.query;
   ev.root = proxied.root;
@@ -559,7 +560,8 @@ RouteResult evaluate_response_routes(const std::vector<caddyfile::Route>& routes
   ev.result.encode = proxied.encode;
   ev.result.response_headers = proxied.response_headers;
   routes_detail::run_routes(routes, ev);
-  return safe_result(ev);
+  make_result_safe(result);
+  return result;
 }
 
 void check_routes_supported(const caddyfile::Site& site) {

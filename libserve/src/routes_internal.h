@@ -30,13 +30,13 @@ bool parse_query(std::string_view raw, std::vector<std::pair<std::string, std::s
 // The request as the routes have changed it so far, and what they decided.
 struct Evaluation {
   const RouteRequest& request;
-  std::string orig_path, orig_query;  // split from request.target, still encoded
-  std::string raw_path, query;        // the current URI, encoded
-  std::optional<std::string> root;    // the `root` directive's value
-  std::set<int> satisfied_groups;     // request-wide, as Caddy's routeGroupCtxKey map
-  RouteResult result;
+  std::string_view orig_path, orig_query;  // split from request.target, still encoded
+  std::string raw_path, query;             // the current URI, encoded
+  std::optional<std::string> root;         // the `root` directive's value
+  std::set<int> satisfied_groups;          // request-wide, as Caddy's routeGroupCtxKey map
+  RouteResult& result;                     // the caller's, filled in place (not moved out)
 
-  explicit Evaluation(const RouteRequest& r) : request(r) {
+  Evaluation(const RouteRequest& r, RouteResult& out) : request(r), result(out) {
     std::string_view target = r.target;
     // Absolute-form (RFC 9112 §3.2.2): the path starts after the authority.
     if (const std::size_t scheme_end = target.find("://");
@@ -45,8 +45,8 @@ struct Evaluation {
       target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
     }
     const std::size_t q = target.find('?');
-    orig_path = std::string(target.substr(0, q));
-    orig_query = q == std::string_view::npos ? "" : std::string(target.substr(q + 1));
+    orig_path = target.substr(0, q);
+    orig_query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
     raw_path = orig_path;
     query = orig_query;
   }
