@@ -527,11 +527,12 @@ bool write_upstream_request_fields(std::string& out, const HeaderFields& client_
     *p++ = '\n';
   };
   line("Host", host);
-  for (const auto& [name, value] : client_fields) {
+  for (const auto& field : client_fields) {
+    const std::string& name = field.first;
     if (iequals(name, "Host") || is_hop_by_hop(name) || iequals(name, "Content-Length")) continue;
     const auto is_name = [&name](std::string_view n) { return iequals(n, name); };
     if (std::any_of(named.begin(), named.begin() + static_cast<std::ptrdiff_t>(named_count), is_name)) continue;
-    line(name, trim_blanks(value));
+    line(name, trim_blanks(field.second));
   }
   line("X-Forwarded-For", ip);
   line("X-Forwarded-Proto", client.tls ? "https" : "http");

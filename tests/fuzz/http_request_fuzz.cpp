@@ -9,7 +9,10 @@
 //    the secret in the sibling directory, nor hidden; a chosen precompressed sidecar likewise;
 //  - parse_range gives at most 100 ranges, each first <= last < size, adding up to at most size;
 //    a multipart plan's length is the sum of its parts;
-//  - an HTTP-date that parses survives http_date and parse_http_date again.
+//  - an HTTP-date that parses survives http_date and parse_http_date again;
+//  - the upstream field lines the proxy writes at once for a request are those
+//    upstream_request_headers gives (less the framing fields, values trimmed), and hold no CR,
+//    LF or NUL but at their ends.
 #include <fnmatch.h>
 
 #include <boost/beast/core/error.hpp>
@@ -30,6 +33,7 @@
 #include "acmetool/serve/cert_cache.h"
 #include "acmetool/serve/error.h"
 #include "acmetool/serve/file_server.h"
+#include "acmetool/serve/proxy_headers.h"
 #include "acmetool/serve/routes.h"
 
 namespace beast = boost::beast;
@@ -339,8 +343,42 @@ void serve_files(const serve::RouteResult &result, const Request &req) {
   }
 }
 
+// upstream_request_headers' lines as an HTTP/1.1 request head carries them.
+std::string as_field_lines(const serve::HeaderFields &fields) {
+  std::string out;
+  for (const auto &field : fields) {
+    if (beast::iequals(field.first, "content-length") || beast::iequals(field.first, "transfer-encoding")) continue;
+    std::string_view value = field.second;
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    out.append(field.first).append(": ").append(value).append("\r\n");
+  }
+  return out;
+}
+
+void check_upstream_fields(const serve::RouteRequest &request, bool tls_upstream) {
+  serve::ProxyHeaderOptions rules;
+  rules.upstream_tls = tls_upstream;
+  serve::ClientRequestFacts client{.remote_ip = request.remote_ip, .tls = request.scheme == "https", .host = ""};
+  for (const auto &field : request.headers) {
+    if (beast::iequals(field.first, "host")) {
+      client.host = field.second;
+      break;
+    }
+  }
+  std::string lines;
+  if (!serve::write_upstream_request_fields(lines, request.headers, client, rules, "10.0.0.5:8080")) return;
+  require(lines == as_field_lines(serve::upstream_request_headers(request.headers, client, rules, "10.0.0.5:8080", {})));
+  for (std::string_view rest = lines; !rest.empty();) {
+    const std::size_t end = rest.find("\r\n");
+    require(end != std::string_view::npos && writable_as_field(rest.substr(0, end)));
+    rest.remove_prefix(end + 2);
+  }
+}
+
 void handle(const Request &req, bool https) {
   const serve::RouteRequest request = route_request(req, https);
+  check_upstream_fields(request, https);
   (void)serve::expand_placeholders(request.target, request);
   (void)serve::expand_placeholders(request.target, request, serve::UnknownPlaceholder::Keep);
   const serve::RouteResult result = serve::evaluate_routes(fixture->site, request);
