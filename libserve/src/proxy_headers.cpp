@@ -322,7 +322,12 @@ bool in_range(const Cidr& range, const std::array<std::uint8_t, 16>& address) {
   return (address[whole] & mask) == (range.address[whole] & mask);
 }
 
-std::string without_zone(std::string_view ip) { return std::string(ip.substr(0, ip.find('%'))); }
+std::string_view without_zone(std::string_view ip) { return ip.substr(0, ip.find('%')); }
+
+// X-Forwarded-For, X-Forwarded-Proto or X-Forwarded-Host (or another 15 to 17 letters long).
+bool is_forwarded_field(std::string_view name) {
+  return name.size() >= 15 && name.size() <= 17 && iequals(name.substr(0, 12), "X-Forwarded-");
+}
 
 // addForwardedHeaders: a trusted proxy's X-Forwarded-* are kept (For appended to), anyone
 // else's are replaced so a client cannot spoof them.
@@ -334,14 +339,13 @@ void add_forwarded_fields(HeaderFields& fields, const ClientRequestFacts& client
     }
     return;
   }
-  const std::string ip = without_zone(client.remote_ip);
+  const std::string ip(without_zone(client.remote_ip));
   if (!parse_ip(ip))
     throw Error("proxying request: invalid client IP address '" + client.remote_ip + "'");
   const bool trusted = !trusted_proxies.empty() && contains(trusted_proxies, ip);
   // The usual request carries none of the three: they go at the end as they are.
-  const bool any_prior = std::any_of(fields.begin(), fields.end(), [](const auto& field) {
-    return field.first.size() >= 15 && field.first.size() <= 17 && iequals(std::string_view(field.first).substr(0, 12), "X-Forwarded-");
-  });
+  const bool any_prior =
+      std::any_of(fields.begin(), fields.end(), [](const auto& field) { return is_forwarded_field(field.first); });
   if (!any_prior) {
     fields.emplace_back("X-Forwarded-For", ip);
     fields.emplace_back("X-Forwarded-Proto", client.tls ? "https" : "http");
@@ -500,15 +504,11 @@ bool write_upstream_request_fields(std::string& out, const HeaderFields& client_
           });
         }
         break;
-      case 15:
-      case 16:
-      case 17:
-        if (iequals(std::string_view(name).substr(0, 12), "X-Forwarded-")) return false;
-        break;
     }
+    if (is_forwarded_field(name)) return false;
   }
   if (too_many_named) return false;
-  const std::string_view ip = std::string_view(client.remote_ip).substr(0, client.remote_ip.find('%'));
+  const std::string_view ip = without_zone(client.remote_ip);
   if (!parse_ip(ip)) return false;  // upstream_request_headers says why
 
   const std::string& host = rules.upstream_tls || client.host.empty() ? upstream_host : client.host;
