@@ -6,6 +6,8 @@
 #include <array>
 #include <cstring>
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/verb.hpp>
@@ -93,7 +95,7 @@ struct FramingFields {
 
 // Beast's rules: a Content-Length list must hold one value, however often; a Content-Length and a
 // Transfer-Encoding together are refused, as is a second Transfer-Encoding after a chunked one.
-bool note_framing(const std::string& name, const std::string& value, FramingFields& seen, std::string& why) {
+bool note_framing(std::string_view name, std::string_view value, FramingFields& seen, std::string& why) {
   switch (name.size()) {
     case 10:
       if (!is_named(name, "connection")) return true;
@@ -211,10 +213,23 @@ bool parse_field_lines(std::string_view lines, std::string& why, Add add) {
 }  // namespace
 
 bool parse_fields(std::string_view lines, HeaderFields& fields, std::string& why) {
-  return parse_field_lines(lines, why, [&fields](std::string_view name, std::string_view value, bool) {
-    fields.emplace_back(name, value);
+  // The lines are copied once, and each field is the offsets of its name and value in the copy
+  // (which are their offsets in `lines`: the parse reads `lines`, which stays put while the list
+  // grows). A folded value is not in the copy: it is added once the parse is over.
+  fields.assign_text(lines);
+  std::vector<std::pair<std::size_t, std::string>> folded;
+  const auto at = [&lines](std::string_view piece) { return static_cast<std::size_t>(piece.data() - lines.data()); };
+  const bool parsed = parse_field_lines(lines, why, [&](std::string_view name, std::string_view value, bool is_folded) {
+    if (is_folded) {
+      folded.emplace_back(fields.size(), value);
+      fields.emplace_back_at(at(name), name.size(), 0, 0);
+    } else {
+      fields.emplace_back_at(at(name), name.size(), at(value), value.size());
+    }
     return true;
   });
+  for (const auto& [index, value] : folded) fields.set_value(index, value);
+  return parsed;
 }
 
 Parsed parse_head(std::string_view bytes, bool head_request, UpstreamResponseHead& head, Framing& framing,
@@ -232,8 +247,6 @@ Parsed parse_head(std::string_view bytes, bool head_request, UpstreamResponseHea
   head.version = line[7] == '0' ? 10 : 11;
   head.status = static_cast<unsigned>((line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0'));
   head.reason.assign(line.size() > 13 ? line.substr(13) : std::string_view());
-  head.fields.clear();
-  head.fields.reserve(16);
   if (!parse_fields(bytes.substr(line_end + 2), head.fields, why)) return Parsed::Invalid;
 
   FramingFields seen;

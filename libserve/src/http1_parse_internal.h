@@ -1,9 +1,10 @@
 // HTTP/1.x parsing without Beast's parser (private to libserve).
 // - An upstream's response: the head is parsed once it is whole, straight into the field lines
-//   the proxy relays (one vector, no tree of fields), and the body is decoded by its framing
-//   (RFC 9112 §6). The rules are Beast's, which the proxy used before: CRLF line ends, a
-//   Content-Length together with a Transfer-Encoding refused, several Content-Lengths only when
-//   they agree, a Transfer-Encoding not ending in "chunked" read until the connection closes.
+//   the proxy relays (a HeaderFields: one block, no tree of fields), and the body is decoded by
+//   its framing (RFC 9112 §6). The rules are Beast's, which the proxy used before: CRLF line
+//   ends, a Content-Length together with a Transfer-Encoding refused, several Content-Lengths
+//   only when they agree, a Transfer-Encoding not ending in "chunked" read until the connection
+//   closes.
 // - A client's request head, when it is plainly valid and frames no body (see
 //   parse_plain_request_head); Beast's parser reads every other request.
 #pragma once
@@ -40,7 +41,8 @@ std::size_t head_end(std::string_view bytes, std::size_t& from);
 Parsed parse_head(std::string_view bytes, bool head_request, UpstreamResponseHead& head, Framing& framing,
                   std::string& why);
 
-/// Parses field lines ("Name: value" CRLF each, then the blank line) into `fields`: the head's
+/// Parses field lines ("Name: value" CRLF each, then the blank line) into `fields`, replacing
+/// what it held: the head's
 /// and a chunked body's trailer section. Values lose their leading and trailing blanks; a line
 /// folded onto the next (obs-fold) is joined with a space (RFC 9112 §5.2). False, with `why`,
 /// for a line that is not a field.

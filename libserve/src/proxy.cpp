@@ -77,7 +77,7 @@ void ReverseProxy::choose_response_handler(ProxyOutcome& outcome, const std::str
       auto facts = std::make_shared<UpstreamResponseFacts>();
       facts->status = outcome.status;
       facts->status_text = std::to_string(outcome.status) + (reason.empty() ? "" : " " + reason);
-      facts->headers.assign(outcome.fields.begin(), outcome.fields.end());
+      facts->headers = outcome.fields;
       apply_response_headers(facts->headers, outcome.status, ProxyHeaderOptions{});  // hop-by-hop only
       outcome.response_routes = &handler;
       outcome.upstream_response = std::move(facts);
@@ -297,7 +297,7 @@ awaitable<void> ReverseProxy::check_upstream(UpstreamPool& upstreams, std::size_
   UpstreamRequest request;
   request.method = check.method.value_or("GET");
   request.target = check.uri.empty() ? "/" : check.uri;
-  request.fields = check.headers;
+  for (const auto& [name, value] : check.headers) request.fields.emplace_back(name, value);
   std::string failure;
   UpstreamResult result = co_await health_connections_->round_trip(dial, std::move(request));
   if (!result.ok()) {

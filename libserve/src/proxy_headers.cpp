@@ -76,44 +76,36 @@ bool has_element(const HeaderFields& fields, std::string_view name, std::string_
                      [&](const std::string& e) { return iequals(e, element); });
 }
 
-const std::string* first_value(const HeaderFields& fields, std::string_view name) {
+std::optional<std::string_view> first_value(const HeaderFields& fields, std::string_view name) {
   for (const auto& [field, value] : fields) {
-    if (iequals(field, name)) return &value;
+    if (iequals(field, name)) return value;
   }
-  return nullptr;
+  return std::nullopt;
 }
 
-const std::string* last_value(const HeaderFields& fields, std::string_view name) {
-  const std::string* last = nullptr;
+std::optional<std::string_view> last_value(const HeaderFields& fields, std::string_view name) {
+  std::optional<std::string_view> last;
   for (const auto& [field, value] : fields) {
-    if (iequals(field, name)) last = &value;
+    if (iequals(field, name)) last = value;
   }
   return last;
 }
 
-template <class Pred>
-void erase_fields_if(HeaderFields& fields, Pred pred) {
-  fields.erase(
-      std::remove_if(fields.begin(), fields.end(), [&](const auto& f) { return pred(f.first); }),
-      fields.end());
-}
-
 void erase_field(HeaderFields& fields, std::string_view name) {
-  erase_fields_if(fields, [&](const std::string& field) { return iequals(field, name); });
+  fields.erase_if([&](const HeaderFields::Line& line) { return iequals(line.name, name); });
 }
 
 // Go's Header.Set: one line with `value`, where the first such line was, else at the end.
-void set_field(HeaderFields& fields, std::string_view name, std::string value) {
-  const auto first = std::find_if(fields.begin(), fields.end(),
-                                  [&](const auto& f) { return iequals(f.first, name); });
+void set_field(HeaderFields& fields, std::string_view name, std::string_view value) {
+  const auto first = std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return iequals(f.name, name); });
   if (first == fields.end()) {
-    fields.emplace_back(std::string(name), std::move(value));
+    fields.emplace_back(name, value);
     return;
   }
-  first->second = std::move(value);
-  fields.erase(std::remove_if(std::next(first), fields.end(),
-                              [&](const auto& f) { return iequals(f.first, name); }),
-               fields.end());
+  const std::size_t at = first.index();
+  fields.set_value(at, value);
+  std::size_t i = 0;
+  fields.erase_if([&](const HeaderFields::Line& line) { return i++ > at && iequals(line.name, name); });
 }
 
 // removeConnectionHeaders and hopHeaders. `keep_te_trailers`: requests tell the upstream that
@@ -125,7 +117,7 @@ void strip_hop_by_hop(HeaderFields& fields, bool keep_te_trailers, std::size_t o
   bool te_trailers = false, te_named = false;
   std::vector<std::string> named;  // by Connection, but for its options and hop-by-hop names
   for (std::size_t i = ours; i < fields.size(); ++i) {
-    const auto& [name, value] = fields[i];
+    const auto [name, value] = fields[i];
     if (!is_hop_by_hop(name)) continue;
     if (i < 64) hop |= std::uint64_t{1} << i;
     if (iequals(name, "Connection")) {
@@ -138,16 +130,13 @@ void strip_hop_by_hop(HeaderFields& fields, bool keep_te_trailers, std::size_t o
     }
   }
   if (hop == 0 && fields.size() <= 64) return;
-  std::size_t kept = ours;
-  for (std::size_t i = ours; i < fields.size(); ++i) {
-    const std::string& name = fields[i].first;
-    const bool drop = (i < 64 ? (hop >> i & 1) != 0 : is_hop_by_hop(name)) ||
-                      std::any_of(named.begin(), named.end(), [&](const std::string& n) { return iequals(n, name); });
-    if (drop) continue;
-    if (kept != i) fields[kept] = std::move(fields[i]);
-    ++kept;
-  }
-  fields.resize(kept);
+  std::size_t i = 0;
+  fields.erase_if([&](const HeaderFields::Line& line) {
+    const std::size_t at = i++;
+    if (at < ours) return false;
+    return (at < 64 ? (hop >> at & 1) != 0 : is_hop_by_hop(line.name)) ||
+           std::any_of(named.begin(), named.end(), [&](const std::string& n) { return iequals(n, line.name); });
+  });
   // A Te that Connection named is gone, and with it the offer of trailers.
   if (te_trailers && !te_named) fields.emplace_back("Te", "trailers");
 }
@@ -160,16 +149,19 @@ void keep_upgrade(HeaderFields& fields, const std::string& protocol) {
 
 // CR, LF and NUL are not allowed in a field line (RFC 9110 §5.5); a placeholder that decodes the
 // path ("%0d%0a") must not split the message. Replaced with spaces, as the routes code does.
-void make_safe(std::string& text) {
-  for (char& c : text) {
-    // One comparison for the usual character; CR (13) is the largest of the three.
-    if (static_cast<unsigned char>(c) <= '\r' && (c == '\r' || c == '\n' || c == '\0')) c = ' ';
-  }
+// One comparison for the usual character; CR (13) is the largest of the three.
+bool is_unsafe(char c) { return static_cast<unsigned char>(c) <= '\r' && (c == '\r' || c == '\n' || c == '\0'); }
+std::string made_safe(std::string_view text) {
+  std::string safe(text);
+  std::replace_if(safe.begin(), safe.end(), is_unsafe, ' ');
+  return safe;
 }
 void make_fields_safe(HeaderFields& fields) {
-  for (auto& [field, value] : fields) {
-    make_safe(field);
-    make_safe(value);
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    const auto [name, value] = fields[i];
+    const auto safe = [](std::string_view text) { return std::none_of(text.begin(), text.end(), is_unsafe); };
+    if (safe(name) && safe(value)) continue;
+    fields.replace(i, made_safe(name), made_safe(value));
   }
 }
 
@@ -209,18 +201,16 @@ std::regex compile(const std::string& pattern) {
   }
 }
 
-void replace_in(std::string& value, const HeaderOp& op, const Expand& expand) {
+std::string replaced_in(std::string value, const HeaderOp& op, const Expand& expand) {
   const std::string replacement = expanded(expand, op.replacement);
-  if (op.regexp) {
-    value = std::regex_replace(value, compile(op.value), replacement);
-    return;
-  }
+  if (op.regexp) return std::regex_replace(value, compile(op.value), replacement);
   const std::string search = expanded(expand, op.value);
-  if (search.empty()) return;
+  if (search.empty()) return value;
   for (std::size_t at = value.find(search); at != std::string::npos;
        at = value.find(search, at + replacement.size())) {
     value.replace(at, search.size(), replacement);
   }
+  return value;
 }
 
 void apply_op(HeaderFields& fields, const HeaderOp& op, const std::string& field,
@@ -233,12 +223,12 @@ void apply_op(HeaderFields& fields, const HeaderOp& op, const std::string& field
       set_field(fields, field, expanded(expand, op.value));
       break;
     case HeaderOp::Kind::Delete:
-      erase_fields_if(fields,
-                      [&](const std::string& name) { return matches_pattern(name, field); });
+      fields.erase_if([&](const HeaderFields::Line& line) { return matches_pattern(line.name, field); });
       break;
     case HeaderOp::Kind::Replace:
-      for (auto& [name, value] : fields) {
-        if (field == "*" || iequals(name, field)) replace_in(value, op, expand);
+      for (std::size_t i = 0; i < fields.size(); ++i) {
+        const auto [name, value] = fields[i];
+        if (field == "*" || iequals(name, field)) fields.set_value(i, replaced_in(std::string(value), op, expand));
       }
       break;
     case HeaderOp::Kind::Default:
@@ -345,7 +335,7 @@ void add_forwarded_fields(HeaderFields& fields, const ClientRequestFacts& client
   const bool trusted = !trusted_proxies.empty() && contains(trusted_proxies, ip);
   // The usual request carries none of the three: they go at the end as they are.
   const bool any_prior =
-      std::any_of(fields.begin(), fields.end(), [](const auto& field) { return is_forwarded_field(field.first); });
+      std::any_of(fields.begin(), fields.end(), [](const auto& field) { return is_forwarded_field(field.name); });
   if (!any_prior) {
     fields.emplace_back("X-Forwarded-For", ip);
     fields.emplace_back("X-Forwarded-Proto", client.tls ? "https" : "http");
@@ -355,13 +345,13 @@ void add_forwarded_fields(HeaderFields& fields, const ClientRequestFacts& client
 
   std::string prior_for;
   for (const auto& [field, value] : fields) {
-    if (iequals(field, "X-Forwarded-For")) prior_for += (prior_for.empty() ? "" : ", ") + value;
+    if (iequals(field, "X-Forwarded-For")) (prior_for.empty() ? prior_for : prior_for.append(", ")).append(value);
   }
   set_field(fields, "X-Forwarded-For", trusted && !prior_for.empty() ? prior_for + ", " + ip : ip);
 
-  const auto keep_trusted = [&](std::string_view name, std::string own) {
-    const std::string* prior = last_value(fields, name);
-    set_field(fields, name, trusted && prior && !prior->empty() ? *prior : std::move(own));
+  const auto keep_trusted = [&](std::string_view name, std::string_view own) {
+    const std::optional<std::string_view> prior = last_value(fields, name);
+    set_field(fields, name, trusted && prior && !prior->empty() ? *prior : own);
   };
   keep_trusted("X-Forwarded-Proto", client.tls ? "https" : "http");
   keep_trusted("X-Forwarded-Host", client.host);
@@ -434,7 +424,7 @@ bool relayable_trailer(std::string_view name) {
 
 std::string upgrade_protocol(const HeaderFields& fields) {
   if (!has_element(fields, "Connection", "upgrade")) return "";
-  const std::string* upgrade = first_value(fields, "Upgrade");
+  const std::optional<std::string_view> upgrade = first_value(fields, "Upgrade");
   return upgrade ? lowered(*upgrade) : "";
 }
 
@@ -448,15 +438,17 @@ HeaderFields upstream_request_headers(const HeaderFields& client_fields, const C
                                       const ProxyHeaderOptions& options, const std::string& upstream_host,
                                       const std::function<std::string(std::string_view)>& expand) {
   HeaderFields fields;
-  fields.reserve(client_fields.size() + 4);  // with X-Forwarded-For, -Proto, -Host and Host
+  // With X-Forwarded-For, -Proto, -Host and Host (96: the names and an IP address).
+  fields.reserve(client_fields.size() + 4,
+                 client_fields.text().size() + client.host.size() + upstream_host.size() + 96);
   const bool host_of_upstream = options.upstream_tls && !sets_host(options.header_up);
   // Without rules the Host line goes first at once, and the client's fields can name it in
   // Connection without removing it (Go keeps the Host apart from the header map).
   const bool rules = !options.header_up.empty();
   if (!rules) fields.emplace_back("Host", host_of_upstream || client.host.empty() ? upstream_host : client.host);
   const std::size_t ours = fields.size();
-  for (const auto& field : client_fields) {
-    if (!iequals(field.first, "Host")) fields.push_back(field);
+  for (const auto& [name, value] : client_fields) {
+    if (!iequals(name, "Host")) fields.emplace_back(name, value);
   }
   const std::string upgrade = upgrade_protocol(fields);
   strip_hop_by_hop(fields, true, ours);
@@ -467,10 +459,10 @@ HeaderFields upstream_request_headers(const HeaderFields& client_fields, const C
   // ApplyToRequest: while header_up runs, the request's Host is the last Host line.
   fields.emplace_back("Host", host_of_upstream ? upstream_host : client.host);
   apply_header_ops(fields, options.header_up, expand);
-  const std::string* last_host = last_value(fields, "Host");
-  std::string host = last_host && !last_host->empty() ? *last_host : upstream_host;
-  erase_field(fields, "Host");
-  fields.insert(fields.begin(), {"Host", std::move(host)});
+  const std::optional<std::string_view> last_host = last_value(fields, "Host");
+  const std::string_view host = last_host && !last_host->empty() ? *last_host : upstream_host;
+  erase_field(fields, "Host");  // the text stays: `host` is still valid
+  fields.insert(0, "Host", host);
   // Only header_up's placeholders can bring CR, LF or NUL: the client's fields passed Beast's or
   // nghttp2's checks, which refuse them, and the X-Forwarded-* values are ours.
   if (!options.header_up.empty()) make_fields_safe(fields);
@@ -527,12 +519,11 @@ bool write_upstream_request_fields(std::string& out, const HeaderFields& client_
     *p++ = '\n';
   };
   line("Host", host);
-  for (const auto& field : client_fields) {
-    const std::string& name = field.first;
+  for (const auto& [name, value] : client_fields) {
     if (iequals(name, "Host") || is_hop_by_hop(name) || iequals(name, "Content-Length")) continue;
-    const auto is_name = [&name](std::string_view n) { return iequals(n, name); };
+    const auto is_name = [name = name](std::string_view n) { return iequals(n, name); };
     if (std::any_of(named.begin(), named.begin() + static_cast<std::ptrdiff_t>(named_count), is_name)) continue;
-    line(name, trim_blanks(field.second));
+    line(name, trim_blanks(value));
   }
   line("X-Forwarded-For", ip);
   line("X-Forwarded-Proto", client.tls ? "https" : "http");

@@ -363,15 +363,16 @@ void run_copy_response_headers(const caddyfile::CopyResponseHeadersHandler& copy
   };
   std::vector<std::string_view> copied;
   for (const auto& line : ev.request.upstream->headers) {
-    const std::string& field = line.first;  // not a structured binding: clang 14 cannot capture those
+    const std::string_view field = line.name;  // not a structured binding: clang 14 cannot capture those
     if (!copy.include.empty() && !listed(copy.include, field)) continue;
     if (listed(copy.exclude, field)) continue;
     const bool first = std::none_of(copied.begin(), copied.end(), [&](std::string_view c) { return iequals(c, field); });
     if (first) {
       copied.push_back(field);
-      ev.result.response_headers.push_back(HeaderOp{.kind = HeaderOp::Kind::Delete, .field = field});
+      ev.result.response_headers.push_back(HeaderOp{.kind = HeaderOp::Kind::Delete, .field = std::string(field)});
     }
-    ev.result.response_headers.push_back(HeaderOp{.kind = HeaderOp::Kind::Add, .field = field, .value = line.second});
+    ev.result.response_headers.push_back(
+        HeaderOp{.kind = HeaderOp::Kind::Add, .field = std::string(field), .value = std::string(line.value)});
   }
 }
 

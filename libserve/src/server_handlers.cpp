@@ -198,9 +198,11 @@ Reply Server::Impl::run_routes(const std::shared_ptr<const SiteTable>& table, co
   }
   relay->call.request = std::move(request);
   if (coding) {  // the upstream knows its own tags, not "abc-gzip" (as for files, see encode.h)
-    for (auto& [name, value] : relay->call.request.headers) {
+    HeaderFields& fields = relay->call.request.headers;
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      const auto [name, value] = fields[i];
       if (beast::iequals(name, "If-None-Match") || beast::iequals(name, "If-Match")) {
-        value = strip_encoded_etags(value, coding->name);
+        fields.set_value(i, strip_encoded_etags(value, coding->name));
       }
     }
   }
@@ -380,7 +382,7 @@ void Server::Impl::log_access(const http::request_header<>& req, const Reply& re
   std::from_chars(length.data(), length.data() + length.size(), entry.size);
   entry.status = reply.head.result_int();
   for (const auto& field : reply.head) entry.response_headers.emplace_back(field.name_string(), field.value());
-  entry.response_headers.insert(entry.response_headers.end(), reply.upstream_fields.begin(), reply.upstream_fields.end());
+  for (const auto& [name, value] : reply.upstream_fields) entry.response_headers.emplace_back(name, value);
   reply.log->log(entry);
 }
 

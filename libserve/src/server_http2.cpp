@@ -541,7 +541,7 @@ awaitable<void> Server::Impl::h2_relay(std::shared_ptr<H2Connection> shared,
       s->relay_failed = body.error().has_value();
       for (const auto& [field, value] : body.trailers()) {  // lower case, as HTTP/2 wants field names
         if (!relayable_trailer(field)) continue;
-        std::string name = field;
+        std::string name(field);
         std::transform(name.begin(), name.end(), name.begin(), routes_detail::lower_char);
         s->trailers.emplace_back(std::move(name), value);
       }

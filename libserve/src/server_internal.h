@@ -140,7 +140,7 @@ struct Reply {
   std::string_view field(http::field name) const {
     if (const auto it = head.find(name); it != head.end()) return it->value();
     const auto line = find_upstream_field(name);
-    return line == upstream_fields.end() ? std::string_view() : std::string_view(line->second);
+    return line == upstream_fields.end() ? std::string_view() : line->value;
   }
   bool has_field(http::field name) const {
     return head.find(name) != head.end() || find_upstream_field(name) != upstream_fields.end();
@@ -148,7 +148,7 @@ struct Reply {
   HeaderFields::const_iterator find_upstream_field(http::field name) const {
     const std::string_view text = http::to_string(name);
     return std::find_if(upstream_fields.begin(), upstream_fields.end(),
-                        [text](const auto& line) { return beast::iequals(line.first, text); });
+                        [text](const auto& line) { return beast::iequals(line.name, text); });
   }
   void finish(bool head_only) {
     if (relay) return;  // the upstream's head decides

@@ -511,7 +511,7 @@ awaitable<HeadRead> read_head(UpstreamExchange& ex, UpstreamResponseHead& head, 
 bool wants_h2(const UpstreamClientOptions& options, const UpstreamRequest& request) {
   if (!options.http2 || !request.field_lines.empty()) return false;
   return std::none_of(request.fields.begin(), request.fields.end(),
-                      [](const auto& field) { return is_field(field.first, "upgrade"); });
+                      [](const auto& field) { return is_field(field.name, "upgrade"); });
 }
 
 }  // namespace

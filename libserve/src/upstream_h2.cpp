@@ -198,7 +198,7 @@ std::shared_ptr<H2Stream> UpstreamH2Session::submit(UpstreamRequest& request, st
   auto s = std::make_shared<H2Stream>(conn_->stream.get_executor());
   std::string authority = dial_.starts_with("unix/") ? "localhost" : dial_;
   std::vector<std::pair<std::string, std::string>> fields;
-  for (auto& [name, value] : request.fields) {
+  for (const auto& [name, value] : request.fields) {
     std::string lower = lowercase(name);
     if (lower == "host") authority = value;
     if (lower == "te" && !beast::iequals(value, "trailers")) continue;

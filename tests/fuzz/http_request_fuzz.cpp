@@ -347,11 +347,11 @@ void serve_files(const serve::RouteResult &result, const Request &req) {
 std::string as_field_lines(const serve::HeaderFields &fields) {
   std::string out;
   for (const auto &field : fields) {
-    if (beast::iequals(field.first, "content-length") || beast::iequals(field.first, "transfer-encoding")) continue;
-    std::string_view value = field.second;
+    if (beast::iequals(field.name, "content-length") || beast::iequals(field.name, "transfer-encoding")) continue;
+    std::string_view value = field.value;
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    out.append(field.first).append(": ").append(value).append("\r\n");
+    out.append(field.name).append(": ").append(value).append("\r\n");
   }
   return out;
 }
@@ -361,8 +361,8 @@ void check_upstream_fields(const serve::RouteRequest &request, bool tls_upstream
   rules.upstream_tls = tls_upstream;
   serve::ClientRequestFacts client{.remote_ip = request.remote_ip, .tls = request.scheme == "https", .host = ""};
   for (const auto &field : request.headers) {
-    if (beast::iequals(field.first, "host")) {
-      client.host = field.second;
+    if (beast::iequals(field.name, "host")) {
+      client.host = field.value;
       break;
     }
   }

@@ -91,3 +91,22 @@ TEST_CASE("a request head that frames a body or is doubtful is left to Beast's p
   const std::string big = "GET / HTTP/1.1\r\nX-Big: " + std::string(kLimit, 'a') + "\r\n\r\n";
   CHECK(quick(big, head, keep_alive) == 0);
 }
+
+// An upstream response head with more lines than the field list first has room for, and a
+// folded line among them: the list grows while the parser reads (a use after free under ASan
+// when the parser read the list's own copy of the lines).
+TEST_CASE("an upstream response head with many fields parses whole", "[http1_parse]") {
+  std::string bytes = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n";
+  for (int i = 0; i < 40; ++i) bytes += "X-Field-" + std::to_string(i) + ": value " + std::to_string(i) + "\r\n";
+  bytes += "X-Folded: first\r\n  second\r\n\r\n";
+  acmetool::serve::UpstreamResponseHead head;
+  http1::Framing framing;
+  std::string why;
+  REQUIRE(http1::parse_head(bytes, false, head, framing, why) == http1::Parsed::Done);
+  REQUIRE(head.fields.size() == 42);
+  CHECK(head.fields[0] == acmetool::serve::HeaderFields::Line{"Content-Length", "0"});
+  CHECK(head.fields[40] == acmetool::serve::HeaderFields::Line{"X-Field-39", "value 39"});
+  CHECK(head.fields[41] == acmetool::serve::HeaderFields::Line{"X-Folded", "first second"});
+  CHECK(framing.kind == http1::Framing::Kind::None);
+  CHECK(framing.keep_alive);
+}

@@ -38,7 +38,7 @@ serve::RouteRequest request(std::string target, std::string method = "GET", Head
   r.port = 443;
   r.remote_ip = "203.0.113.7";
   r.remote_port = 50123;
-  r.headers = std::move(headers);
+  for (const auto& [name, value] : headers) r.headers.emplace_back(name, value);
   r.headers.emplace_back("Host", "example.com");
   return r;
 }

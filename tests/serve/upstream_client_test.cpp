@@ -195,7 +195,7 @@ Fetched fetch(asio::io_context& io, serve::UpstreamConnections& client, const st
 
 std::string header(const serve::UpstreamResponseHead& head, const std::string& name) {
   for (const auto& [field, value] : head.fields) {
-    if (field == name) return value;
+    if (field == name) return std::string(value);
   }
   return {};
 }

@@ -16,11 +16,9 @@
 #include <boost/beast/http/fields.hpp>
 
 #include "acmetool/caddyfile/config_proxy.h"
+#include "acmetool/serve/header_fields.h"
 
 namespace acmetool::serve {
-
-/// Field lines in order, as received or as to be sent; names compare case-insensitively.
-using HeaderFields = std::vector<std::pair<std::string, std::string>>;
 
 /// An IP range of trusted_proxies. IPv4 is held IPv4-mapped (::ffff:a.b.c.d) with 96 added to
 /// its prefix length, so an IPv4 range also contains the same addresses written IPv4-mapped.

@@ -12,6 +12,7 @@
 #include "acmetool/caddyfile/config.h"
 #include "acmetool/serve/encode.h"
 #include "acmetool/serve/file_server.h"
+#include "acmetool/serve/header_fields.h"
 
 namespace acmetool::serve {
 
@@ -20,7 +21,7 @@ struct UpstreamResponseFacts {
   int status = 0;
   std::string status_text;  ///< "404 Not Found", as Go's Response.Status
   /// Its fields, hop-by-hop ones removed, before header_down.
-  std::vector<std::pair<std::string, std::string>> headers;
+  HeaderFields headers;
 };
 
 /// The parts of a request the routes look at. Header lookups are case-insensitive.
@@ -33,7 +34,7 @@ struct RouteRequest {
   int version = 11;       ///< HTTP version as Beast writes it: 10, 11, 20
   std::string remote_ip;  ///< the TCP peer
   int remote_port = 0;
-  std::vector<std::pair<std::string, std::string>> headers;  ///< as received, one entry per line
+  HeaderFields headers;  ///< as received, one entry per line
   /// Inside `handle_response` (evaluate_response_routes): the upstream's response, for the
   /// {http.reverse_proxy.status_code|status_text|header.NAME} placeholders and copy_response(_headers).
   const UpstreamResponseFacts* upstream = nullptr;

@@ -22,6 +22,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include "acmetool/serve/header_fields.h"
+
 namespace boost::asio::ssl {
 class context;
 }
@@ -71,9 +73,6 @@ enum class UpstreamFailure {
   HeaderTimeout,  ///< response_header_timeout passed before the response head arrived (→ 504)
   Failed,         ///< anything else: reset, malformed or oversized head, bad body (→ 502)
 };
-
-/// Field lines in order, as received or to send: (name, value).
-using HeaderFields = std::vector<std::pair<std::string, std::string>>;
 
 struct UpstreamError {
   UpstreamFailure failure = UpstreamFailure::Failed;
