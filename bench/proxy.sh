@@ -8,6 +8,10 @@
 #   bench/proxy.sh [SECONDS] [ROUNDS]   (defaults 8 s per load run, 3 rounds; needs
 #                                        scripts/bootstrap --bench)
 #
+# acmetool is the profile-guided Release build (scripts/build-pgo, rebuilt when a source file is
+# newer), as a packager would build it; ACMETOOL_BUILD=plain measures the plain Release build.
+# Caddy and nginx are Debian's builds.
+#
 # Per proxy: plain HTTP keep-alive (wrk -t1 -c64: req/s, p99, proxy CPU µs/req), HTTPS h1
 # keep-alive (the same), h2 (h2load -c16 -m10: req/s, CPU µs/req), RSS after the load. The
 # upstream's own CPU is not counted. Target (issue 9): ≥ nginx in req/s, ≤ its CPU per request.
@@ -25,7 +29,10 @@ rounds=${2:-3}
 scripts/bootstrap --bench >/dev/null
 tck=$(getconf CLK_TCK)
 . bench/lib/load.sh
-release_acmetool
+# The profile-guided build (scripts/build-pgo), as a packager would ship it; ACMETOOL_BUILD=plain
+# for the plain Release build.
+build_kind=${ACMETOOL_BUILD:-pgo}
+[[ $build_kind == plain ]] && release_acmetool || release_acmetool pgo
 
 tmp=$(mktemp -d)
 live="" upstream_pid=""
@@ -229,7 +236,7 @@ per_round() { # LABEL KEY: acmetool/nginx in each round
   done
   echo "- $line"
 }
-echo "proxy, $(date -u +%F), $(nproc) cores, ${secs} s per load run, median of $rounds rounds"
+echo "proxy, $(date -u +%F), $(nproc) cores, ${secs} s per load run, median of $rounds rounds, acmetool build: $build_kind"
 echo
 echo "| measure | acmetool | caddy | nginx | acmetool/nginx | acmetool/caddy |"
 echo "|---|---|---|---|---|---|"

@@ -3,8 +3,19 @@
 # and the anchors' shared settings. Needs $tck (getconf CLK_TCK) for the CPU figures.
 
 # Sets $acmetool to the Release build in ${BUILD_DIR:-build-release}, configuring and building it
-# when it is missing.
+# when it is missing. With "pgo": the profile-guided build in ${BUILD_DIR:-build-pgo}
+# (scripts/build-pgo), built and trained again when a source file is newer than it.
 release_acmetool() {
+  if [[ ${1:-} == pgo ]]; then
+    local build=${BUILD_DIR:-build-pgo}
+    if [[ ! -x $build/cmd/acmetool ||
+      -n $(find cmd libpki libacme libcaddyfile libserve CMakeLists.txt -newer "$build/cmd/acmetool" \
+        \( -name '*.cpp' -o -name '*.h' -o -name CMakeLists.txt \) -print -quit) ]]; then
+      BUILD_DIR=$build scripts/build-pgo >/dev/null
+    fi
+    acmetool=$PWD/$build/cmd/acmetool
+    return
+  fi
   local build=${BUILD_DIR:-build-release}
   if [[ ! -x $build/cmd/acmetool ]]; then
     cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DACMETOOL_TESTS=OFF >/dev/null
