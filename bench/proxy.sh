@@ -29,10 +29,8 @@ rounds=${2:-3}
 scripts/bootstrap --bench >/dev/null
 tck=$(getconf CLK_TCK)
 . bench/lib/load.sh
-# The profile-guided build (scripts/build-pgo), as a packager would ship it; ACMETOOL_BUILD=plain
-# for the plain Release build.
-build_kind=${ACMETOOL_BUILD:-pgo}
-[[ $build_kind == plain ]] && release_acmetool || release_acmetool pgo
+build_kind=${ACMETOOL_BUILD:-pgo} # see the top
+if [[ $build_kind == plain ]]; then release_acmetool; else release_acmetool pgo; fi
 
 tmp=$(mktemp -d)
 live="" upstream_pid=""

@@ -104,15 +104,8 @@ class HeaderFields {
   void reserve(std::size_t lines, std::size_t text_bytes = 0);
   void clear();
 
-  /// Appends a line. `name` and `value` may be views of this list's own lines.
-  void emplace_back(std::string_view name, std::string_view value) {
-    if (span_count_ < span_capacity_ && holds(name) && holds(value)) {  // a parser's line: no copy
-      spans()[span_count_++] = Span{offset(name), static_cast<std::uint32_t>(name.size()), offset(value),
-                                   static_cast<std::uint32_t>(value.size())};
-      return;
-    }
-    insert(span_count_, name, value);
-  }
+  /// Appends a line. `name` and `value` may be views of this list's own lines (not copied again).
+  void emplace_back(std::string_view name, std::string_view value) { insert(span_count_, name, value); }
   /// Inserts a line before line `at` (at == size(): appends).
   void insert(std::size_t at, std::string_view name, std::string_view value);
   /// Line `i` becomes `name`/`value`, in place in the order. Either may be a view of this list.
